@@ -1,0 +1,16 @@
+"""The app's configuration; ready() only registers checks."""
+
+from django.apps import AppConfig
+from django.core import checks
+
+
+class IntegrationsConfig(AppConfig):
+    name = "integrations"
+    verbose_name = "Seg delivery"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .checks import ALL_CHECKS
+
+        for check in ALL_CHECKS:
+            checks.register(check, "integrations")

@@ -1,0 +1,84 @@
+"""The app's settings, read through one function when they are used."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+
+from .exceptions import SegConfigurationError
+
+DEFAULTS: dict[str, Any] = {
+    "SEG_WEBSITE_ID": None,
+    "SEG_TRACKER_URL": "https://tracker.segapp.com",
+    "SEG_WRITE_KEYS": (),
+    "SEG_CONNECT_TIMEOUT": 5.0,
+    "SEG_READ_TIMEOUT": 15.0,
+    # A claimed event is retried by the sweeper once its lease runs out, so the
+    # lease must outlast one whole request (connect + read) with margin.
+    "SEG_LEASE": timedelta(seconds=60),
+    "SEG_RETRY_WINDOW": timedelta(hours=4),
+    "SEG_MAX_ATTEMPTS": 25,
+    "SEG_RETRY_BASE": timedelta(seconds=2),
+    "SEG_RETRY_CAP": timedelta(minutes=30),
+    # Retries due sooner than this ride a Celery countdown; later ones wait on
+    # the row for the sweeper, so Redis never holds long ETAs.
+    "SEG_MAX_COUNTDOWN": timedelta(seconds=60),
+    "SEG_ANONYMOUS_HOLD": timedelta(days=7),
+    # A due event whose wake-up was queued longer ago than this is queued again.
+    "SEG_REQUEUE_AFTER": timedelta(minutes=5),
+    "SEG_SWEEP_BATCH": 5000,
+    "SEG_RETENTION_DAYS": 30,
+    "SEG_RETENTION_BATCH": 5000,
+}
+
+DURATIONS = {
+    "SEG_LEASE",
+    "SEG_RETRY_WINDOW",
+    "SEG_RETRY_BASE",
+    "SEG_RETRY_CAP",
+    "SEG_MAX_COUNTDOWN",
+    "SEG_ANONYMOUS_HOLD",
+    "SEG_REQUEUE_AFTER",
+}
+
+
+def get_setting(name: str) -> Any:
+    """Return setting ``name`` from Django settings, else its default.
+
+    Durations may be given as a ``timedelta`` or a number of seconds and are
+    always returned as a ``timedelta``. Raises SegConfigurationError for an
+    unknown name or a duration that is neither.
+    """
+    if name not in DEFAULTS:
+        raise SegConfigurationError(f"Unknown Seg setting {name}.")
+    value = getattr(settings, name, DEFAULTS[name])
+    if name in DURATIONS and not isinstance(value, timedelta):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SegConfigurationError(
+                f"{name} must be a timedelta or a number of seconds, not {value!r}."
+            )
+        value = timedelta(seconds=value)
+    return value
+
+
+def website_id() -> str:
+    """The Seg Website Id; raises SegConfigurationError when it is not set."""
+    value = get_setting("SEG_WEBSITE_ID")
+    if not value:
+        raise SegConfigurationError("Set SEG_WEBSITE_ID to your Seg Website Id (a GUID).")
+    return str(value)
+
+
+def tracker_url() -> str:
+    """The tracker's base URL, without a trailing slash."""
+    return str(get_setting("SEG_TRACKER_URL")).rstrip("/")
+
+
+def write_keys() -> tuple[str, ...]:
+    """The write keys a shop may authenticate with; a comma-separated string is split."""
+    value = get_setting("SEG_WRITE_KEYS")
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(key.strip() for key in value if key and key.strip())

@@ -1,0 +1,68 @@
+"""Queue delivery wake-ups in Celery. Redis only says "look at this row now"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Publishing does not retry (retry=False): when the broker is down the row is
+# already stored and the sweeper queues it later, so waiting here would only
+# slow the shop's request.
+
+
+def queue(ids: Sequence[int], countdown: timedelta | None = None) -> bool:
+    """Queue one delivery task per event id; False when the broker refused.
+
+    On failure the rows are marked as having no live wake-up, so the next
+    sweeper pass queues them; nothing is lost either way.
+    """
+    from .tasks import deliver_event
+
+    seconds = countdown.total_seconds() if countdown else 0.0
+    for position, event_id in enumerate(ids):
+        try:
+            deliver_event.apply_async((event_id,), countdown=seconds, retry=False)
+        except Exception:
+            logger.warning(
+                "Could not queue %d event(s); the sweeper will queue them.",
+                len(ids) - position,
+                exc_info=True,
+            )
+            _forget_wake_ups(ids[position:])
+            return False
+    return True
+
+
+def queue_in_order(ids: Sequence[int]) -> bool:
+    """Queue deliveries that must go out in this order, one after the other."""
+    if not ids:
+        return True
+    if len(ids) == 1:
+        return queue(ids)
+    from celery import chain
+
+    from .tasks import deliver_event
+
+    try:
+        chain(*(deliver_event.si(event_id) for event_id in ids)).apply_async(retry=False)
+    except Exception:
+        logger.warning("Could not queue %d released event(s).", len(ids), exc_info=True)
+        _forget_wake_ups(ids)
+        return False
+    return True
+
+
+def _forget_wake_ups(ids: Sequence[int]) -> None:
+    from .models import Event
+
+    try:
+        Event.objects.filter(pk__in=list(ids)).update(enqueued_at=None, updated_at=timezone.now())
+    except Exception:
+        # The rows keep their old enqueued_at; the sweeper still requeues them
+        # once SEG_REQUEUE_AFTER has passed.
+        logger.warning("Could not mark %d event(s) as unqueued.", len(ids), exc_info=True)

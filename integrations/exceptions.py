@@ -1,0 +1,41 @@
+"""The errors this app raises; the class decides the outcome."""
+
+from __future__ import annotations
+
+from django.core.exceptions import BadRequest, ImproperlyConfigured
+
+
+class SegError(Exception):
+    """Base of every error raised by this app."""
+
+
+class SegConfigurationError(SegError, ImproperlyConfigured):
+    """A setting is missing or malformed; the message names the setting."""
+
+
+class InvalidMessage(SegError, BadRequest):
+    """A Segment message that cannot be stored. ``field`` names the culprit."""
+
+    code = "invalid_message"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidRequest(InvalidMessage):
+    """A request body that is not JSON, or not a message or batch."""
+
+    code = "invalid_request"
+
+
+class PayloadTooLarge(InvalidMessage):
+    """A request or message over Segment's size limits."""
+
+    code = "payload_too_large"
+
+
+class Unauthorized(SegError):
+    """A missing or wrong write key."""
+
+    code = "unauthorized"

@@ -1,0 +1,212 @@
+"""Store Segment calls: validate, resolve identity, map, insert, and queue after commit.
+
+This is the one write path. The HTTP endpoint and the Python API both call
+``ingest``; it writes inside the caller's transaction when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import dispatch
+from .exceptions import InvalidMessage
+from .identity import Resolver
+from .models import Event, Status
+from .payloads import event_time, map_message, order_id, with_email
+from .spec import email_in, normalize_email, validate, with_shared_context
+from .wire import JSON, JSONObject, SegmentMessage
+
+logger = logging.getLogger(__name__)
+
+HELD_REASON = "Waiting for an identify with an email for this visitor."
+
+
+@dataclass
+class Result:
+    """What became of a request's messages."""
+
+    stored: int = 0
+    duplicates: int = 0
+    errors: list[tuple[int, InvalidMessage]] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """The rows one request makes, built in memory before a single INSERT."""
+
+    now: datetime
+    resolver: Resolver
+    rows: list[Event] = field(default_factory=list)
+    releases: list[tuple[str | None, str | None]] = field(default_factory=list)
+    alias_messages: dict[str, str] = field(default_factory=dict)
+
+    def add(self, message: SegmentMessage, raw: JSONObject) -> None:
+        resolver, kind = self.resolver, message["type"]
+        user_id, anonymous_id = message.get("userId"), message.get("anonymousId")
+        own = email_in(message)
+        if kind == "identify":
+            resolver.learn(user_id, anonymous_id, own)
+        email = resolver.current(own) if own else resolver.email_for(user_id, anonymous_id)
+        refused = None
+        if kind == "alias":
+            previous, new = normalize_email(message.get("previousId")), own
+            if previous and new and previous != new:
+                refused = resolver.add_alias(previous, new)
+                self.alias_messages[previous] = message["messageId"]
+            email = new
+        mapping = map_message(message, email, self.now)
+        status, reason = Status.PENDING, ""
+        if refused or mapping.action is None:
+            status, reason = Status.IGNORED, refused or mapping.reason
+        elif email is None:
+            status, reason = Status.HELD, HELD_REASON
+        pending = status == Status.PENDING
+        self.rows.append(
+            Event(
+                message_id=message["messageId"],
+                call_type=kind,
+                name=(message.get("event") or message.get("name") or "")[:255],
+                user_id=user_id or "",
+                anonymous_id=anonymous_id or "",
+                email=email or "",
+                order_id=order_id(message),
+                action=mapping.action.value if mapping.action and not refused else "",
+                seg_event=mapping.seg_event.value if mapping.seg_event else "",
+                status=status,
+                status_reason=reason,
+                message=raw,
+                payload=mapping.payload,
+                warnings=list(mapping.warnings),
+                next_attempt_at=self.now if pending else None,
+                enqueued_at=self.now if pending else None,
+                timestamp=event_time(message, self.now),
+                received_at=self.now,
+                updated_at=self.now,
+            )
+        )
+        if kind == "identify" and email:
+            self._release_in_batch()
+            self.releases.append((user_id, anonymous_id))
+
+    def _release_in_batch(self) -> None:
+        """Give this batch's earlier held rows the email an identify just made known."""
+        for row in self.rows:
+            if row.status != Status.HELD or row.payload is None:
+                continue
+            email = self.resolver.email_for(row.user_id or None, row.anonymous_id or None)
+            if email:
+                row.email, row.payload = email, with_email(row.payload, email)
+                row.status, row.status_reason = Status.PENDING, ""
+                row.next_attempt_at = row.enqueued_at = self.now
+
+    def release_stored(self) -> list[int]:
+        """Release held rows stored by earlier requests; their ids in original order."""
+        released: list[int] = []
+        for user_id, anonymous_id in self.releases:
+            anonymous_ids = self.resolver.anonymous_ids_of(user_id) if user_id else []
+            if anonymous_id:
+                anonymous_ids.append(anonymous_id)
+            held = Event.objects.held_for(user_id, anonymous_ids).order_by("timestamp", "id")
+            for row in held.only("id", "user_id", "anonymous_id", "payload"):
+                email = self.resolver.email_for(row.user_id or None, row.anonymous_id or None)
+                if not email or row.payload is None:
+                    continue
+                changed = Event.objects.filter(pk=row.pk, status=Status.HELD).update(
+                    status=Status.PENDING,
+                    status_reason="",
+                    email=email,
+                    payload=with_email(row.payload, email),
+                    next_attempt_at=self.now,
+                    enqueued_at=self.now,
+                    updated_at=self.now,
+                )
+                if changed:
+                    released.append(row.pk)
+        return released
+
+
+def ingest(
+    raws: Sequence[JSON],
+    call_type: str | None = None,
+    shared_context: JSONObject | None = None,
+    now: datetime | None = None,
+) -> Result:
+    """Store each message, answer for each, and queue delivery after commit.
+
+    ``call_type`` is the type the endpoint implies (None for a batch, whose
+    items name their own). A bad message is reported in ``Result.errors`` by
+    its index and never costs the good ones. A repeated messageId is counted
+    as a duplicate and not stored again. Database errors propagate: nothing is
+    acknowledged that was not stored.
+    """
+    now = now or timezone.now()
+    result = Result()
+    valid: list[tuple[SegmentMessage, JSONObject]] = []
+    for index, raw in enumerate(raws):
+        raw = with_shared_context(raw, shared_context or {})
+        try:
+            valid.append((validate(raw, call_type), raw))
+        except InvalidMessage as error:
+            result.errors.append((index, error))
+    if not valid:
+        return result
+    fresh = _without_duplicates(valid, [raw.get("messageId") for _, raw in valid])
+    result.duplicates = len(valid) - len(fresh)
+    if not fresh:
+        return result
+    batch = _Batch(
+        now,
+        Resolver.load(
+            (m["userId"] for m, _ in fresh if "userId" in m),
+            (m["anonymousId"] for m, _ in fresh if "anonymousId" in m),
+        ),
+    )
+    for message, raw in fresh:
+        batch.add(message, raw)
+    with transaction.atomic(savepoint=False):
+        Event.objects.bulk_create(batch.rows, ignore_conflicts=True)
+        released = batch.release_stored() if batch.releases else []
+        batch.resolver.save(now, batch.alias_messages)
+        pending = [row.message_id for row in batch.rows if row.status == Status.PENDING]
+        if pending or released:
+            transaction.on_commit(partial(_queue_after_commit, pending, released))
+    result.stored = len(batch.rows)
+    result.message_ids = [row.message_id for row in batch.rows]
+    return result
+
+
+def _without_duplicates(
+    valid: list[tuple[SegmentMessage, JSONObject]], given: list[object]
+) -> list[tuple[SegmentMessage, JSONObject]]:
+    """Drop messages whose messageId was stored before, or came earlier in this batch.
+
+    Only ids the shop chose can repeat; ids made here are fresh UUIDs. A race
+    between two requests is settled by the unique constraint on insert.
+    """
+    chosen = [m["messageId"] for (m, _), sent in zip(valid, given, strict=True) if sent]
+    seen = set(Event.objects.filter(message_id__in=chosen).values_list("message_id", flat=True))
+    kept = []
+    for message, raw in valid:
+        if message["messageId"] in seen:
+            continue
+        seen.add(message["messageId"])
+        kept.append((message, raw))
+    return kept
+
+
+def _queue_after_commit(message_ids: list[str], released: list[int]) -> None:
+    ids = list(
+        Event.objects.filter(message_id__in=message_ids, status=Status.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    dispatch.queue(ids)
+    dispatch.queue_in_order(released)

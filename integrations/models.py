@@ -1,0 +1,283 @@
+"""The database rows: each Segment call, each delivery attempt, and identities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", _("pending")
+    SENDING = "sending", _("sending")
+    DELIVERED = "delivered", _("delivered")
+    FAILED = "failed", _("failed")
+    HELD = "held", _("held for identity")
+    EXPIRED = "expired", _("expired")
+    IGNORED = "ignored", _("ignored")
+    SUPPRESSED = "suppressed", _("suppressed")
+
+
+# Statuses in which the row still owes Seg a delivery.
+OUTSTANDING = (Status.PENDING, Status.SENDING)
+RETRYABLE = (Status.FAILED, Status.EXPIRED)
+
+
+class CallType(models.TextChoices):
+    IDENTIFY = "identify", "identify"
+    TRACK = "track", "track"
+    PAGE = "page", "page"
+    ALIAS = "alias", "alias"
+    SCREEN = "screen", "screen"
+    GROUP = "group", "group"
+
+
+class EventQuerySet(models.QuerySet["Event"]):
+    def due(self, now: datetime) -> EventQuerySet:
+        """Rows a worker may claim now: pending and due, or sending with a lapsed lease."""
+        return self.filter(status__in=OUTSTANDING, next_attempt_at__lte=now)
+
+    def orphaned(self, now: datetime, requeue_before: datetime) -> EventQuerySet:
+        """Due rows with no live wake-up in the broker (none queued, or queued long ago)."""
+        return self.due(now).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before))
+
+    def held_for(self, user_id: str | None, anonymous_ids: list[str]) -> EventQuerySet:
+        match = Q(anonymous_id__in=anonymous_ids) if anonymous_ids else Q(pk__in=[])
+        if user_id:
+            match |= Q(user_id=user_id)
+        return self.filter(match, status=Status.HELD)
+
+    def retry(self, now: datetime | None = None) -> int:
+        """Return failed and expired rows to pending, due now; the count changed.
+
+        One UPDATE, whatever the selection's size. The sweeper queues them.
+        """
+        now = now or timezone.now()
+        return self.filter(status__in=RETRYABLE).update(
+            status=Status.PENDING,
+            next_attempt_at=now,
+            enqueued_at=None,
+            first_attempt_at=None,
+            attempts=0,
+            updated_at=now,
+        )
+
+
+class Event(models.Model):
+    """One Segment call as the shop sent it, and what became of it at Seg."""
+
+    message_id = models.CharField(
+        _("message id"),
+        max_length=255,
+        unique=True,
+        help_text=_("Segment's messageId; a repeat is acknowledged and not stored again."),
+    )
+    call_type = models.CharField(
+        _("call"), max_length=16, choices=CallType.choices, help_text=_("The Segment call.")
+    )
+    name = models.CharField(
+        _("name"),
+        max_length=255,
+        blank=True,
+        help_text=_("The track event's name, or the page's name."),
+    )
+    user_id = models.CharField(_("user id"), max_length=255, blank=True)
+    anonymous_id = models.CharField(_("anonymous id"), max_length=255, blank=True)
+    email = models.CharField(
+        _("email"),
+        max_length=254,
+        blank=True,
+        help_text=_("The customer's email as resolved at ingest; blank while anonymous."),
+    )
+    order_id = models.CharField(
+        _("order id"), max_length=255, blank=True, help_text=_("The order an OrderPlaced names.")
+    )
+    action = models.CharField(
+        _("Seg action"),
+        max_length=32,
+        blank=True,
+        help_text=_("The tracker endpoint; blank when Seg gets nothing."),
+    )
+    seg_event = models.CharField(_("Seg event"), max_length=32, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    status_reason = models.CharField(
+        _("status reason"),
+        max_length=500,
+        blank=True,
+        help_text=_("Why the event is ignored, held, expired, suppressed or failed."),
+    )
+    message = models.JSONField(_("message as sent"), help_text=_("The Segment call, verbatim."))
+    payload = models.JSONField(
+        _("payload for Seg"), null=True, blank=True, help_text=_("The JSON body sent to Seg.")
+    )
+    warnings = models.JSONField(
+        _("mapping warnings"),
+        default=list,
+        blank=True,
+        help_text=_("Values that could not be read and were left out of the payload."),
+    )
+    attempts = models.PositiveIntegerField(
+        _("attempts"), default=0, help_text=_("Delivery attempts claimed so far.")
+    )
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"),
+        null=True,
+        blank=True,
+        help_text=_("When the next attempt is due; while sending, when the lease runs out."),
+    )
+    enqueued_at = models.DateTimeField(
+        _("wake-up queued"),
+        null=True,
+        blank=True,
+        help_text=_("When a delivery task was last queued; blank when none is live."),
+    )
+    first_attempt_at = models.DateTimeField(
+        _("first attempt"),
+        null=True,
+        blank=True,
+        help_text=_("The retry window runs from here."),
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    timestamp = models.DateTimeField(
+        _("event time"), help_text=_("timestamp, else originalTimestamp, else receipt.")
+    )
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ("-received_at", "-id")
+        permissions = (
+            ("retry_event", "Can retry event deliveries"),
+            ("suppress_event", "Can suppress events"),
+        )
+        indexes = (
+            models.Index(
+                fields=("next_attempt_at",),
+                name="seg_event_due",
+                condition=Q(status__in=("pending", "sending")),
+            ),
+            models.Index(
+                fields=("anonymous_id",), name="seg_event_held_anon", condition=Q(status="held")
+            ),
+            models.Index(
+                fields=("user_id",), name="seg_event_held_user", condition=Q(status="held")
+            ),
+            models.Index(
+                fields=("received_at",), name="seg_event_held_since", condition=Q(status="held")
+            ),
+            models.Index(
+                fields=("received_at",),
+                name="seg_event_expirable",
+                condition=Q(status__in=("delivered", "ignored")),
+            ),
+            models.Index(fields=("-received_at", "-id"), name="seg_event_recent"),
+            models.Index(fields=("status", "-received_at"), name="seg_event_status"),
+            models.Index(fields=("email", "-received_at"), name="seg_event_email"),
+            models.Index(fields=("user_id",), name="seg_event_user"),
+            models.Index(fields=("order_id",), name="seg_event_order", condition=~Q(order_id="")),
+        )
+
+    def __str__(self) -> str:
+        what = self.seg_event or self.name or self.call_type
+        return f"{what} {self.message_id}"
+
+
+class Attempt(models.Model):
+    """One delivery attempt to Seg and its answer."""
+
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="attempt_set", verbose_name=_("event")
+    )
+    number = models.PositiveIntegerField(_("attempt"), help_text=_("1 for the first attempt."))
+    started_at = models.DateTimeField(_("started"))
+    duration_ms = models.FloatField(_("duration (ms)"))
+    url = models.CharField(_("URL"), max_length=500, help_text=_("The tracker URL posted to."))
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    response_excerpt = models.TextField(
+        _("answer"), blank=True, help_text=_("The first 500 characters of Seg's answer.")
+    )
+    error_class = models.CharField(
+        _("error class"),
+        max_length=100,
+        blank=True,
+        help_text=_("e.g. 'HTTP 503' or 'ReadTimeout'; blank on success."),
+    )
+    error = models.TextField(_("error"), blank=True)
+    verdict = models.CharField(_("verdict"), max_length=16)
+    retry_at = models.DateTimeField(_("retry at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ("event", "number", "id")
+        indexes = (
+            models.Index(fields=("event", "number"), name="seg_attempt_event"),
+            models.Index(fields=("started_at",), name="seg_attempt_started"),
+        )
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.event_id}"
+
+
+class Identity(models.Model):
+    """What is known of a userId or anonymousId: its email, and the user it belongs to."""
+
+    class Kind(models.TextChoices):
+        USER = "user", _("user id")
+        ANONYMOUS = "anonymous", _("anonymous id")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    value = models.CharField(_("id"), max_length=255)
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    user_id = models.CharField(
+        _("user id"),
+        max_length=255,
+        blank=True,
+        help_text=_("For an anonymous id: the user id an identify tied it to."),
+    )
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("identity")
+        verbose_name_plural = _("identities")
+        constraints = (
+            models.UniqueConstraint(fields=("kind", "value"), name="seg_identity_unique"),
+        )
+        indexes = (
+            models.Index(fields=("user_id",), name="seg_identity_user"),
+            models.Index(fields=("email",), name="seg_identity_email"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} -> {self.email or '?'}"
+
+
+class Alias(models.Model):
+    """A customer moved from one email to another; chains are followed."""
+
+    previous_email = models.CharField(_("previous email"), max_length=254, unique=True)
+    email = models.CharField(_("new email"), max_length=254, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    message_id = models.CharField(
+        _("alias message id"),
+        max_length=255,
+        blank=True,
+        help_text=_("The messageId of the alias call that made this move."),
+    )
+
+    class Meta:
+        verbose_name = _("alias")
+        verbose_name_plural = _("aliases")
+
+    def __str__(self) -> str:
+        return f"{self.previous_email} -> {self.email}"

@@ -1,0 +1,88 @@
+"""The outbox sweeper and retention: periodic work over the events table.
+
+Both cost what they touch, not the table's size: the sweeper reads the
+partial index of due rows, retention deletes in small batches by the
+partial index of expirable rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import conf, dispatch
+from .models import Event, Status
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    queued: int
+    expired: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def sweep(now: datetime | None = None) -> Sweep:
+    """Queue due events that no live task will pick up, and expire stale holds.
+
+    An event is orphaned when its wake-up was never queued (the broker was
+    down), was queued longer than SEG_REQUEUE_AFTER ago (the broker lost it),
+    or was consumed by a worker whose lease then lapsed (the worker died).
+    """
+    now = now or timezone.now()
+    expired = expire_holds(now)
+    cutoff = now - conf.get_setting("SEG_REQUEUE_AFTER")
+    limit = conf.get_setting("SEG_SWEEP_BATCH")
+    with transaction.atomic():
+        ids = list(
+            Event.objects.orphaned(now, cutoff)
+            .order_by("next_attempt_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            Event.objects.filter(pk__in=ids).update(enqueued_at=now)
+            transaction.on_commit(lambda: dispatch.queue(ids))
+    if ids or expired:
+        logger.info("Sweep: queued %d due event(s), expired %d hold(s).", len(ids), expired)
+    return Sweep(queued=len(ids), expired=expired)
+
+
+def expire_holds(now: datetime) -> int:
+    """End holds older than SEG_ANONYMOUS_HOLD: kept and shown, never sent."""
+    hold: timedelta = conf.get_setting("SEG_ANONYMOUS_HOLD")
+    return Event.objects.filter(status=Status.HELD, received_at__lt=now - hold).update(
+        status=Status.EXPIRED,
+        status_reason=f"No email became known within {hold}.",
+        updated_at=now,
+    )
+
+
+def purge(now: datetime | None = None, days: int | None = None) -> int:
+    """Delete delivered and ignored events older than the retention; the count deleted.
+
+    Works in batches of SEG_RETENTION_BATCH so no lock is held for long.
+    Failed, held, expired and suppressed events are never deleted here.
+    """
+    now = now or timezone.now()
+    days = conf.get_setting("SEG_RETENTION_DAYS") if days is None else days
+    before = now - timedelta(days=days)
+    size = conf.get_setting("SEG_RETENTION_BATCH")
+    deleted = 0
+    while True:
+        ids = list(
+            Event.objects.filter(
+                status__in=(Status.DELIVERED, Status.IGNORED), received_at__lt=before
+            ).values_list("id", flat=True)[:size]
+        )
+        if not ids:
+            return deleted
+        count, _ = Event.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+        logger.debug("Retention: deleted %d rows (%d with attempts).", len(ids), count)

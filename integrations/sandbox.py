@@ -1,0 +1,185 @@
+"""A local stand-in for Seg's tracker: records every request, answers as scripted.
+
+The run command starts it when SEG_TRACKER_URL is not set, so deliveries can
+be watched without a Seg account; tests script it to answer 2xx, 4xx, 429
+with Retry-After, 5xx, slowly, or not at all. It never forwards anything.
+
+Control endpoints (for a sandbox in another process):
+``GET /_sandbox/received`` lists what arrived; ``DELETE`` clears it;
+``POST /_sandbox/script`` with ``{"answers": [...], "default": {...}}`` sets
+the answers (each ``{"status", "body", "headers", "delay"}``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+logger = logging.getLogger("integrations.sandbox")
+
+BANNER = "SEG SANDBOX: a local stand-in for Seg. Nothing sent here reaches Seg."
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: Any = field(default_factory=lambda: {"success": True})
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Answer:
+        return cls(
+            status=int(raw.get("status", 200)),
+            body=raw.get("body", {"success": True}),
+            headers=dict(raw.get("headers", {})),
+            delay=float(raw.get("delay", 0.0)),
+        )
+
+
+@dataclass
+class Received:
+    path: str
+    action: str
+    website_id: str
+    headers: dict[str, str]
+    body: Any
+    status: int
+    at: str
+
+
+class Sandbox:
+    """The server and what it has seen; safe to use from several threads."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, keep: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._answers: deque[Answer] = deque()
+        self._default = Answer()
+        self.received: deque[Received] = deque(maxlen=keep)
+        self.server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Sandbox:
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def script(self, *answers: Answer, default: Answer | None = None) -> None:
+        """Answer the next requests with ``answers`` in order, then with ``default``."""
+        with self._lock:
+            self._answers = deque(answers)
+            if default is not None:
+                self._default = default
+
+    def next_answer(self) -> Answer:
+        with self._lock:
+            return self._answers.popleft() if self._answers else self._default
+
+    def record(self, item: Received) -> None:
+        with self._lock:
+            self.received.append(item)
+
+    def snapshot(self) -> list[Received]:
+        with self._lock:
+            return list(self.received)
+
+    def delivered(self) -> list[Received]:
+        """Requests answered 2xx."""
+        return [r for r in self.snapshot() if 200 <= r.status < 300]
+
+    def delivered_keys(self) -> Counter[str]:
+        """How many 2xx answers each Idempotency-Key got."""
+        return Counter(r.headers.get("Idempotency-Key", "") for r in self.delivered())
+
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self._answers.clear()
+            self._default = Answer()
+
+
+def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "SegSandbox/1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug(format, *args)
+
+        def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode("utf-8")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/_sandbox/received"):
+                self._reply(200, [asdict(r) for r in sandbox.snapshot()])
+            else:
+                self._reply(200, {"sandbox": BANNER, "received": len(sandbox.received)})
+
+        def do_DELETE(self) -> None:
+            sandbox.clear()
+            self._reply(200, {"cleared": True})
+
+        def do_POST(self) -> None:
+            raw = self._body()
+            if self.path.startswith("/_sandbox/script"):
+                spec = json.loads(raw or b"{}")
+                default = spec.get("default")
+                sandbox.script(
+                    *(Answer.parse(a) for a in spec.get("answers", [])),
+                    default=Answer.parse(default) if default else None,
+                )
+                self._reply(200, {"scripted": True})
+                return
+            answer = sandbox.next_answer()
+            parts = self.path.strip("/").split("/")
+            try:
+                body: Any = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            if answer.delay:
+                time.sleep(answer.delay)
+            sandbox.record(
+                Received(
+                    path=self.path,
+                    action=parts[-1] if parts else "",
+                    website_id=parts[1] if len(parts) > 2 else "",
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "authorization"},
+                    body=body,
+                    status=answer.status,
+                    at=datetime.now(UTC).isoformat(),
+                )
+            )
+            logger.info("%s %s -> %s", "SEG SANDBOX received", self.path, answer.status)
+            self._reply(answer.status, answer.body, answer.headers)
+
+    return Handler

@@ -1,0 +1,285 @@
+"""Parse and validate Segment-spec calls: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import uuid
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from .exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge
+from .wire import JSON, JSONObject, SegmentMessage
+
+# Segment's own limits.
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_REQUEST_BYTES = 500 * 1024
+MAX_BATCH_MESSAGES = 2500
+# Deeper than any real message; keeps hostile nesting out of the database.
+MAX_DEPTH = 32
+MAX_ID_LENGTH = 255
+
+MAPPED_TYPES = ("identify", "track", "page", "alias")
+# Valid Segment calls that Seg has no use for: stored as ignored, not refused.
+UNMAPPED_TYPES = ("screen", "group")
+TYPES = MAPPED_TYPES + UNMAPPED_TYPES
+SHORT_PATHS = {"i": "identify", "t": "track", "p": "page", "a": "alias", "b": "batch"}
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def decode_body(raw: bytes, content_encoding: str | None) -> JSON:
+    """Turn a request body into JSON.
+
+    Handles ``Content-Encoding: gzip`` (and ``deflate``), refusing anything
+    that inflates past MAX_REQUEST_BYTES. Raises PayloadTooLarge or
+    InvalidRequest with a message a shop's developer can act on.
+    """
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "gzip":
+        raw = _inflate(raw, zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        raw = _inflate(raw, zlib.MAX_WBITS)
+    elif encoding not in ("identity", ""):
+        raise InvalidRequest(f"Content-Encoding {encoding!r} is not supported; use gzip.")
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"The request is over {MAX_REQUEST_BYTES // 1024} KB.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"The body is not valid UTF-8 (byte {exc.start}).") from exc
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise InvalidRequest("The body is nested too deeply.") from exc
+    except ValueError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from exc
+
+
+def _inflate(raw: bytes, wbits: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(raw, MAX_REQUEST_BYTES + 1)
+    except zlib.error as exc:
+        raise InvalidRequest(f"The body is not valid gzip: {exc}.") from exc
+    if len(out) > MAX_REQUEST_BYTES or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"The request is over {MAX_REQUEST_BYTES // 1024} KB once unzipped.")
+    return out
+
+
+def gzip_body(data: bytes) -> bytes:
+    """Gzip ``data``; the counterpart of decode_body, for clients and tests."""
+    return gzip.compress(data)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def split_batch(body: JSON) -> tuple[list[JSON], JSONObject]:
+    """Return the messages of a batch body and its shared context.
+
+    Raises InvalidRequest when the body is not ``{"batch": [...]}`` and
+    PayloadTooLarge past MAX_BATCH_MESSAGES.
+    """
+    if not isinstance(body, dict):
+        raise InvalidRequest("A batch must be a JSON object.", "batch")
+    batch = body.get("batch")
+    if not isinstance(batch, list):
+        raise InvalidRequest("batch must be a list of messages.", "batch")
+    if len(batch) > MAX_BATCH_MESSAGES:
+        raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH_MESSAGES} messages.", "batch")
+    context = body.get("context")
+    return batch, context if isinstance(context, dict) else {}
+
+
+def with_shared_context(raw: JSON, shared: JSONObject) -> JSON:
+    """Merge a batch's shared context under a message's own context keys."""
+    if not shared or not isinstance(raw, dict):
+        return raw
+    own = raw.get("context")
+    merged = dict(shared, **own) if isinstance(own, dict) else dict(shared)
+    return {**raw, "context": merged}
+
+
+def validate(raw: JSON, call_type: str | None = None) -> SegmentMessage:
+    """Check one message and return its validated form.
+
+    ``call_type`` is the type the path implies (a batch item names its own).
+    The returned message has a ``messageId`` (made here when absent) and ids
+    as strings. Raises InvalidMessage naming the field, or PayloadTooLarge.
+    """
+    if not isinstance(raw, dict):
+        raise InvalidMessage("A message must be a JSON object.")
+    check_storable(raw)
+    kind = call_type or raw.get("type")
+    if not isinstance(kind, str) or kind not in TYPES:
+        raise InvalidMessage(f"type must be one of {', '.join(TYPES)}.", "type")
+    message: SegmentMessage = {"type": kind, "messageId": _message_id(raw)}
+    for key in ("userId", "anonymousId", "previousId"):
+        value = _identifier(raw, key)
+        if value is not None:
+            message[key] = value
+    if "userId" not in message and "anonymousId" not in message:
+        raise InvalidMessage("A message needs a userId or an anonymousId.", "userId")
+    for key in ("traits", "properties", "context"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise InvalidMessage(f"{key} must be an object.", key)
+        message[key] = value  # type: ignore[literal-required]
+    for key in ("event", "name", "category", "timestamp", "originalTimestamp"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidMessage(f"{key} must be a string.", key)
+        message[key] = value  # type: ignore[literal-required]
+    if kind == "track" and not message.get("event", "").strip():
+        raise InvalidMessage("A track call needs an event name.", "event")
+    if len(message.get("event", "")) > MAX_ID_LENGTH:
+        raise InvalidMessage(f"event is longer than {MAX_ID_LENGTH} characters.", "event")
+    if kind == "alias" and ("previousId" not in message or "userId" not in message):
+        field = "previousId" if "previousId" not in message else "userId"
+        raise InvalidMessage("An alias call needs a previousId and a userId.", field)
+    return message
+
+
+def _message_id(raw: JSONObject) -> str:
+    value = raw.get("messageId")
+    if value is None or value == "":
+        return str(uuid.uuid4())
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidMessage("messageId must be a string.", "messageId")
+    value = str(value)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidMessage(f"messageId is longer than {MAX_ID_LENGTH} characters.", "messageId")
+    return value
+
+
+def _identifier(raw: JSONObject, key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    # Segment's libraries send numeric ids as strings; accept both.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidMessage(f"{key} must be a string.", key)
+    value = str(value)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidMessage(f"{key} is longer than {MAX_ID_LENGTH} characters.", key)
+    return value
+
+
+def check_storable(raw: JSONObject) -> None:
+    """Refuse a message the database could not store, or that is over 32 KB.
+
+    PostgreSQL's jsonb refuses NUL characters and lone surrogates, and deep
+    nesting is refused here before it reaches any parser downstream.
+    """
+    try:
+        text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidMessage(
+            "The message holds text that is not valid Unicode.", _first_bad_path(raw)
+        ) from None
+    if size > MAX_MESSAGE_BYTES:
+        raise PayloadTooLarge(f"The message is over {MAX_MESSAGE_BYTES // 1024} KB.")
+    if "\\u0000" in text and (path := _first_bad_path(raw)) is not None:
+        raise InvalidMessage("The message holds a NUL character.", path)
+    # Nesting can only go deeper than MAX_DEPTH if there are that many containers.
+    if text.count("{") + text.count("[") > MAX_DEPTH:
+        for path, depth in _depths(raw, ""):
+            if depth > MAX_DEPTH:
+                raise InvalidMessage(f"The message nests deeper than {MAX_DEPTH} levels.", path)
+
+
+def _bad_text(value: str) -> bool:
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_bad_path(value: JSON, path: str = "") -> str | None:
+    if isinstance(value, str):
+        return path or None if _bad_text(value) else None
+    items: Iterator[tuple[str, JSON]]
+    if isinstance(value, dict):
+        for key in value:
+            if _bad_text(key):
+                return f"{path}.{key!r}".lstrip(".")
+        items = ((f"{path}.{key}".lstrip("."), item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for child_path, item in items:
+        if (found := _first_bad_path(item, child_path)) is not None:
+            return found
+    return None
+
+
+def _depths(value: JSON, path: str, depth: int = 0) -> Iterator[tuple[str, int]]:
+    if isinstance(value, dict):
+        yield path, depth + 1
+        for key, item in value.items():
+            if depth + 1 <= MAX_DEPTH:
+                yield from _depths(item, f"{path}.{key}".lstrip("."), depth + 1)
+    elif isinstance(value, list):
+        yield path, depth + 1
+        for index, item in enumerate(value):
+            if depth + 1 <= MAX_DEPTH:
+                yield from _depths(item, f"{path}[{index}]", depth + 1)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Read an ISO 8601 time as an aware UTC datetime, or None when unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def normalize_email(value: object) -> str | None:
+    """Return ``value`` as a lower-cased email, or None when it is not one.
+
+    Seg keys customers on their email, so one casing avoids twin customers.
+    """
+    if not isinstance(value, str):
+        return None
+    email = value.strip().lower()
+    return email if len(email) <= 254 and EMAIL_RE.match(email) else None
+
+
+def email_in(message: SegmentMessage) -> str | None:
+    """The email a message itself carries: traits.email, context.traits.email, or userId."""
+    traits = message.get("traits") or {}
+    context_traits = (message.get("context") or {}).get("traits")
+    candidates = [traits.get("email")]
+    if isinstance(context_traits, dict):
+        candidates.append(context_traits.get("email"))
+    candidates.append(message.get("userId"))
+    for candidate in candidates:
+        if (email := normalize_email(candidate)) is not None:
+            return email
+    return None

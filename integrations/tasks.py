@@ -1,0 +1,26 @@
+"""Celery tasks: each takes ids and calls into the delivery and outbox modules."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import delivery, outbox
+
+
+@shared_task(name="integrations.deliver_event", acks_late=True, reject_on_worker_lost=True)
+def deliver_event(event_id: int) -> str | None:
+    """Make one delivery attempt for the event; the row decides whether one is due."""
+    verdict = delivery.deliver(event_id)
+    return verdict.value if verdict else None
+
+
+@shared_task(name="integrations.sweep")
+def sweep() -> dict[str, int]:
+    """Queue due events that have no live wake-up; expire stale holds."""
+    return outbox.sweep().as_dict()
+
+
+@shared_task(name="integrations.purge")
+def purge() -> int:
+    """Delete delivered and ignored events past SEG_RETENTION_DAYS."""
+    return outbox.purge()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Set up and run the product: migrations, the web app, a Celery worker and beat.
+# Starts a private Redis when REDIS_URL is unset, and the local Seg sandbox when
+# SEG_TRACKER_URL is unset. Ctrl-C stops everything it started.
+source "$(dirname "$0")/setup.sh"
+cd "$ROOT"
+setup_venv "$ROOT/requirements.txt"
+
+pids=()
+cleanup() { for pid in "${pids[@]}" ${REDIS_PID:-}; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+start_private_redis
+export DEBUG="${DEBUG:-1}"
+if [ -z "${SECRET_KEY:-}" ]; then
+  [ -f "$RUN_DIR/secret_key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$RUN_DIR/secret_key"
+  SECRET_KEY="$(cat "$RUN_DIR/secret_key")"; export SECRET_KEY
+fi
+if [ -z "${SEG_TRACKER_URL:-}" ]; then
+  sandbox_port="${SEG_SANDBOX_PORT:-8765}"
+  "$PY" manage.py seg_sandbox --port "$sandbox_port" & pids+=($!)
+  wait_for_port "$sandbox_port" "The Seg sandbox"
+  export SEG_TRACKER_URL="http://127.0.0.1:$sandbox_port"
+  export SEG_WEBSITE_ID="${SEG_WEBSITE_ID:-00000000-0000-4000-8000-00000000cafe}"
+  echo "SEG SANDBOX: deliveries go to $SEG_TRACKER_URL, not to Seg. Set SEG_TRACKER_URL for real delivery."
+fi
+export SEG_WRITE_KEYS="${SEG_WRITE_KEYS:-dev-write-key}"
+
+"$PY" manage.py migrate --noinput
+admin_password="${ADMIN_PASSWORD:-admin}"
+"$PY" manage.py shell -c "
+from django.contrib.auth import get_user_model
+User = get_user_model()
+if not User.objects.filter(is_superuser=True).exists():
+    User.objects.create_superuser('admin', 'admin@example.com', '$admin_password')
+    print('Created the superuser admin.')
+"
+"$PY" manage.py check --deploy --fail-level ERROR >/dev/null 2>&1 || "$PY" manage.py check
+
+celery -A segproject worker --loglevel INFO --concurrency "${SEG_WORKERS:-4}" -Q seg & pids+=($!)
+celery -A segproject beat --loglevel INFO --schedule "$RUN_DIR/celerybeat-schedule" & pids+=($!)
+port="${PORT:-8000}"
+"$PY" manage.py runserver "127.0.0.1:$port" --noreload & pids+=($!)
+wait_for_port "$port" "The web app"
+cat <<MSG
+
+  The admin:      http://127.0.0.1:$port/admin/   (user admin, password $admin_password)
+  Segment API:    http://127.0.0.1:$port/seg/v1/batch   (write key: ${SEG_WRITE_KEYS%%,*})
+  Seg tracker:    $SEG_TRACKER_URL
+  Press Ctrl-C to stop.
+
+MSG
+wait -n "${pids[@]}"

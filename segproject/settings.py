@@ -1,0 +1,174 @@
+"""Settings for the example project, taken from the environment with safe defaults.
+
+DATABASE_URL, REDIS_URL, SEG_WEBSITE_ID, SEG_TRACKER_URL and SEG_WRITE_KEYS
+configure the product; DEBUG, SECRET_KEY and ALLOWED_HOSTS the site. Any
+other SEG_* timing may be given in seconds (SEG_LEASE=90).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG")
+# Without SECRET_KEY each process makes its own: nothing forgeable, but
+# sessions do not survive a restart. Production sets it.
+SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    # Before django.contrib.admin, so its admin templates (the sandbox banner) win.
+    "integrations",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "segproject.urls"
+WSGI_APPLICATION = "segproject.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=60,
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # The web process and the workers write concurrently: WAL lets readers
+        # go on, IMMEDIATE takes the write lock up front instead of deadlocking.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # A file, not memory, so a worker process sees the test database too.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The ingestion endpoint enforces Segment's own limits (500 KB a request).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- Seg ---------------------------------------------------------------
+SEG_WEBSITE_ID = os.environ.get("SEG_WEBSITE_ID", "")
+SEG_TRACKER_URL = os.environ.get("SEG_TRACKER_URL", "https://tracker.segapp.com")
+SEG_WRITE_KEYS = env_list("SEG_WRITE_KEYS")
+for _name in (
+    "SEG_CONNECT_TIMEOUT",
+    "SEG_READ_TIMEOUT",
+    "SEG_LEASE",
+    "SEG_RETRY_WINDOW",
+    "SEG_RETRY_BASE",
+    "SEG_RETRY_CAP",
+    "SEG_MAX_COUNTDOWN",
+    "SEG_ANONYMOUS_HOLD",
+    "SEG_REQUEUE_AFTER",
+):
+    if os.environ.get(_name):
+        globals()[_name] = float(os.environ[_name])
+for _name in ("SEG_MAX_ATTEMPTS", "SEG_RETENTION_DAYS", "SEG_SWEEP_BATCH", "SEG_RETENTION_BATCH"):
+    if os.environ.get(_name):
+        globals()[_name] = int(os.environ[_name])
+SEG_SWEEP_INTERVAL = float(os.environ.get("SEG_SWEEP_INTERVAL", "10"))
+
+# --- Celery: at-least-once delivery over Redis ---------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+# Nothing reads task results: the event row is the record.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Ack after the task ran, so a worker killed mid-task has its message
+# delivered again rather than dropped.
+CELERY_TASK_ACKS_LATE = True
+# When a pool process dies (SIGKILL, OOM), requeue its message instead of
+# acking it as failed.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per process: a dying worker strands at most the
+# events it is running, and busy workers do not hoard the queue.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers an unacked message after the visibility timeout. It must
+# outlast the longest countdown (SEG_MAX_COUNTDOWN, 60 s) and the longest
+# task (SEG_LEASE), or Redis would hand a task to a second worker while the
+# first still holds it. Retries due later wait on the row for the sweeper.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 2 * 60 * 60,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+# A worker that loses Redis stops its running tasks rather than acking them
+# on a connection that is gone; the lease and the sweeper take it from there.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "seg"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "seg-sweep": {"task": "integrations.sweep", "schedule": SEG_SWEEP_INTERVAL},
+    "seg-purge": {"task": "integrations.purge", "schedule": 3600.0},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "integrations": {"handlers": ["console"], "level": os.environ.get("SEG_LOG_LEVEL", "INFO")},
+    },
+}

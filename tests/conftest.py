@@ -1,0 +1,150 @@
+"""Shared fixtures: a real Seg sandbox, real Redis, and a real Celery worker."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.db import connection
+
+from integrations.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBSITE_ID = "abc8fb18-7559-4324-9921-a4b5015b4a1c"
+WRITE_KEY = "test-write-key"
+
+
+@pytest.fixture(autouse=True)
+def seg_settings(settings: Any) -> Any:
+    settings.SEG_WEBSITE_ID = WEBSITE_ID
+    settings.SEG_WRITE_KEYS = [WRITE_KEY, "second-key"]
+    settings.SEG_TRACKER_URL = "http://127.0.0.1:9"  # refused, unless a test sets a sandbox
+    return settings
+
+
+@pytest.fixture
+def sandbox(seg_settings: Any) -> Iterator[Sandbox]:
+    server = Sandbox().start()
+    seg_settings.SEG_TRACKER_URL = server.url
+    yield server
+    server.stop()
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout}s waiting for {check}")
+        time.sleep(every)
+
+
+def database_url() -> str:
+    """A URL for the test database, so another process can use it."""
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def broker() -> Iterator[redis.Redis]:
+    """The broker's Redis, emptied before and after the test."""
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+class Worker:
+    """A real ``celery worker`` process on the test database and the sandbox."""
+
+    def __init__(self, env: dict[str, str], concurrency: int, name: str) -> None:
+        self.log_path = ROOT / ".run" / f"worker-{name}-{os.getpid()}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "segproject",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "-Q",
+                "seg",
+                "--hostname",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(lambda: "ready." in self.log_path.read_text(), timeout=60)
+
+    def children(self) -> list[int]:
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+        )
+        return [int(pid) for pid in out.stdout.split()]
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker, pool processes included: nothing gets to clean up."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def start_worker(sandbox: Sandbox, broker: redis.Redis) -> Iterator[Callable[..., Worker]]:
+    """Start real workers: ``start_worker(concurrency=2, SEG_LEASE="3")``."""
+    started: list[Worker] = []
+
+    def start(concurrency: int = 2, name: str = "w1", **extra_env: str) -> Worker:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=database_url(),
+            SEG_TRACKER_URL=sandbox.url,
+            SEG_WEBSITE_ID=WEBSITE_ID,
+            SEG_WRITE_KEYS=WRITE_KEY,
+            SEG_RETRY_BASE="0.2",
+            SEG_RETRY_CAP="1",
+        )
+        env.update(extra_env)
+        worker = Worker(env, concurrency, name)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
