@@ -114,10 +114,13 @@ class _Batch:
             anonymous_ids = self.resolver.anonymous_ids_of(user_id) if user_id else []
             if anonymous_id:
                 anonymous_ids.append(anonymous_id)
+            # Every row matched belongs to this visitor, so the identify's email is theirs.
+            email = self.resolver.email_for(user_id, anonymous_id)
+            if not email:
+                continue
             held = Event.objects.held_for(user_id, anonymous_ids).order_by("timestamp", "id")
-            for row in held.only("id", "user_id", "anonymous_id", "payload"):
-                email = self.resolver.email_for(row.user_id or None, row.anonymous_id or None)
-                if not email or row.payload is None:
+            for row in held.only("id", "payload"):
+                if row.payload is None:
                     continue
                 changed = Event.objects.filter(pk=row.pk, status=Status.HELD).update(
                     status=Status.PENDING,

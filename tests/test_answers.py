@@ -59,7 +59,7 @@ def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
     for attempts in range(1, 9):
         ceiling = min(2 * 2 ** (attempts - 1), 1800)
         delays = [
-            (POLICY.next_attempt(attempts, NOW, NOW, rng=rng) - NOW).total_seconds()  # type: ignore[operator]
+            (POLICY.next_attempt(attempts, NOW, NOW, rng=rng) - NOW).total_seconds()
             for _ in range(200)
         ]
         assert min(delays) >= 0 and max(delays) <= ceiling

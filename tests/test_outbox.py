@@ -1,0 +1,85 @@
+"""The sweeper finds orphaned due events; holds expire; retention deletes in batches."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from django.utils import timezone
+
+from integrations import api, outbox
+from integrations.models import Event, Status
+
+pytestmark = pytest.mark.django_db
+
+
+def queued_ids(broker: redis.Redis) -> list[int]:
+    bodies = [json.loads(raw)["body"] for raw in broker.lrange("seg", 0, -1)]
+    return sorted(json.loads(base64.b64decode(body))[0][0] for body in bodies)
+
+
+def make(n: int, **fields: Any) -> list[Event]:
+    ids = [
+        api.track("u1", "Product Viewed", {"id": str(i)}, context={"traits": {"email": "a@b.co"}})
+        for i in range(n)
+    ]
+    Event.objects.filter(message_id__in=ids).update(**fields)
+    return list(Event.objects.filter(message_id__in=ids).order_by("id"))
+
+
+def test_sweeper_queues_only_orphans(broker: redis.Redis) -> None:
+    now = timezone.now()
+    never_queued = make(2, enqueued_at=None, next_attempt_at=now)
+    lost = make(1, enqueued_at=now - timedelta(minutes=10), next_attempt_at=now)
+    live = make(1, enqueued_at=now - timedelta(seconds=5), next_attempt_at=now)
+    dead_worker = make(1, status=Status.SENDING, enqueued_at=None, next_attempt_at=now)
+    future = make(1, enqueued_at=None, next_attempt_at=now + timedelta(hours=1))
+    delivered = make(1, status=Status.DELIVERED, enqueued_at=None, next_attempt_at=now)
+    result = outbox.sweep(now + timedelta(seconds=1))
+    expected = sorted(e.pk for e in never_queued + lost + dead_worker)
+    assert result.queued == len(expected)
+    requeued = Event.objects.filter(enqueued_at__gt=now).values_list("pk", flat=True)
+    assert sorted(requeued) == expected
+    assert not {e.pk for e in live + future + delivered} & set(expected)
+
+
+def test_sweeper_publishes_to_redis(
+    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+) -> None:
+    events = make(3, enqueued_at=None, next_attempt_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox.sweep()
+    assert queued_ids(broker) == sorted(e.pk for e in events)
+
+
+def test_holds_expire(seg_settings: Any) -> None:
+    api.page(anonymous_id="anon", name="Home", message_id="h1")
+    api.page(anonymous_id="anon", name="Home", message_id="h2")
+    Event.objects.filter(message_id="h1").update(received_at=timezone.now() - timedelta(days=8))
+    assert outbox.sweep().expired == 1
+    assert Event.objects.get(message_id="h1").status == Status.EXPIRED
+    assert Event.objects.get(message_id="h2").status == Status.HELD
+
+
+def test_retention_deletes_only_old_delivered_and_ignored(seg_settings: Any) -> None:
+    seg_settings.SEG_RETENTION_BATCH = 2
+    old = timezone.now() - timedelta(days=40)
+    make(3, status=Status.DELIVERED, received_at=old)
+    make(1, status=Status.IGNORED, received_at=old)
+    kept = make(1, status=Status.FAILED, received_at=old) + make(
+        1, status=Status.HELD, received_at=old
+    )
+    kept += make(1, status=Status.SUPPRESSED, received_at=old) + make(1, status=Status.DELIVERED)
+    assert outbox.purge() == 4
+    assert sorted(Event.objects.values_list("pk", flat=True)) == sorted(e.pk for e in kept)
+
+
+def test_bulk_retry_returns_failed_to_pending() -> None:
+    make(3, status=Status.FAILED, attempts=5, next_attempt_at=None)
+    make(1, status=Status.DELIVERED)
+    assert Event.objects.all().retry() == 3
+    assert Event.objects.filter(status=Status.PENDING, attempts=0, enqueued_at=None).count() == 3
