@@ -58,11 +58,19 @@ class Received:
 class Sandbox:
     """The server and what it has seen; safe to use from several threads."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, keep: int = 100_000) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keep: int = 100_000,
+        log_level: int = logging.DEBUG,
+    ) -> None:
+        self.log_level = log_level
         self._lock = threading.Lock()
         self._answers: deque[Answer] = deque()
         self._default = Answer()
         self.received: deque[Received] = deque(maxlen=keep)
+        self.arrived = 0  # requests that arrived, answered or not yet
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -90,6 +98,7 @@ class Sandbox:
 
     def next_answer(self) -> Answer:
         with self._lock:
+            self.arrived += 1
             return self._answers.popleft() if self._answers else self._default
 
     def record(self, item: Received) -> None:
@@ -111,6 +120,7 @@ class Sandbox:
     def clear(self) -> None:
         with self._lock:
             self.received.clear()
+            self.arrived = 0
             self._answers.clear()
             self._default = Answer()
 
@@ -179,7 +189,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     at=datetime.now(UTC).isoformat(),
                 )
             )
-            logger.info("%s %s -> %s", "SEG SANDBOX received", self.path, answer.status)
+            logger.log(sandbox.log_level, "SEG SANDBOX received %s -> %s", self.path, answer.status)
             self._reply(answer.status, answer.body, answer.headers)
 
     return Handler

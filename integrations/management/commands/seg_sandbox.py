@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         logging.getLogger("integrations.sandbox").setLevel(logging.INFO)
-        sandbox = Sandbox(host, port)
+        sandbox = Sandbox(host, port, log_level=logging.INFO)
         self.stdout.write(self.style.WARNING(f"{BANNER}\nListening on {sandbox.url}"))
         try:
             sandbox.server.serve_forever()

@@ -1,0 +1,132 @@
+"""Faults inflicted for real: every accepted event still reaches Seg, and at most once
+unless a fault cut a delivery off after Seg had it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from integrations.models import Attempt, Event
+from integrations.sandbox import Answer, Sandbox
+
+from ..conftest import wait_until
+from .helpers import duplicates, messages, post_batches, store, wait_delivered
+
+pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
+
+
+def report(name: str, sent: int, keys: Any, dups: int) -> None:
+    print(f"\nFAULT {name}: sent={sent} received={len(keys)} duplicates={dups}")
+
+
+def test_seg_answers_500_for_a_while_then_recovers(sandbox: Sandbox, start_worker: Any) -> None:
+    sandbox.script(*[Answer(status=500)] * 40, default=Answer())
+    start_worker(concurrency=4, beat=True)
+    ids = store(60, "s500")
+    keys = wait_delivered(sandbox, ids)
+    report("seg-500", len(ids), keys, duplicates(keys))
+    assert duplicates(keys) == 0
+    assert Attempt.objects.filter(status_code=500).count() == 40
+
+
+def test_seg_answers_429_with_retry_after(sandbox: Sandbox, start_worker: Any) -> None:
+    sandbox.script(*[Answer(status=429, headers={"Retry-After": "2"})] * 10, default=Answer())
+    start_worker(concurrency=4, beat=True)
+    ids = store(20, "s429")
+    keys = wait_delivered(sandbox, ids)
+    report("seg-429", len(ids), keys, duplicates(keys))
+    assert duplicates(keys) == 0
+    for limited in Attempt.objects.filter(status_code=429):
+        following = Attempt.objects.get(event=limited.event, number=limited.number + 1)
+        assert (following.started_at - limited.started_at).total_seconds() >= 2
+
+
+def test_seg_hangs_past_the_read_timeout(sandbox: Sandbox, start_worker: Any) -> None:
+    hung = 4
+    sandbox.script(*[Answer(delay=1.5)] * hung, default=Answer())
+    start_worker(
+        concurrency=4, beat=True, SEG_READ_TIMEOUT="0.5", SEG_CONNECT_TIMEOUT="0.5", SEG_LEASE="2"
+    )
+    ids = store(20, "hang")
+    wait_delivered(sandbox, ids)
+    time.sleep(2)  # let Seg finish the requests the worker gave up on
+    keys = sandbox.delivered_keys()
+    dups = duplicates(keys)
+    report("seg-hangs", len(ids), keys, dups)
+    # Seg got each hung request after the worker gave up on it: those, and only
+    # those, may arrive twice.
+    assert dups <= hung
+    assert Attempt.objects.filter(error_class="ReadTimeout").count() == hung
+
+
+def test_worker_killed_mid_request(sandbox: Sandbox, start_worker: Any) -> None:
+    sandbox.script(default=Answer(delay=3))
+    env = {
+        "SEG_READ_TIMEOUT": "4",
+        "SEG_CONNECT_TIMEOUT": "0.5",
+        "SEG_LEASE": "5",
+        "SEG_REQUEUE_AFTER": "3",
+    }
+    worker = start_worker(concurrency=2, name="doomed", beat=True, **env)
+    ids = store(10, "kill")
+    wait_until(lambda: sandbox.arrived >= 2, timeout=30)
+    in_flight = sandbox.arrived - len(sandbox.snapshot())
+    worker.kill()
+    sandbox.script(default=Answer())
+    start_worker(concurrency=2, name="survivor", beat=True, **env)
+    keys = wait_delivered(sandbox, ids, timeout=90)
+    dups = duplicates(keys)
+    report("worker-sigkill", len(ids), keys, dups)
+    assert in_flight >= 1
+    assert dups <= in_flight
+
+
+def test_redis_stopped_while_events_come_in(
+    sandbox: Sandbox, start_worker: Any, start_web: Any, private_redis: Any
+) -> None:
+    env = {"REDIS_URL": private_redis.url}
+    web = start_web(**env)
+    start_worker(concurrency=4, beat=True, SEG_REQUEUE_AFTER="5", **env)
+    before = post_batches(web.url, messages(100, "up"))
+    wait_delivered(sandbox, before)
+    private_redis.stop()
+    during = post_batches(web.url, messages(200, "down"))
+    assert len(during) == 200  # stored and acknowledged with Redis down
+    unqueued = Event.objects.filter(message_id__in=during, enqueued_at__isnull=True).count()
+    assert unqueued == 200  # the publish really failed
+    time.sleep(1)
+    private_redis.start()
+    keys = wait_delivered(sandbox, before + during, timeout=120)
+    report("redis-down", len(before) + len(during), keys, duplicates(keys))
+    assert duplicates(keys) == 0
+
+
+def test_two_workers_race_for_the_same_events(sandbox: Sandbox, start_worker: Any) -> None:
+    # Both run the sweeper, and wake-ups are requeued after a second, so most
+    # events get several wake-ups, served by either worker.
+    env = {"SEG_REQUEUE_AFTER": "1"}
+    sandbox.script(default=Answer(delay=0.01))
+    start_worker(concurrency=4, name="left", beat=True, **env)
+    start_worker(concurrency=4, name="right", beat=True, **env)
+    ids = store(300, "race")
+    keys = wait_delivered(sandbox, ids)
+    report("two-workers", len(ids), keys, duplicates(keys))
+    assert duplicates(keys) == 0
+
+
+def test_ten_thousand_events_in_bursts_while_seg_is_slow(
+    sandbox: Sandbox, start_worker: Any, start_web: Any
+) -> None:
+    sandbox.script(default=Answer(delay=0.02))
+    web = start_web()
+    start_worker(concurrency=8, beat=True)
+    accepted: list[str] = []
+    for burst in range(10):
+        accepted += post_batches(web.url, messages(1000, f"burst{burst}"))
+        time.sleep(0.5)
+    assert len(accepted) == 10_000
+    keys = wait_delivered(sandbox, accepted, timeout=600)
+    report("burst-10k-slow-seg", len(accepted), keys, duplicates(keys))
+    assert duplicates(keys) == 0
