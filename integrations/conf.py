@@ -29,6 +29,14 @@ DEFAULTS: dict[str, Any] = {
     # A due event whose wake-up was queued longer ago than this is queued again.
     "SEG_REQUEUE_AFTER": timedelta(minutes=5),
     "SEG_SWEEP_BATCH": 5000,
+    # Requests per second to Seg across all workers (0 for no cap).
+    "SEG_RATE_LIMIT": 100.0,
+    # Consecutive transient failures that open the circuit, and how long it
+    # stays open before one probe is let through.
+    "SEG_BREAKER_THRESHOLD": 20,
+    "SEG_BREAKER_COOLDOWN": timedelta(seconds=30),
+    # The Redis that holds the shared throttle; default: the Celery broker.
+    "SEG_REDIS_URL": None,
     "SEG_RETENTION_DAYS": 30,
     "SEG_RETENTION_BATCH": 5000,
 }
@@ -41,6 +49,7 @@ DURATIONS = {
     "SEG_MAX_COUNTDOWN",
     "SEG_ANONYMOUS_HOLD",
     "SEG_REQUEUE_AFTER",
+    "SEG_BREAKER_COOLDOWN",
 }
 
 
@@ -82,3 +91,13 @@ def write_keys() -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     return tuple(key.strip() for key in value if key and key.strip())
+
+
+def redis_url() -> str:
+    """The Redis for shared throttle state: SEG_REDIS_URL, else Celery's broker."""
+    value = get_setting("SEG_REDIS_URL")
+    if value:
+        return str(value)
+    from celery import current_app
+
+    return str(current_app.conf.broker_url)

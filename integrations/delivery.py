@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import USER_AGENT, conf, dispatch
+from . import USER_AGENT, conf, dispatch, throttle
 from .answers import RetryPolicy, Verdict, classify_status, error_class, parse_retry_after
 from .models import Attempt, Event, Status
 
@@ -138,12 +139,45 @@ def deliver(event_id: int) -> Verdict | None:
     number = claim(event_id, started_at)
     if number is None:
         return None
+    wait = throttle.gate()
+    while wait is not None and throttle.sleep_briefly(wait):
+        wait = throttle.gate()
+    if wait is not None:
+        defer(event_id, number, wait)
+        return None
     event = Event.objects.only("action", "payload", "message_id", "first_attempt_at").get(
         pk=event_id
     )
     url = endpoint(event.action)
     answer = post(url, event.payload, event.message_id)
+    throttle.report(answer.verdict, answer.status_code, answer.retry_after)
     return record(event, number, url, started_at, answer)
+
+
+def defer(event_id: int, number: int, wait: throttle.Wait) -> None:
+    """Give back a claim the throttle would not let through; it is no attempt.
+
+    While the circuit is open the event waits on the row for the sweeper,
+    which lets one probe through at a time; a shorter wait rides a countdown.
+    """
+    now = timezone.now()
+    delay = wait.delay + timedelta(seconds=random.uniform(0, 0.5))
+    ride = wait.reason != "circuit open" and delay <= conf.get_setting("SEG_MAX_COUNTDOWN")
+    changes: dict[str, object] = {
+        "status": Status.PENDING,
+        "attempts": number - 1,
+        "next_attempt_at": now + delay,
+        "enqueued_at": now if ride else None,
+        "updated_at": now,
+    }
+    if number == 1:
+        changes["first_attempt_at"] = None  # the retry window starts at a real attempt
+    with transaction.atomic():
+        held = Event.objects.filter(pk=event_id, status=Status.SENDING, attempts=number).update(
+            **changes
+        )
+        if held and ride:
+            transaction.on_commit(lambda: dispatch.queue([event_id], delay))
 
 
 def record(event: Event, number: int, url: str, started_at: datetime, answer: Answer) -> Verdict:

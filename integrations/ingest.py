@@ -81,7 +81,7 @@ class _Batch:
                 action=mapping.action.value if mapping.action and not refused else "",
                 seg_event=mapping.seg_event.value if mapping.seg_event else "",
                 status=status,
-                status_reason=reason,
+                status_reason=reason[:500],
                 message=raw,
                 payload=mapping.payload,
                 warnings=list(mapping.warnings),

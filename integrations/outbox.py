@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from . import conf, dispatch
+from . import conf, dispatch, throttle
 from .models import Event, Status
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ def sweep(now: datetime | None = None) -> Sweep:
     now = now or timezone.now()
     expired = expire_holds(now)
     cutoff = now - conf.get_setting("SEG_REQUEUE_AFTER")
-    limit = conf.get_setting("SEG_SWEEP_BATCH")
+    # While the circuit is open, one event a pass is enough to probe Seg.
+    limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
     with transaction.atomic():
         ids = list(
             Event.objects.orphaned(now, cutoff)

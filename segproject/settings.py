@@ -120,10 +120,18 @@ for _name in (
     "SEG_MAX_COUNTDOWN",
     "SEG_ANONYMOUS_HOLD",
     "SEG_REQUEUE_AFTER",
+    "SEG_RATE_LIMIT",
+    "SEG_BREAKER_COOLDOWN",
 ):
     if os.environ.get(_name):
         globals()[_name] = float(os.environ[_name])
-for _name in ("SEG_MAX_ATTEMPTS", "SEG_RETENTION_DAYS", "SEG_SWEEP_BATCH", "SEG_RETENTION_BATCH"):
+for _name in (
+    "SEG_MAX_ATTEMPTS",
+    "SEG_RETENTION_DAYS",
+    "SEG_SWEEP_BATCH",
+    "SEG_RETENTION_BATCH",
+    "SEG_BREAKER_THRESHOLD",
+):
     if os.environ.get(_name):
         globals()[_name] = int(os.environ[_name])
 SEG_SWEEP_INTERVAL = float(os.environ.get("SEG_SWEEP_INTERVAL", "10"))

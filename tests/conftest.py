@@ -31,6 +31,16 @@ def seg_settings(settings: Any) -> Any:
     return settings
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttle() -> Iterator[None]:
+    """Shared throttle state (pauses, the breaker) must not leak between tests."""
+    from integrations import throttle
+
+    throttle.reset()
+    yield
+    throttle.reset()
+
+
 @pytest.fixture
 def sandbox(seg_settings: Any) -> Iterator[Sandbox]:
     server = Sandbox().start()

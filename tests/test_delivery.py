@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations import USER_AGENT, api, delivery
+from integrations import USER_AGENT, api, delivery, throttle
 from integrations.answers import Verdict
 from integrations.models import Attempt, Event, Status
 from integrations.sandbox import Answer, Sandbox
@@ -75,6 +75,11 @@ def test_429_honours_retry_after_then_delivers(sandbox: Sandbox) -> None:
     assert event.next_attempt_at >= before + timedelta(seconds=120)
     assert delivery.deliver(event.pk) is None  # not due yet
     Event.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    assert delivery.deliver(event.pk) is None  # every worker is paused for Retry-After
+    event.refresh_from_db()
+    assert event.attempts == 1 and event.next_attempt_at >= before + timedelta(seconds=119)
+    throttle.reset()
+    Event.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
     assert delivery.deliver(event.pk) is Verdict.DELIVERED
     assert [a.status_code for a in Attempt.objects.filter(event=event)] == [429, 200]
     assert sandbox.delivered_keys() == {event.message_id: 1}
@@ -123,6 +128,7 @@ def test_fails_after_max_attempts(sandbox: Sandbox, seg_settings: Any) -> None:
     event = order_event()
     verdicts = []
     for _ in range(3):
+        throttle.reset()  # 500s count towards the breaker; this test is about attempts
         Event.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
         verdicts.append(delivery.deliver(event.pk))
     assert verdicts == [Verdict.RETRY, Verdict.RETRY, Verdict.FAILED]

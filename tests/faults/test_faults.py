@@ -4,6 +4,7 @@ unless a fault cut a delivery off after Seg had it."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -129,4 +130,45 @@ def test_ten_thousand_events_in_bursts_while_seg_is_slow(
     assert len(accepted) == 10_000
     keys = wait_delivered(sandbox, accepted, timeout=600)
     report("burst-10k-slow-seg", len(accepted), keys, duplicates(keys))
+    assert duplicates(keys) == 0
+
+
+def test_long_outage_opens_the_circuit_instead_of_hammering_seg(
+    sandbox: Sandbox, start_worker: Any
+) -> None:
+    sandbox.script(default=Answer(status=500))
+    env = {"SEG_BREAKER_THRESHOLD": "5", "SEG_BREAKER_COOLDOWN": "2", "SEG_MAX_ATTEMPTS": "1000"}
+    start_worker(concurrency=4, beat=True, **env)
+    ids = store(200, "outage")
+    time.sleep(10)
+    during_outage = sandbox.arrived
+    print(f"\nFAULT long-outage: requests to Seg in 10 s of outage: {during_outage}")
+    # Without the breaker, 4 workers retrying 200 events with sub-second
+    # backoff would send thousands of requests in 10 s; with it, a handful
+    # before it opens and about one probe per cooldown after.
+    assert during_outage <= 5 + 4 + 10 / 2 + 4
+    assert Event.objects.filter(message_id__in=ids, status="pending").count() == 200
+    sandbox.script(default=Answer())
+    keys = wait_delivered(sandbox, ids, timeout=120)
+    report("long-outage", len(ids), keys, duplicates(keys))
+    assert duplicates(keys) == 0
+
+
+def test_429_slows_every_worker_not_just_the_one_that_saw_it(
+    sandbox: Sandbox, start_worker: Any
+) -> None:
+    sandbox.script(Answer(status=429, headers={"Retry-After": "3"}), default=Answer())
+    start_worker(concurrency=2, name="one", beat=True)
+    start_worker(concurrency=2, name="two", beat=True)
+    ids = store(40, "slow")
+    keys = wait_delivered(sandbox, ids)
+    report("429-all-workers", len(ids), keys, duplicates(keys))
+    received = sandbox.snapshot()
+    limited = next(r for r in received if r.status == 429)
+    paused_from = datetime.fromisoformat(limited.at)
+    after = [datetime.fromisoformat(r.at) for r in received if r is not limited]
+    gaps = [(t - paused_from).total_seconds() for t in after if t > paused_from]
+    # Requests already in flight may land just after the 429; nothing new
+    # goes out from either worker until Retry-After has passed.
+    assert all(gap < 0.5 or gap >= 2.9 for gap in gaps)
     assert duplicates(keys) == 0

@@ -1,0 +1,169 @@
+"""Back-pressure shared by every worker through Redis: a rate cap, a pause when
+Seg asks to slow down, and a circuit breaker when Seg keeps failing.
+
+``gate`` runs before every POST; ``report`` after it. When Redis cannot be
+reached the gate stays open: the worker got its task from Redis, so this only
+happens in a brief outage, and the row still guards against double delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+
+from . import conf
+from .answers import Verdict
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "seg:throttle:"
+BUCKET, PAUSE, FAILURES, OPEN, PROBE = (
+    PREFIX + name for name in ("bucket", "pause", "failures", "open", "probe")
+)
+
+# Returns 0 to go ahead, else the time in ms (Redis clock) to wait until.
+# KEYS: bucket, pause, open, probe. ARGV: rate per second, burst, probe lease ms.
+GATE = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
+if pause > now then return pause end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[3]) then
+    return now + 1000
+  end
+  return 0
+end
+local rate = tonumber(ARGV[1])
+if rate <= 0 then return 0 end
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 60000)
+if wait > 0 then return now + wait end
+return 0
+"""
+
+# KEYS: pause. ARGV: ms to pause. Never shortens a longer pause.
+PAUSE_FOR = """
+local t = redis.call('TIME')
+local until_ms = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_ms > current then redis.call('SET', KEYS[1], until_ms, 'PX', ARGV[1] + 1000) end
+return until_ms
+"""
+
+_clients: dict[int, redis.Redis] = {}
+
+
+def client() -> redis.Redis:
+    pid = os.getpid()
+    if pid not in _clients:
+        _clients.clear()
+        _clients[pid] = redis.Redis.from_url(
+            conf.redis_url(), socket_connect_timeout=1, socket_timeout=1
+        )
+    return _clients[pid]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The gate is shut; try again after ``delay``."""
+
+    delay: timedelta
+    reason: str
+
+
+def gate() -> Wait | None:
+    """None to post now; else how long to wait, for the rate cap, a pause, or the breaker."""
+    rate = float(conf.get_setting("SEG_RATE_LIMIT") or 0)
+    lease_ms = int(conf.get_setting("SEG_LEASE").total_seconds() * 1000)
+    try:
+        r = client()
+        answer = int(r.eval(GATE, 4, BUCKET, PAUSE, OPEN, PROBE, rate, max(rate, 1), lease_ms))
+        if not answer:
+            return None
+        now_ms = _redis_now_ms(r)
+    except redis.RedisError:
+        logger.warning("Throttle unavailable (Redis); posting without it.", exc_info=True)
+        return None
+    reason = "circuit open" if r.exists(OPEN) else "rate"
+    return Wait(timedelta(milliseconds=max(answer - now_ms, 1)), reason)
+
+
+def _redis_now_ms(r: redis.Redis) -> int:
+    seconds, micros = r.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) -> None:
+    """Tell every worker what Seg just answered.
+
+    2xx closes the breaker. 429 and 503 pause every worker for Retry-After
+    (else SEG_RETRY_BASE). Other transient failures count towards opening
+    the breaker, which then pauses everyone for SEG_BREAKER_COOLDOWN and
+    lets one probe through after it.
+    """
+    try:
+        r = client()
+        if verdict is Verdict.DELIVERED:
+            if r.exists(OPEN) or r.exists(FAILURES):
+                r.delete(FAILURES, OPEN, PROBE)
+            return
+        if verdict is not Verdict.RETRY:
+            return
+        if status in (429, 503):
+            pause = retry_after or conf.get_setting("SEG_RETRY_BASE")
+            _pause(r, pause)
+        failures = int(r.incr(FAILURES))
+        r.expire(FAILURES, 600)
+        threshold = int(conf.get_setting("SEG_BREAKER_THRESHOLD"))
+        if failures >= threshold:
+            cooldown: timedelta = conf.get_setting("SEG_BREAKER_COOLDOWN")
+            if not r.exists(OPEN):
+                logger.warning(
+                    "Seg failed %d times in a row: circuit open, probing every %s.",
+                    failures,
+                    cooldown,
+                )
+            r.set(OPEN, "1", ex=int(cooldown.total_seconds()) + 3600)
+            r.delete(PROBE)
+            _pause(r, cooldown)
+    except redis.RedisError:
+        logger.warning("Throttle unavailable (Redis); not shared.", exc_info=True)
+
+
+def _pause(r: redis.Redis, pause: timedelta) -> None:
+    r.eval(PAUSE_FOR, 1, PAUSE, max(int(pause.total_seconds() * 1000), 1))
+
+
+def is_open() -> bool:
+    """True while the circuit is open (Seg keeps failing)."""
+    try:
+        return bool(client().exists(OPEN))
+    except redis.RedisError:
+        return False
+
+
+def reset() -> None:
+    """Forget all shared state (for operators after an incident, and for tests)."""
+    client().delete(BUCKET, PAUSE, FAILURES, OPEN, PROBE)
+
+
+def sleep_briefly(wait: Wait) -> bool:
+    """Sleep through a short rate wait in-process; False if the wait is too long."""
+    seconds = wait.delay.total_seconds()
+    if wait.reason == "rate" and seconds <= 1:
+        time.sleep(seconds)
+        return True
+    return False

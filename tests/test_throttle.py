@@ -1,0 +1,63 @@
+"""The shared throttle, on real Redis: a rate cap, a global pause, a circuit breaker."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from integrations import throttle
+from integrations.answers import Verdict
+
+
+def test_rate_cap_lets_a_burst_through_then_makes_callers_wait(seg_settings: Any) -> None:
+    seg_settings.SEG_RATE_LIMIT = 10
+    answers = [throttle.gate() for _ in range(15)]
+    assert answers[:10] == [None] * 10
+    waits = [a for a in answers[10:] if a is not None]
+    assert len(waits) >= 4
+    assert all(w.reason == "rate" and w.delay <= timedelta(seconds=1) for w in waits)
+
+
+def test_no_cap_when_the_rate_is_zero(seg_settings: Any) -> None:
+    seg_settings.SEG_RATE_LIMIT = 0
+    assert all(throttle.gate() is None for _ in range(500))
+
+
+def test_429_pauses_every_worker_for_retry_after() -> None:
+    throttle.report(Verdict.RETRY, 429, timedelta(seconds=3))
+    wait = throttle.gate()
+    assert wait is not None and timedelta(seconds=2) < wait.delay <= timedelta(seconds=3)
+    # A shorter Retry-After never shortens a pause already in force.
+    throttle.report(Verdict.RETRY, 503, timedelta(seconds=1))
+    later = throttle.gate()
+    assert later is not None and later.delay > timedelta(seconds=2)
+
+
+def test_breaker_opens_probes_once_and_closes_on_success(seg_settings: Any) -> None:
+    seg_settings.SEG_BREAKER_THRESHOLD = 3
+    seg_settings.SEG_BREAKER_COOLDOWN = 0.5
+    for _ in range(2):
+        throttle.report(Verdict.RETRY, 500, None)
+    assert throttle.gate() is None and not throttle.is_open()
+    throttle.report(Verdict.RETRY, None, None)  # a timeout counts too
+    assert throttle.is_open()
+    wait = throttle.gate()
+    assert wait is not None and wait.reason == "circuit open"
+    time.sleep(0.6)
+    assert throttle.gate() is None  # the one probe
+    assert throttle.gate() is not None  # everyone else waits for its answer
+    throttle.report(Verdict.DELIVERED, 200, None)
+    assert not throttle.is_open()
+    assert throttle.gate() is None
+
+
+def test_failed_probe_reopens(seg_settings: Any) -> None:
+    seg_settings.SEG_BREAKER_THRESHOLD = 1
+    seg_settings.SEG_BREAKER_COOLDOWN = 0.3
+    throttle.report(Verdict.RETRY, 502, None)
+    time.sleep(0.4)
+    assert throttle.gate() is None
+    throttle.report(Verdict.RETRY, 502, None)
+    wait = throttle.gate()
+    assert wait is not None and wait.reason == "circuit open"
