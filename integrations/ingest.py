@@ -15,10 +15,10 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
-from . import dispatch
+from . import dispatch, rules
 from .exceptions import InvalidMessage
 from .identity import Resolver
-from .models import Event, Status
+from .models import Event, Status, StatusChange
 from .payloads import event_time, map_message, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared_context
 from .wire import JSON, JSONObject, SegmentMessage
@@ -63,9 +63,12 @@ class _Batch:
                 self.alias_messages[previous] = message["messageId"]
             email = new
         mapping = map_message(message, email, self.now)
-        status, reason = Status.PENDING, ""
+        status, reason, rule = Status.PENDING, "", None
+        seg_event = mapping.seg_event.value if mapping.seg_event else ""
         if refused or mapping.action is None:
             status, reason = Status.IGNORED, refused or mapping.reason
+        elif rule := rules.matching(email or "", seg_event):
+            status, reason = Status.SUPPRESSED, f"Suppressed by rule {rule.pk}: {rule.reason}"
         elif email is None:
             status, reason = Status.HELD, HELD_REASON
         pending = status == Status.PENDING
@@ -79,8 +82,10 @@ class _Batch:
                 email=email or "",
                 order_id=order_id(message),
                 action=mapping.action.value if mapping.action and not refused else "",
-                seg_event=mapping.seg_event.value if mapping.seg_event else "",
+                seg_event=seg_event,
                 status=status,
+                ingest_status=status,
+                rule=rule,
                 status_reason=reason[:500],
                 message=raw,
                 payload=mapping.payload,
@@ -102,14 +107,21 @@ class _Batch:
             if row.status != Status.HELD or row.payload is None:
                 continue
             email = self.resolver.email_for(row.user_id or None, row.anonymous_id or None)
-            if email:
-                row.email, row.payload = email, with_email(row.payload, email)
-                row.status, row.status_reason = Status.PENDING, ""
-                row.next_attempt_at = row.enqueued_at = self.now
+            if not email:
+                continue
+            row.email, row.payload = email, with_email(row.payload, email)
+            row.ingest_status = row.status = Status.PENDING
+            row.status_reason = ""
+            row.next_attempt_at = row.enqueued_at = self.now
+            if rule := rules.matching(email, row.seg_event):
+                row.ingest_status = row.status = Status.SUPPRESSED
+                row.rule, row.next_attempt_at = rule, None
+                row.status_reason = f"Suppressed by rule {rule.pk}: {rule.reason}"[:500]
 
     def release_stored(self) -> list[int]:
         """Release held rows stored by earlier requests; their ids in original order."""
         released: list[int] = []
+        changes: list[StatusChange] = []
         for user_id, anonymous_id in self.releases:
             anonymous_ids = self.resolver.anonymous_ids_of(user_id) if user_id else []
             if anonymous_id:
@@ -119,20 +131,33 @@ class _Batch:
             if not email:
                 continue
             held = Event.objects.held_for(user_id, anonymous_ids).order_by("timestamp", "id")
-            for row in held.only("id", "payload"):
+            for row in held.only("id", "payload", "seg_event"):
                 if row.payload is None:
                     continue
+                rule = rules.matching(email, row.seg_event)
+                status = Status.SUPPRESSED if rule else Status.PENDING
+                cause = (
+                    f"Suppressed by rule {rule.pk}: {rule.reason}"
+                    if rule
+                    else f"Released: an identify made {email} known."
+                )
                 changed = Event.objects.filter(pk=row.pk, status=Status.HELD).update(
-                    status=Status.PENDING,
-                    status_reason="",
+                    status=status,
+                    status_reason=cause[:500] if rule else "",
+                    rule=rule,
                     email=email,
                     payload=with_email(row.payload, email),
-                    next_attempt_at=self.now,
-                    enqueued_at=self.now,
+                    next_attempt_at=None if rule else self.now,
+                    enqueued_at=None if rule else self.now,
                     updated_at=self.now,
                 )
                 if changed:
-                    released.append(row.pk)
+                    changes.append(
+                        StatusChange(event_id=row.pk, at=self.now, status=status, cause=cause[:500])
+                    )
+                    if not rule:
+                        released.append(row.pk)
+        StatusChange.objects.bulk_create(changes)
         return released
 
 

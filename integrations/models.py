@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .naming import SegAction, SegEvent
+
 
 class Status(models.TextChoices):
     PENDING = "pending", _("pending")
@@ -99,9 +101,12 @@ class Event(models.Model):
         _("Seg action"),
         max_length=32,
         blank=True,
+        choices=[(a.value, a.value) for a in SegAction],
         help_text=_("The tracker endpoint; blank when Seg gets nothing."),
     )
-    seg_event = models.CharField(_("Seg event"), max_length=32, blank=True)
+    seg_event = models.CharField(
+        _("Seg event"), max_length=32, blank=True, choices=[(e.value, e.value) for e in SegEvent]
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
     )
@@ -110,6 +115,17 @@ class Event(models.Model):
         max_length=500,
         blank=True,
         help_text=_("Why the event is ignored, held, expired, suppressed or failed."),
+    )
+    rule = models.ForeignKey(
+        "SuppressionRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("suppressed by rule"),
+    )
+    ingest_status = models.CharField(
+        _("status at ingest"), max_length=16, choices=Status.choices, default=Status.PENDING
     )
     message = models.JSONField(_("message as sent"), help_text=_("The Segment call, verbatim."))
     payload = models.JSONField(
@@ -182,6 +198,16 @@ class Event(models.Model):
             ),
             models.Index(fields=("-received_at", "-id"), name="seg_event_recent"),
             models.Index(fields=("status", "-received_at"), name="seg_event_status"),
+            models.Index(fields=("call_type", "-received_at"), name="seg_event_call"),
+            models.Index(fields=("seg_event", "-received_at"), name="seg_event_seg_event"),
+            models.Index(
+                fields=("-received_at",), name="seg_event_has_error", condition=~Q(last_error="")
+            ),
+            models.Index(
+                fields=("delivered_at",),
+                name="seg_event_delivered",
+                condition=Q(status="delivered"),
+            ),
             models.Index(fields=("email", "-received_at"), name="seg_event_email"),
             models.Index(fields=("user_id",), name="seg_event_user"),
             models.Index(fields=("order_id",), name="seg_event_order", condition=~Q(order_id="")),
@@ -281,3 +307,70 @@ class Alias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.previous_email} -> {self.email}"
+
+
+class SuppressionRule(models.Model):
+    """Events matching a rule are stored as suppressed at ingest and never sent."""
+
+    email = models.CharField(
+        _("email"),
+        max_length=254,
+        blank=True,
+        help_text=_("Suppress this customer's events; blank for any customer."),
+    )
+    seg_event = models.CharField(
+        _("Seg event"),
+        max_length=32,
+        blank=True,
+        choices=[(e.value, e.value) for e in SegEvent],
+        help_text=_("Suppress this Seg event; blank for every event."),
+    )
+    reason = models.CharField(
+        _("reason"), max_length=500, help_text=_("Shown on each event caught.")
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_by = models.CharField(_("created by"), max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = _("suppression rule")
+        verbose_name_plural = _("suppression rules")
+        constraints = (
+            models.CheckConstraint(
+                condition=~Q(email="", seg_event=""), name="seg_rule_not_everything"
+            ),
+        )
+
+    def __str__(self) -> str:
+        what = self.seg_event or "every event"
+        who = self.email or "every customer"
+        return f"{what} for {who}"
+
+    def matches(self, email: str, seg_event: str) -> bool:
+        return (not self.email or self.email == email) and (
+            not self.seg_event or self.seg_event == seg_event
+        )
+
+
+class StatusChange(models.Model):
+    """A change of an event's status that no delivery attempt records.
+
+    Operator actions, releases from hold, and expiry write one; each attempt
+    is its own record in Attempt.
+    """
+
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("event")
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    status = models.CharField(_("new status"), max_length=16, choices=Status.choices)
+    cause = models.CharField(_("cause"), max_length=500)
+
+    class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+        ordering = ("at", "id")
+        indexes = (models.Index(fields=("event", "at"), name="seg_change_event"),)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.status} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from . import conf, dispatch, throttle
+from . import conf, dispatch, operations, throttle
 from .models import Event, Status
 
 logger = logging.getLogger(__name__)
@@ -58,10 +58,9 @@ def sweep(now: datetime | None = None) -> Sweep:
 def expire_holds(now: datetime) -> int:
     """End holds older than SEG_ANONYMOUS_HOLD: kept and shown, never sent."""
     hold: timedelta = conf.get_setting("SEG_ANONYMOUS_HOLD")
-    return Event.objects.filter(status=Status.HELD, received_at__lt=now - hold).update(
-        status=Status.EXPIRED,
-        status_reason=f"No email became known within {hold}.",
-        updated_at=now,
+    stale = Event.objects.filter(status=Status.HELD, received_at__lt=now - hold)
+    return operations.transition(
+        stale, (Status.HELD,), Status.EXPIRED, f"No email became known within {hold}."
     )
 
 

@@ -24,7 +24,8 @@ def report(name: str, sent: int, keys: Any, dups: int) -> None:
 
 def test_seg_answers_500_for_a_while_then_recovers(sandbox: Sandbox, start_worker: Any) -> None:
     sandbox.script(*[Answer(status=500)] * 40, default=Answer())
-    start_worker(concurrency=4, beat=True)
+    # This test is about retries; the breaker has its own test below.
+    start_worker(concurrency=4, beat=True, SEG_BREAKER_THRESHOLD="1000")
     ids = store(60, "s500")
     keys = wait_delivered(sandbox, ids)
     report("seg-500", len(ids), keys, duplicates(keys))

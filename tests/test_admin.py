@@ -1,0 +1,266 @@
+"""The operator's admin: lists, the event page, actions and their permissions."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from integrations import api, operations
+from integrations.models import Event, Status, StatusChange, SuppressionRule
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/integrations/event/"
+
+
+def operator(username: str = "ops", *perms: str) -> User:
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    codenames = ("view_event", *perms)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def logged_in(client: Client, *perms: str) -> Client:
+    client.force_login(operator("ops", *perms))
+    return client
+
+
+def make_events(n: int, email: str = "ann@example.com", **fields: Any) -> list[Event]:
+    ids = [
+        api.track(
+            "u1",
+            "Order Completed",
+            {"orderId": f"order-{i}", "total": i},
+            context={"traits": {"email": email}},
+        )
+        for i in range(n)
+    ]
+    events = Event.objects.filter(message_id__in=ids)
+    if fields:
+        events.update(**fields)
+    return list(events.order_by("id"))
+
+
+def test_list_shows_who_what_and_status(client: Client) -> None:
+    make_events(3)
+    api.page(anonymous_id="anon-1", name="Home")
+    response = logged_in(client).get(CHANGELIST)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Order Completed &rarr; <b>OrderPlaced</b>" in html
+    assert "anonymous" in html and "ann@example.com" in html
+    assert "seg-badge" in html
+
+
+def test_list_query_count_is_fixed(client: Client) -> None:
+    logged_in(client)
+    make_events(5)
+    client.get(CHANGELIST)  # warm Django's per-process caches
+    with CaptureQueriesContext(connection) as few:
+        client.get(CHANGELIST + "?status__exact=pending&has_error=no&received=24h")
+    make_events(45, email="bo@example.com")
+    with CaptureQueriesContext(connection) as many:
+        client.get(CHANGELIST + "?status__exact=pending&has_error=no&received=24h")
+    assert len(few) == len(many)
+    assert not [
+        q
+        for q in many
+        if re.search(r"SELECT COUNT\(\*\) AS .__count. FROM .integrations_event.\s*$", q["sql"])
+    ]
+
+
+def test_event_page_query_count_is_fixed(client: Client) -> None:
+    logged_in(client)
+    [one] = make_events(1)
+    [other] = make_events(1, email="bo@example.com")
+    for attempt in range(1, 8):
+        other.attempt_set.create(
+            number=attempt,
+            started_at=other.received_at,
+            duration_ms=3,
+            url="u",
+            status_code=500,
+            verdict="retry",
+            error_class="HTTP 500",
+        )
+    client.get(f"{CHANGELIST}{one.pk}/change/")  # warm Django's per-process caches
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(f"{CHANGELIST}{one.pk}/change/").status_code == 200
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(f"{CHANGELIST}{other.pk}/change/").status_code == 200
+    assert len(few) == len(many)
+
+
+def test_event_page_shows_three_panes_history_and_identity(client: Client) -> None:
+    api.page(anonymous_id="a1", name="Home", message_id="held-1")
+    api.identify("u1", {"email": "ann@example.com"}, anonymous_id="a1")
+    event = Event.objects.get(message_id="held-1")
+    html = logged_in(client).get(f"{CHANGELIST}{event.pk}/change/").content.decode()
+    for pane in ("You sent", "Sent to Seg", "Seg answered"):
+        assert pane in html
+    assert "/django/abc8fb18-7559-4324-9921-a4b5015b4a1c/events" in html
+    assert "Released: an identify made ann@example.com known." in html
+    assert "anonymousId <code>a1</code>" in html
+
+
+def test_a_script_in_a_payload_is_escaped(client: Client) -> None:
+    api.track(
+        "u1",
+        "Product Viewed",
+        {"name": "<script>alert(1)</script>"},
+        context={"traits": {"email": "x@example.com"}},
+        message_id="xss",
+    )
+    event = Event.objects.get(message_id="xss")
+    html = logged_in(client).get(f"{CHANGELIST}{event.pk}/change/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_search_by_email_order_id_message_id(client: Client) -> None:
+    make_events(2)
+    make_events(1, email="bo@example.com")
+    logged_in(client)
+    for term, expected in (("Bo@Example.com", 1), ("order-0", 2), ("order-1", 1), ("nothing", 0)):
+        response = client.get(CHANGELIST, {"q": term})
+        assert len(response.context["cl"].result_list) == expected, term
+
+
+def test_view_only_user_sees_no_actions(client: Client) -> None:
+    make_events(1)
+    html = logged_in(client).get(CHANGELIST).content.decode()
+    assert 'name="action"' not in html
+
+
+def test_retry_action_needs_its_permission(client: Client) -> None:
+    events = make_events(3, status=Status.FAILED, next_attempt_at=None)
+    data = {"action": "retry_events", "_selected_action": [e.pk for e in events], "index": 0}
+    logged_in(client).post(CHANGELIST, data)
+    assert Event.objects.filter(status=Status.FAILED).count() == 3
+    client.force_login(User.objects.create_user("boss", password="pw", is_staff=True))
+    User.objects.get(username="boss").user_permissions.set(
+        Permission.objects.filter(codename__in=["view_event", "retry_event"])
+    )
+    response = client.post(CHANGELIST, data, follow=True)
+    assert "Retried 3 events." in response.content.decode()
+    assert Event.objects.filter(status=Status.PENDING).count() == 3
+    assert StatusChange.objects.filter(cause="Retried by boss.").count() == 3
+    assert LogEntry.objects.get().change_message == "Retried 3 of 3 selected events."
+
+
+def test_suppress_asks_for_a_reason_then_suppresses_across_the_filter(client: Client) -> None:
+    make_events(4)
+    delivered = make_events(1, status=Status.DELIVERED)
+    logged_in(client, "suppress_event")
+    data = {
+        "action": "suppress_events",
+        "select_across": 1,
+        "index": 0,
+        "_selected_action": [delivered[0].pk],
+    }
+    asked = client.post(CHANGELIST, data)
+    assert "reason" in asked.content.decode() and asked.status_code == 200
+    done = client.post(CHANGELIST, data | {"reason": "test order"}, follow=True)
+    assert (
+        "Suppressed 4 events. 1 selected were not in a state that allows it."
+        in done.content.decode()
+    )
+    assert (
+        Event.objects.filter(
+            status=Status.SUPPRESSED, status_reason="Suppressed by ops: test order"
+        ).count()
+        == 4
+    )
+    client.post(
+        CHANGELIST,
+        {
+            "action": "unsuppress_events",
+            "select_across": 1,
+            "index": 0,
+            "_selected_action": [delivered[0].pk],
+        },
+    )
+    assert Event.objects.filter(status=Status.PENDING).count() == 4
+
+
+def test_bulk_retry_of_many_rows_is_two_statements() -> None:
+    make_events(1)
+    Event.objects.update(status=Status.FAILED)
+    failed = Event.objects.filter(status=Status.FAILED)
+    with CaptureQueriesContext(connection) as queries:
+        operations.retry(failed, "ops")
+    writes = [q for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert len(writes) == 2
+
+
+def test_suppression_rule_catches_events_at_ingest(client: Client) -> None:
+    rule = SuppressionRule.objects.create(email="test@example.com", reason="QA account")
+    from integrations import rules
+
+    rules.forget()
+    make_events(1, email="test@example.com")
+    make_events(1, email="real@example.com")
+    caught = Event.objects.get(email="test@example.com")
+    assert caught.status == Status.SUPPRESSED and caught.rule == rule
+    assert caught.status_reason == f"Suppressed by rule {rule.pk}: QA account"
+    assert Event.objects.get(email="real@example.com").status == Status.PENDING
+    SuppressionRule.objects.create(seg_event="PageView", reason="no page views")
+    rules.forget()
+    api.page("u9", name="Home", context={"traits": {"email": "z@example.com"}}, message_id="pv")
+    assert Event.objects.get(message_id="pv").status == Status.SUPPRESSED
+
+
+def test_customer_page_lists_events_in_order_and_aliases(client: Client) -> None:
+    make_events(2, email="old@example.com")
+    api.alias("old@example.com", "new@example.com")
+    make_events(1, email="old@example.com")  # goes out as new@
+    html = (
+        logged_in(client)
+        .get(reverse("admin:integrations_event_customer", args=["new@example.com"]))
+        .content.decode()
+    )
+    assert "moved here from" in html and "old@example.com" in html
+    assert html.count("OrderPlaced") == 1
+
+
+def test_dashboard_renders_without_external_assets(client: Client) -> None:
+    for event in make_events(3, status=Status.DELIVERED):
+        Event.objects.filter(pk=event.pk).update(
+            delivered_at=event.received_at + timedelta(seconds=2)
+        )
+    failed = make_events(1, status=Status.FAILED)[0]
+    failed.attempt_set.create(
+        number=1,
+        started_at=failed.received_at,
+        duration_ms=1,
+        url="u",
+        status_code=422,
+        verdict="failed",
+        error_class="HTTP 422",
+    )
+    html = logged_in(client).get(reverse("admin:integrations_event_dashboard")).content.decode()
+    assert "Delivered per minute" in html and "<svg" in html and "HTTP 422" in html
+    assert "p50 2.0 s" in html
+    assert not re.search(r"""(src|href)=["']https?://""", html)
+
+
+def test_retry_command_shares_the_action_code() -> None:
+    make_events(5, status=Status.FAILED)
+    make_events(2, email="bo@example.com", status=Status.FAILED)
+    out = StringIO()
+    call_command("seg_retry", "--email", "bo@example.com", stdout=out, stderr=StringIO())
+    assert "Retried 2 event(s)." in out.getvalue()
+    assert StatusChange.objects.filter(cause="Retried by seg_retry.").count() == 2
+    call_command("seg_retry", "--status", "failed", stdout=out, stderr=StringIO())
+    assert not Event.objects.filter(status=Status.FAILED).exists()
