@@ -70,8 +70,16 @@ class Answer:
     duration_ms: float
 
 
-def claim(event_id: int, now: datetime) -> int | None:
-    """Take the event for one attempt; returns the attempt number, or None.
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on one event for one attempt."""
+
+    number: int  # the attempt's number, and the lease token
+    tries: int  # attempts this round, for the retry policy
+
+
+def claim(event_id: int, now: datetime) -> Claim | None:
+    """Take the event for one attempt, or None.
 
     None means another worker holds it, it is not due, or it needs nothing.
     """
@@ -81,6 +89,7 @@ def claim(event_id: int, now: datetime) -> int | None:
         .update(
             status=Status.SENDING,
             attempts=F("attempts") + 1,
+            tries=F("tries") + 1,
             next_attempt_at=now + conf.get_setting("SEG_LEASE"),
             enqueued_at=None,
             first_attempt_at=Coalesce(F("first_attempt_at"), now),
@@ -89,7 +98,8 @@ def claim(event_id: int, now: datetime) -> int | None:
     )
     if not claimed:
         return None
-    return Event.objects.filter(pk=event_id).values_list("attempts", flat=True).get()
+    number, tries = Event.objects.filter(pk=event_id).values_list("attempts", "tries").get()
+    return Claim(number, tries)
 
 
 def post(url: str, payload: object, message_id: str) -> Answer:
@@ -136,14 +146,14 @@ def deliver(event_id: int) -> Verdict | None:
     errors propagate; the lease then lapses and the sweeper retries.
     """
     started_at = timezone.now()
-    number = claim(event_id, started_at)
-    if number is None:
+    held = claim(event_id, started_at)
+    if held is None:
         return None
     wait = throttle.gate()
     while wait is not None and throttle.sleep_briefly(wait):
         wait = throttle.gate()
     if wait is not None:
-        defer(event_id, number, wait)
+        defer(event_id, held, wait)
         return None
     event = Event.objects.only("action", "payload", "message_id", "first_attempt_at").get(
         pk=event_id
@@ -151,10 +161,10 @@ def deliver(event_id: int) -> Verdict | None:
     url = endpoint(event.action)
     answer = post(url, event.payload, event.message_id)
     throttle.report(answer.verdict, answer.status_code, answer.retry_after)
-    return record(event, number, url, started_at, answer)
+    return record(event, held, url, started_at, answer)
 
 
-def defer(event_id: int, number: int, wait: throttle.Wait) -> None:
+def defer(event_id: int, held: Claim, wait: throttle.Wait) -> None:
     """Give back a claim the throttle would not let through; it is no attempt.
 
     While the circuit is open the event waits on the row for the sweeper,
@@ -165,28 +175,30 @@ def defer(event_id: int, number: int, wait: throttle.Wait) -> None:
     ride = wait.reason != "circuit open" and delay <= conf.get_setting("SEG_MAX_COUNTDOWN")
     changes: dict[str, object] = {
         "status": Status.PENDING,
-        "attempts": number - 1,
+        "attempts": held.number - 1,
+        "tries": held.tries - 1,
         "next_attempt_at": now + delay,
         "enqueued_at": now if ride else None,
         "updated_at": now,
     }
-    if number == 1:
+    if held.tries == 1:
         changes["first_attempt_at"] = None  # the retry window starts at a real attempt
     with transaction.atomic():
-        held = Event.objects.filter(pk=event_id, status=Status.SENDING, attempts=number).update(
-            **changes
-        )
-        if held and ride:
+        kept = Event.objects.filter(
+            pk=event_id, status=Status.SENDING, attempts=held.number
+        ).update(**changes)
+        if kept and ride:
             transaction.on_commit(lambda: dispatch.queue([event_id], delay))
 
 
-def record(event: Event, number: int, url: str, started_at: datetime, answer: Answer) -> Verdict:
+def record(event: Event, held: Claim, url: str, started_at: datetime, answer: Answer) -> Verdict:
     """Store the attempt and move the event on, if this worker still holds it."""
     now = timezone.now()
+    number = held.number
     verdict, retry_at = answer.verdict, None
     if verdict is Verdict.RETRY:
         retry_at = retry_policy().next_attempt(
-            number, event.first_attempt_at or started_at, now, answer.retry_after
+            held.tries, event.first_attempt_at or started_at, now, answer.retry_after
         )
         if retry_at is None:
             verdict = Verdict.FAILED
@@ -218,11 +230,11 @@ def record(event: Event, number: int, url: str, started_at: datetime, answer: An
             verdict=verdict.value,
             retry_at=retry_at,
         )
-        held = Event.objects.filter(pk=event.pk, status=Status.SENDING, attempts=number).update(
+        kept = Event.objects.filter(pk=event.pk, status=Status.SENDING, attempts=number).update(
             **changes
         )
-        if held and ride_countdown and countdown is not None:
+        if kept and ride_countdown and countdown is not None:
             transaction.on_commit(lambda: dispatch.queue([event.pk], countdown))
-    if not held:
+    if not kept:
         logger.warning("Event %s: attempt %s finished after its lease was taken.", event.pk, number)
     return verdict

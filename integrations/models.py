@@ -25,7 +25,6 @@ class Status(models.TextChoices):
 
 # Statuses in which the row still owes Seg a delivery.
 OUTSTANDING = (Status.PENDING, Status.SENDING)
-RETRYABLE = (Status.FAILED, Status.EXPIRED)
 
 
 class CallType(models.TextChoices):
@@ -51,21 +50,6 @@ class EventQuerySet(models.QuerySet["Event"]):
         if user_id:
             match |= Q(user_id=user_id)
         return self.filter(match, status=Status.HELD)
-
-    def retry(self, now: datetime | None = None) -> int:
-        """Return failed and expired rows to pending, due now; the count changed.
-
-        One UPDATE, whatever the selection's size. The sweeper queues them.
-        """
-        now = now or timezone.now()
-        return self.filter(status__in=RETRYABLE).update(
-            status=Status.PENDING,
-            next_attempt_at=now,
-            enqueued_at=None,
-            first_attempt_at=None,
-            attempts=0,
-            updated_at=now,
-        )
 
 
 class Event(models.Model):
@@ -138,7 +122,15 @@ class Event(models.Model):
         help_text=_("Values that could not be read and were left out of the payload."),
     )
     attempts = models.PositiveIntegerField(
-        _("attempts"), default=0, help_text=_("Delivery attempts claimed so far.")
+        _("attempts"), default=0, help_text=_("Delivery attempts claimed so far, in all.")
+    )
+    tries = models.PositiveIntegerField(
+        _("tries this round"),
+        default=0,
+        help_text=_(
+            "Attempts since the event last became deliverable (at ingest, or by a retry "
+            "or replay); SEG_MAX_ATTEMPTS bounds it."
+        ),
     )
     next_attempt_at = models.DateTimeField(
         _("next attempt"),

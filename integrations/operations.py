@@ -61,7 +61,7 @@ def retry(queryset: EventQuerySet, actor: str) -> int:
         next_attempt_at=timezone.now(),
         enqueued_at=None,
         first_attempt_at=None,
-        attempts=0,
+        tries=0,
         status_reason="",
     )
 
@@ -76,7 +76,7 @@ def replay(queryset: EventQuerySet, actor: str) -> int:
         next_attempt_at=timezone.now(),
         enqueued_at=None,
         first_attempt_at=None,
-        attempts=0,
+        tries=0,
         status_reason="",
     )
 

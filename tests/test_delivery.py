@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations import USER_AGENT, api, delivery, throttle
+from integrations import USER_AGENT, api, delivery, operations, throttle
 from integrations.answers import Verdict
 from integrations.models import Attempt, Event, Status
 from integrations.sandbox import Answer, Sandbox
@@ -50,7 +50,7 @@ def test_delivered_exactly_as_the_contract_says(sandbox: Sandbox) -> None:
 
 def test_a_claimed_event_is_not_delivered_twice(sandbox: Sandbox) -> None:
     event = order_event()
-    assert delivery.claim(event.pk, timezone.now()) == 1
+    assert delivery.claim(event.pk, timezone.now()) == delivery.Claim(1, 1)
     assert delivery.deliver(event.pk) is None
     assert sandbox.snapshot() == []
 
@@ -137,9 +137,9 @@ def test_fails_after_max_attempts(sandbox: Sandbox, seg_settings: Any) -> None:
 def test_lapsed_lease_lets_another_worker_take_over(sandbox: Sandbox) -> None:
     event = order_event()
     now = timezone.now()
-    assert delivery.claim(event.pk, now) == 1  # a worker that then dies
+    assert delivery.claim(event.pk, now) == delivery.Claim(1, 1)  # a worker that then dies
     later = now + timedelta(seconds=61)
-    assert delivery.claim(event.pk, later) == 2
+    assert delivery.claim(event.pk, later) == delivery.Claim(2, 2)
     event.refresh_from_db()
     assert event.status == Status.SENDING and event.attempts == 2
 
@@ -150,7 +150,28 @@ def test_late_finish_does_not_overwrite_the_new_holder(sandbox: Sandbox) -> None
     delivery.claim(event.pk, now)
     delivery.claim(event.pk, now + timedelta(seconds=61))
     stale = delivery.Answer(Verdict.FAILED, 400, "", "HTTP 400", "HTTP 400", None, 1.0)
-    delivery.record(event, 1, "u", now, stale)
+    delivery.record(event, delivery.Claim(1, 1), "u", now, stale)
     event.refresh_from_db()
     assert event.status == Status.SENDING  # attempt 2 still holds it
     assert Attempt.objects.filter(event=event, number=1).exists()
+
+
+def test_a_retry_gives_a_fresh_budget_and_numbering_goes_on(
+    sandbox: Sandbox, seg_settings: Any
+) -> None:
+    seg_settings.SEG_MAX_ATTEMPTS = 2
+    sandbox.script(Answer(status=500), Answer(status=500))
+    event = order_event()
+    for _ in range(2):
+        throttle.reset()
+        Event.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+        delivery.deliver(event.pk)
+    event.refresh_from_db()
+    assert (event.status, event.attempts, event.tries) == (Status.FAILED, 2, 2)
+    throttle.reset()
+    assert operations.retry(Event.objects.filter(pk=event.pk), "ops") == 1
+    assert delivery.deliver(event.pk) is Verdict.DELIVERED
+    event.refresh_from_db()
+    assert (event.attempts, event.tries) == (3, 1)
+    numbers = list(Attempt.objects.filter(event=event).values_list("number", flat=True))
+    assert numbers == [1, 2, 3]

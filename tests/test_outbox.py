@@ -11,7 +11,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from integrations import api, outbox
+from integrations import api, operations, outbox
 from integrations.models import Event, Status
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +79,8 @@ def test_retention_deletes_only_old_delivered_and_ignored(seg_settings: Any) -> 
 
 
 def test_bulk_retry_returns_failed_to_pending() -> None:
-    make(3, status=Status.FAILED, attempts=5, next_attempt_at=None)
+    make(3, status=Status.FAILED, attempts=5, tries=5, next_attempt_at=None)
     make(1, status=Status.DELIVERED)
-    assert Event.objects.all().retry() == 3
-    assert Event.objects.filter(status=Status.PENDING, attempts=0, enqueued_at=None).count() == 3
+    assert operations.retry(Event.objects.all(), "ops") == 3
+    retried = Event.objects.filter(status=Status.PENDING, tries=0, attempts=5, enqueued_at=None)
+    assert retried.count() == 3

@@ -1,0 +1,156 @@
+"""The real admin in headless Chromium: log in, filter, open an event, retry a failed
+one until the local Seg server has it, suppress with a reason, and check that a
+view-only user sees no action. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from integrations import api
+from integrations.models import Event, Status
+from integrations.sandbox import Answer, Sandbox
+
+from ..conftest import wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "correct horse battery"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("SEG_REQUIRE_BROWSER"):
+            pytest.fail(f"Chromium is required and missing at {CHROMIUM}")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls
+    # the test makes between page actions are plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield chromium
+        chromium.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def log_in(browser: Any, base: str, username: str) -> Any:
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return page
+
+
+def test_operator_finds_retries_and_suppresses(
+    live_server: Any, sandbox: Sandbox, start_worker: Any, browser: Any
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    start_worker(concurrency=2, beat=True)
+    sandbox.script(Answer(status=422, body={"error": "Email rejected"}))
+    order = api.track(
+        "u1",
+        "Order Completed",
+        {
+            "orderId": "50314b8e9bcf000000000000",
+            "total": 30,
+            "currency": "USD",
+            "products": [{"id": "507f1f77bcf86cd799439011", "name": "Monopoly <3rd>", "price": 19}],
+        },
+        context={"traits": {"email": "ann@example.com"}, "page": {"url": "https://shop.example/"}},
+    )
+    wait_until(lambda: Event.objects.filter(message_id=order, status=Status.FAILED).exists())
+    for i in range(5):
+        api.track(
+            "u1",
+            "Product Viewed",
+            {"id": f"p{i}", "name": "Monopoly"},
+            context={"traits": {"email": "ann@example.com"}},
+        )
+    api.page(anonymous_id="visitor-9", name="Home", message_id="held-page")
+    wait_until(lambda: Event.objects.filter(status=Status.DELIVERED).count() == 5)
+
+    page = log_in(browser, live_server.url, "ops")
+    assert page.is_visible("#seg-sandbox-banner")  # never mistaken for production
+
+    # Find the order: filter on failed, search by order id, open it.
+    page.goto(f"{live_server.url}/admin/integrations/event/")
+    page.click("#changelist-filter a:has-text('failed')")
+    page.fill("#searchbar", "50314b8e9bcf000000000000")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url("**q=50314b8e9bcf000000000000**")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    rows.first.locator("th a").click()
+    page.wait_for_selector("#pane-answers")
+    answers = page.inner_text("#pane-answers")
+    assert "HTTP 422" in answers and "Email rejected" in answers
+    assert "Monopoly <3rd>" in page.inner_text("#pane-sent")  # shown as text, escaped once
+    page.screenshot(path=str(ARTIFACTS / "event-failed.png"), full_page=True)
+
+    # Retry it from the list, and watch it become delivered at the Seg server.
+    page.goto(f"{live_server.url}/admin/integrations/event/?q=50314b8e9bcf000000000000")
+    page.check("#result_list tbody input.action-select")
+    page.select_option("select[name=action]", "retry_events")
+    page.click("button[name=index]")
+    assert "Retried 1 event." in page.inner_text(".messagelist")
+    wait_until(lambda: Event.objects.filter(message_id=order, status=Status.DELIVERED).exists())
+    assert sandbox.delivered_keys()[order] == 1
+    page.goto(f"{live_server.url}/admin/integrations/event/?q=50314b8e9bcf000000000000")
+    assert "delivered" in page.inner_text("#result_list tbody tr")
+    page.click("#result_list tbody th a")
+    page.wait_for_selector("#history")
+    assert "Retried by ops." in page.inner_text("#history")
+    page.screenshot(path=str(ARTIFACTS / "event.png"), full_page=True)
+
+    # Suppress the held page view, with a reason.
+    page.goto(f"{live_server.url}/admin/integrations/event/?status__exact=held")
+    page.check("#result_list tbody input.action-select")
+    page.select_option("select[name=action]", "suppress_events")
+    page.click("button[name=index]")
+    page.fill("#id_reason", "Bot traffic")
+    page.click("input[type=submit][value=Suppress]")
+    assert "Suppressed 1 event." in page.inner_text(".messagelist")
+    held = Event.objects.get(message_id="held-page")
+    assert held.status_reason == "Suppressed by ops: Bot traffic"
+
+    page.goto(f"{live_server.url}/admin/integrations/event/dashboard/")
+    page.wait_for_selector("#per-minute svg")
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_view_only_user_sees_no_action(live_server: Any, browser: Any) -> None:
+    viewer = User.objects.create_user("viewer", password=PASSWORD, is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_event"))
+    api.track("u1", "Product Viewed", {"id": "p1"}, context={"traits": {"email": "a@example.com"}})
+    page = log_in(browser, live_server.url, "viewer")
+    page.goto(f"{live_server.url}/admin/integrations/event/")
+    assert page.locator("#result_list tbody tr").count() == 1
+    assert page.locator("select[name=action]").count() == 0
+    page.click("#result_list tbody th a")
+    page.wait_for_selector("#pane-sent")
