@@ -23,10 +23,11 @@ def _record(target: EventQuerySet, now: datetime, status: str, cause: str) -> No
     """Write one StatusChange per row of ``target``, in one statement."""
     select, params = target.order_by().values("pk").query.sql_with_params()
     table = connection.ops.quote_name(StatusChange._meta.db_table)
+    pk = connection.ops.quote_name("pk")  # values("pk") names its column so
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (event_id, at, status, cause) "  # noqa: S608
-            f"SELECT ids.id, %s, %s, %s FROM ({select}) AS ids(id)",
+            f"SELECT ids.{pk}, %s, %s, %s FROM ({select}) AS ids",
             (now, status, cause[:500], *params),
         )
 
