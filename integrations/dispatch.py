@@ -15,14 +15,27 @@ logger = logging.getLogger(__name__)
 # slow the shop's request.
 
 
-def queue(ids: Sequence[int], countdown: timedelta | None = None) -> bool:
+def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool = True) -> bool:
     """Queue one delivery task per event id; False when the broker refused.
 
-    On failure the rows are marked as having no live wake-up, so the next
-    sweeper pass queues them; nothing is lost either way.
+    Many ids go out as one fan-out message, which a worker turns into one
+    delivery task per event: a publish costs about a millisecond, and the
+    shop's request should not pay it a hundred times. On failure the rows
+    are marked as having no live wake-up, so the next sweeper pass queues
+    them; nothing is lost either way.
     """
-    from .tasks import deliver_event
+    from .tasks import deliver_event, fan_out_deliveries
 
+    if fan_out and len(ids) > 1 and countdown is None:
+        try:
+            fan_out_deliveries.apply_async((list(ids),), retry=False)
+        except Exception:
+            logger.warning(
+                "Could not queue %d event(s); the sweeper will queue them.", len(ids), exc_info=True
+            )
+            _forget_wake_ups(ids)
+            return False
+        return True
     seconds = countdown.total_seconds() if countdown else 0.0
     for position, event_id in enumerate(ids):
         try:

@@ -97,6 +97,10 @@ class Resolver:
             seen.add(following)
             email = following
 
+    def prefetch_aliases(self, emails: set[str]) -> None:
+        """Load the aliases of many emails in one query, before they are resolved."""
+        self._load_aliases(emails)
+
     def _load_aliases(self, emails: set[str]) -> None:
         wanted = emails - self._alias_loaded
         if not wanted:

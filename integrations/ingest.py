@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import dispatch, rules
@@ -166,6 +166,8 @@ def ingest(
     call_type: str | None = None,
     shared_context: JSONObject | None = None,
     now: datetime | None = None,
+    *,
+    _raced: bool = False,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
@@ -186,40 +188,70 @@ def ingest(
             result.errors.append((index, error))
     if not valid:
         return result
-    fresh = _without_duplicates(valid, [raw.get("messageId") for _, raw in valid])
+    # Only ids the shop chose can repeat; ids made here are fresh UUIDs.
+    chosen = [m["messageId"] for m, raw in valid if raw.get("messageId") not in (None, "")]
+    fresh = _without_duplicates(valid, chosen) if chosen else valid
     result.duplicates = len(valid) - len(fresh)
     if not fresh:
         return result
-    batch = _Batch(
-        now,
-        Resolver.load(
-            (m["userId"] for m, _ in fresh if "userId" in m),
-            (m["anonymousId"] for m, _ in fresh if "anonymousId" in m),
-        ),
-    )
+    batch = _Batch(now, _resolver_for(fresh))
     for message, raw in fresh:
         batch.add(message, raw)
-    with transaction.atomic(savepoint=False):
-        Event.objects.bulk_create(batch.rows, ignore_conflicts=True)
-        released = batch.release_stored() if batch.releases else []
-        batch.resolver.save(now, batch.alias_messages)
-        pending = [row.message_id for row in batch.rows if row.status == Status.PENDING]
-        if pending or released:
-            transaction.on_commit(partial(_queue_after_commit, pending, released))
+    # Inside the caller's transaction a failed INSERT would poison it, so a
+    # possible repeat is skipped by the database; otherwise the plain INSERT
+    # returns the new ids, and a race with another request is retried once.
+    in_caller = transaction.get_connection().in_atomic_block
+    skip_conflicts = bool(chosen) and (in_caller or _raced)
+    try:
+        _store(batch, now, skip_conflicts)
+    except IntegrityError:
+        if skip_conflicts or in_caller:
+            raise
+        return ingest(raws, call_type, shared_context, now, _raced=True)
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]
     return result
 
 
+def _resolver_for(fresh: list[tuple[SegmentMessage, JSONObject]]) -> Resolver:
+    """Identity state for the messages that need it, in one query each for ids and aliases.
+
+    A message that carries its own email needs no identity lookup, unless it
+    is an identify, which changes what is known.
+    """
+    needing = [m for m, _ in fresh if m["type"] == "identify" or email_in(m) is None]
+    resolver = Resolver.load(
+        (m["userId"] for m in needing if "userId" in m),
+        (m["anonymousId"] for m in needing if "anonymousId" in m),
+    )
+    resolver.prefetch_aliases({e for m, _ in fresh if (e := email_in(m)) is not None})
+    return resolver
+
+
+def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
+    with transaction.atomic(savepoint=False):
+        Event.objects.bulk_create(batch.rows, ignore_conflicts=skip_conflicts)
+        released = batch.release_stored() if batch.releases else []
+        batch.resolver.save(now, batch.alias_messages)
+        pending = [row for row in batch.rows if row.status == Status.PENDING]
+        if not (pending or released):
+            return
+        if skip_conflicts:
+            # The database skipped repeats silently, and gave back no ids.
+            message_ids = [row.message_id for row in pending]
+            transaction.on_commit(partial(_queue_stored, message_ids, released))
+        else:
+            ids = [row.pk for row in pending]
+            transaction.on_commit(partial(_queue, ids, released))
+
+
 def _without_duplicates(
-    valid: list[tuple[SegmentMessage, JSONObject]], given: list[object]
+    valid: list[tuple[SegmentMessage, JSONObject]], chosen: list[str]
 ) -> list[tuple[SegmentMessage, JSONObject]]:
     """Drop messages whose messageId was stored before, or came earlier in this batch.
 
-    Only ids the shop chose can repeat; ids made here are fresh UUIDs. A race
-    between two requests is settled by the unique constraint on insert.
+    A race between two requests is settled by the unique constraint on insert.
     """
-    chosen = [m["messageId"] for (m, _), sent in zip(valid, given, strict=True) if sent]
     seen = set(Event.objects.filter(message_id__in=chosen).values_list("message_id", flat=True))
     kept = []
     for message, raw in valid:
@@ -230,11 +262,15 @@ def _without_duplicates(
     return kept
 
 
-def _queue_after_commit(message_ids: list[str], released: list[int]) -> None:
+def _queue(ids: list[int], released: list[int]) -> None:
+    dispatch.queue(ids)
+    dispatch.queue_in_order(released)
+
+
+def _queue_stored(message_ids: list[str], released: list[int]) -> None:
     ids = list(
         Event.objects.filter(message_id__in=message_ids, status=Status.PENDING)
         .order_by("id")
         .values_list("id", flat=True)
     )
-    dispatch.queue(ids)
-    dispatch.queue_in_order(released)
+    _queue(ids, released)

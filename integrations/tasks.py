@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import delivery, outbox
+from . import delivery, dispatch, outbox
 
 
 @shared_task(name="integrations.deliver_event", acks_late=True, reject_on_worker_lost=True)
@@ -12,6 +12,13 @@ def deliver_event(event_id: int) -> str | None:
     """Make one delivery attempt for the event; the row decides whether one is due."""
     verdict = delivery.deliver(event_id)
     return verdict.value if verdict else None
+
+
+@shared_task(name="integrations.fan_out", acks_late=True, reject_on_worker_lost=True)
+def fan_out_deliveries(event_ids: list[int]) -> int:
+    """Queue one delivery task per event; sent for a batch in one message."""
+    dispatch.queue(event_ids, fan_out=False)
+    return len(event_ids)
 
 
 @shared_task(name="integrations.sweep")

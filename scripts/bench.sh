@@ -15,5 +15,7 @@ if [ -z "${REDIS_URL:-}" ] && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&
   export REDIS_URL="redis://127.0.0.1:6379/13"
 fi
 start_private_redis
+export SEG_WEBSITE_ID="${SEG_WEBSITE_ID:-abc8fb18-7559-4324-9921-a4b5015b4a1c}"
+export SEG_WRITE_KEYS="bench-write-key" SEG_RATE_LIMIT=0
 python manage.py migrate --noinput >/dev/null
 python -m benchmarks.run "$@"

@@ -166,3 +166,10 @@ def test_get_is_refused_and_options_allows_cors(client: Client) -> None:
     response = client.options("/seg/v1/track")
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_falsy_message_ids_still_deduplicate(client: Client) -> None:
+    for _ in range(2):
+        body = {"userId": "u1", "event": "Order Completed", "messageId": 0}
+        assert post(client, "track", body, **auth()).status_code == 200
+    assert Event.objects.get().message_id == "0"
