@@ -12,6 +12,7 @@ trap cleanup EXIT INT TERM
 
 start_private_redis
 export DEBUG="${DEBUG:-1}"
+export SEG_WRITE_KEYS="${SEG_WRITE_KEYS:-dev-write-key}"
 if [ -z "${SECRET_KEY:-}" ]; then
   [ -f "$RUN_DIR/secret_key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$RUN_DIR/secret_key"
   SECRET_KEY="$(cat "$RUN_DIR/secret_key")"; export SECRET_KEY
@@ -24,8 +25,6 @@ if [ -z "${SEG_TRACKER_URL:-}" ]; then
   export SEG_WEBSITE_ID="${SEG_WEBSITE_ID:-00000000-0000-4000-8000-00000000cafe}"
   echo "SEG SANDBOX: deliveries go to $SEG_TRACKER_URL, not to Seg. Set SEG_TRACKER_URL for real delivery."
 fi
-export SEG_WRITE_KEYS="${SEG_WRITE_KEYS:-dev-write-key}"
-
 "$PY" manage.py migrate --noinput
 admin_password="${ADMIN_PASSWORD:-admin}"
 "$PY" manage.py shell -c "

@@ -12,6 +12,8 @@ from integrations.sandbox import BANNER, Sandbox
 
 class Command(BaseCommand):
     help = "Run a local stand-in for Seg's tracker that records what it receives."
+    # The sandbox plays Seg; it needs none of the settings that reach Seg.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
