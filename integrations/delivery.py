@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import requests
@@ -76,6 +76,7 @@ class Claim:
 
     number: int  # the attempt's number, and the lease token
     tries: int  # attempts this round, for the retry policy
+    event: Event = field(compare=False, repr=False)  # what to send
 
 
 def claim(event_id: int, now: datetime) -> Claim | None:
@@ -98,8 +99,10 @@ def claim(event_id: int, now: datetime) -> Claim | None:
     )
     if not claimed:
         return None
-    number, tries = Event.objects.filter(pk=event_id).values_list("attempts", "tries").get()
-    return Claim(number, tries)
+    event = Event.objects.only(
+        "attempts", "tries", "action", "payload", "message_id", "first_attempt_at"
+    ).get(pk=event_id)
+    return Claim(event.attempts, event.tries, event)
 
 
 def post(url: str, payload: object, message_id: str) -> Answer:
@@ -155,9 +158,7 @@ def deliver(event_id: int) -> Verdict | None:
     if wait is not None:
         defer(event_id, held, wait)
         return None
-    event = Event.objects.only("action", "payload", "message_id", "first_attempt_at").get(
-        pk=event_id
-    )
+    event = held.event
     url = endpoint(event.action)
     answer = post(url, event.payload, event.message_id)
     throttle.report(answer.verdict, answer.status_code, answer.retry_after)

@@ -68,7 +68,7 @@ class _Batch:
         if refused or mapping.action is None:
             status, reason = Status.IGNORED, refused or mapping.reason
         elif rule := rules.matching(email or "", seg_event):
-            status, reason = Status.SUPPRESSED, f"Suppressed by rule {rule.pk}: {rule.reason}"
+            status, reason = Status.SUPPRESSED, rule.cause
         elif email is None:
             status, reason = Status.HELD, HELD_REASON
         pending = status == Status.PENDING
@@ -115,8 +115,8 @@ class _Batch:
             row.next_attempt_at = row.enqueued_at = self.now
             if rule := rules.matching(email, row.seg_event):
                 row.ingest_status = row.status = Status.SUPPRESSED
-                row.rule, row.next_attempt_at = rule, None
-                row.status_reason = f"Suppressed by rule {rule.pk}: {rule.reason}"[:500]
+                row.rule, row.status_reason = rule, rule.cause
+                row.next_attempt_at = row.enqueued_at = None
 
     def release_stored(self) -> list[int]:
         """Release held rows stored by earlier requests; their ids in original order."""
@@ -136,11 +136,7 @@ class _Batch:
                     continue
                 rule = rules.matching(email, row.seg_event)
                 status = Status.SUPPRESSED if rule else Status.PENDING
-                cause = (
-                    f"Suppressed by rule {rule.pk}: {rule.reason}"
-                    if rule
-                    else f"Released: an identify made {email} known."
-                )
+                cause = rule.cause if rule else f"Released: an identify made {email} known."
                 changed = Event.objects.filter(pk=row.pk, status=Status.HELD).update(
                     status=status,
                     status_reason=cause[:500] if rule else "",

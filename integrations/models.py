@@ -338,6 +338,11 @@ class SuppressionRule(models.Model):
         who = self.email or "every customer"
         return f"{what} for {who}"
 
+    @property
+    def cause(self) -> str:
+        """What an event caught by this rule shows as its status reason."""
+        return f"Suppressed by rule {self.pk}: {self.reason}"[:500]
+
     def matches(self, email: str, seg_event: str) -> bool:
         return (not self.email or self.email == email) and (
             not self.seg_event or self.seg_event == seg_event

@@ -117,7 +117,7 @@ def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) 
     try:
         r = client()
         if verdict is Verdict.DELIVERED:
-            if r.exists(OPEN) or r.exists(FAILURES):
+            if r.exists(OPEN, FAILURES):
                 r.delete(FAILURES, OPEN, PROBE)
             return
         if verdict is not Verdict.RETRY:

@@ -50,7 +50,7 @@ def test_delivered_exactly_as_the_contract_says(sandbox: Sandbox) -> None:
 
 def test_a_claimed_event_is_not_delivered_twice(sandbox: Sandbox) -> None:
     event = order_event()
-    assert delivery.claim(event.pk, timezone.now()) == delivery.Claim(1, 1)
+    assert delivery.claim(event.pk, timezone.now()) == delivery.Claim(1, 1, event)
     assert delivery.deliver(event.pk) is None
     assert sandbox.snapshot() == []
 
@@ -137,9 +137,9 @@ def test_fails_after_max_attempts(sandbox: Sandbox, seg_settings: Any) -> None:
 def test_lapsed_lease_lets_another_worker_take_over(sandbox: Sandbox) -> None:
     event = order_event()
     now = timezone.now()
-    assert delivery.claim(event.pk, now) == delivery.Claim(1, 1)  # a worker that then dies
+    assert delivery.claim(event.pk, now) == delivery.Claim(1, 1, event)  # then it dies
     later = now + timedelta(seconds=61)
-    assert delivery.claim(event.pk, later) == delivery.Claim(2, 2)
+    assert delivery.claim(event.pk, later) == delivery.Claim(2, 2, event)
     event.refresh_from_db()
     assert event.status == Status.SENDING and event.attempts == 2
 
@@ -150,7 +150,7 @@ def test_late_finish_does_not_overwrite_the_new_holder(sandbox: Sandbox) -> None
     delivery.claim(event.pk, now)
     delivery.claim(event.pk, now + timedelta(seconds=61))
     stale = delivery.Answer(Verdict.FAILED, 400, "", "HTTP 400", "HTTP 400", None, 1.0)
-    delivery.record(event, delivery.Claim(1, 1), "u", now, stale)
+    delivery.record(event, delivery.Claim(1, 1, event), "u", now, stale)
     event.refresh_from_db()
     assert event.status == Status.SENDING  # attempt 2 still holds it
     assert Attempt.objects.filter(event=event, number=1).exists()
