@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -59,10 +60,7 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
         header_key = key_from_header(request.headers.get("Authorization"))
         if header_key is not None:
             check_key(header_key)
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > MAX_REQUEST_BYTES:
-            raise PayloadTooLarge(f"The request is over {MAX_REQUEST_BYTES // 1024} KB.")
-        body = decode_body(request.body, request.headers.get("Content-Encoding"))
+        body = decode_body(_read(request), request.headers.get("Content-Encoding"))
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object.")
         if header_key is None:
@@ -77,8 +75,6 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
         return _error(401, error.code, str(error))
     except InvalidMessage as error:
         return _invalid(error)
-    except ValueError:
-        return _error(400, "invalid_request", "Content-Length is not a number.")
     except DatabaseError:
         logger.exception("Could not store the request; answered 503 so the client retries.")
         response = _error(503, "unavailable", "Storage is unavailable; retry later.")
@@ -98,6 +94,21 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
     if errors:
         body_out["errors"] = errors
     return _answer(200, body_out)
+
+
+def _read(request: HttpRequest) -> bytes:
+    """The raw body, refused before it is read when it is over Segment's limit."""
+    too_large = PayloadTooLarge(f"The request is over {MAX_REQUEST_BYTES // 1024} KB.")
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise InvalidRequest("Content-Length is not a number.") from None
+    if length > MAX_REQUEST_BYTES:
+        raise too_large
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise too_large from None
 
 
 def _without_key(message: Any) -> Any:
