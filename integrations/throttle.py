@@ -26,21 +26,24 @@ BUCKET, PAUSE, FAILURES, OPEN, PROBE = (
     PREFIX + name for name in ("bucket", "pause", "failures", "open", "probe")
 )
 
-# Returns 0 to go ahead, else the time in ms (Redis clock) to wait until.
+# Returns {reason, ms to wait}: reason 0 goes ahead now, 1 waits for the rate
+# cap, 2 for a pause Seg asked for, 3 for the open circuit.
 # KEYS: bucket, pause, open, probe. ARGV: rate per second, burst, probe lease ms.
 GATE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-if pause > now then return pause end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[3]) then
-    return now + 1000
-  end
-  return 0
+local open = redis.call('EXISTS', KEYS[3]) == 1
+if pause > now then
+  if open then return {3, pause - now} end
+  return {2, pause - now}
+end
+if open then
+  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[3]) then return {3, 1000} end
+  return {0, 0}
 end
 local rate = tonumber(ARGV[1])
-if rate <= 0 then return 0 end
+if rate <= 0 then return {0, 0} end
 local burst = tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1]) or burst
@@ -50,9 +53,10 @@ local wait = 0
 if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 60000)
-if wait > 0 then return now + wait end
-return 0
+if wait > 0 then return {1, wait} end
+return {0, 0}
 """
+REASONS = {1: "rate", 2: "paused", 3: "circuit open"}
 
 # KEYS: pause. ARGV: ms to pause. Never shortens a longer pause.
 PAUSE_FOR = """
@@ -89,21 +93,15 @@ def gate() -> Wait | None:
     rate = float(conf.get_setting("SEG_RATE_LIMIT") or 0)
     lease_ms = int(conf.get_setting("SEG_LEASE").total_seconds() * 1000)
     try:
-        r = client()
-        answer = int(r.eval(GATE, 4, BUCKET, PAUSE, OPEN, PROBE, rate, max(rate, 1), lease_ms))
-        if not answer:
-            return None
-        now_ms = _redis_now_ms(r)
+        code, wait_ms = client().eval(
+            GATE, 4, BUCKET, PAUSE, OPEN, PROBE, rate, max(rate, 1), lease_ms
+        )
     except redis.RedisError:
         logger.warning("Throttle unavailable (Redis); posting without it.", exc_info=True)
         return None
-    reason = "circuit open" if r.exists(OPEN) else "rate"
-    return Wait(timedelta(milliseconds=max(answer - now_ms, 1)), reason)
-
-
-def _redis_now_ms(r: redis.Redis) -> int:
-    seconds, micros = r.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+    if not int(code):
+        return None
+    return Wait(timedelta(milliseconds=max(int(wait_ms), 1)), REASONS[int(code)])
 
 
 def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) -> None:
@@ -163,7 +161,7 @@ def reset() -> None:
 def sleep_briefly(wait: Wait) -> bool:
     """Sleep through a short rate wait in-process; False if the wait is too long."""
     seconds = wait.delay.total_seconds()
-    if wait.reason == "rate" and seconds <= 1:
+    if wait.reason != "circuit open" and seconds <= 1:
         time.sleep(seconds)
         return True
     return False
