@@ -52,34 +52,29 @@ def transition(
         return target.update(status=status, updated_at=now, **changes)
 
 
-def retry(queryset: EventQuerySet, actor: str) -> int:
-    """Failed and expired events go back to pending, due now; the count changed."""
+def _to_pending(queryset: EventQuerySet, allowed: Sequence[str], cause: str) -> int:
+    """Make events deliverable now, with a fresh round of tries and retry window."""
     return transition(
         queryset,
-        RETRYABLE,
+        allowed,
         Status.PENDING,
-        f"Retried by {actor}.",
+        cause,
         next_attempt_at=timezone.now(),
         enqueued_at=None,
         first_attempt_at=None,
         tries=0,
         status_reason="",
     )
+
+
+def retry(queryset: EventQuerySet, actor: str) -> int:
+    """Failed and expired events go back to pending, due now; the count changed."""
+    return _to_pending(queryset, RETRYABLE, f"Retried by {actor}.")
 
 
 def replay(queryset: EventQuerySet, actor: str) -> int:
     """Delivered events are sent again (with the same Idempotency-Key)."""
-    return transition(
-        queryset,
-        (Status.DELIVERED,),
-        Status.PENDING,
-        f"Replayed by {actor}.",
-        next_attempt_at=timezone.now(),
-        enqueued_at=None,
-        first_attempt_at=None,
-        tries=0,
-        status_reason="",
-    )
+    return _to_pending(queryset, (Status.DELIVERED,), f"Replayed by {actor}.")
 
 
 def suppress(queryset: EventQuerySet, actor: str, reason: str) -> int:

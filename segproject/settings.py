@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+
+from integrations.conf import DEFAULTS as SEG_DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -110,30 +113,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 SEG_WEBSITE_ID = os.environ.get("SEG_WEBSITE_ID", "")
 SEG_TRACKER_URL = os.environ.get("SEG_TRACKER_URL", "https://tracker.segapp.com")
 SEG_WRITE_KEYS = env_list("SEG_WRITE_KEYS")
-for _name in (
-    "SEG_CONNECT_TIMEOUT",
-    "SEG_READ_TIMEOUT",
-    "SEG_LEASE",
-    "SEG_RETRY_WINDOW",
-    "SEG_RETRY_BASE",
-    "SEG_RETRY_CAP",
-    "SEG_MAX_COUNTDOWN",
-    "SEG_ANONYMOUS_HOLD",
-    "SEG_REQUEUE_AFTER",
-    "SEG_RATE_LIMIT",
-    "SEG_BREAKER_COOLDOWN",
-):
-    if os.environ.get(_name):
-        globals()[_name] = float(os.environ[_name])
-for _name in (
-    "SEG_MAX_ATTEMPTS",
-    "SEG_RETENTION_DAYS",
-    "SEG_SWEEP_BATCH",
-    "SEG_RETENTION_BATCH",
-    "SEG_BREAKER_THRESHOLD",
-):
-    if os.environ.get(_name):
-        globals()[_name] = int(os.environ[_name])
+
+
+# Every other SEG_* setting may come from the environment too: durations and
+# timeouts in seconds, counts as whole numbers.
+def env_like(default: object, text: str) -> object:
+    """``text`` read as the type of ``default``: seconds for durations."""
+    if isinstance(default, bool):
+        return text.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float | timedelta):
+        return float(text)
+    return text
+
+
+for _name, _default in SEG_DEFAULTS.items():
+    if _name not in globals() and os.environ.get(_name):
+        globals()[_name] = env_like(_default, os.environ[_name])
 SEG_SWEEP_INTERVAL = float(os.environ.get("SEG_SWEEP_INTERVAL", "10"))
 
 # --- Celery: at-least-once delivery over Redis ---------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,6 +71,19 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def child_env(sandbox: Sandbox, **extra: str) -> dict[str, str]:
+    """The environment for a worker or web process on the test database and the sandbox."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        SEG_TRACKER_URL=sandbox.url,
+        SEG_WEBSITE_ID=WEBSITE_ID,
+        SEG_WRITE_KEYS=WRITE_KEY,
+    )
+    env.update(extra)
+    return env
+
+
 @pytest.fixture
 def broker() -> Iterator[redis.Redis]:
     """The broker's Redis, emptied before and after the test."""
@@ -126,12 +140,8 @@ def start_worker(sandbox: Sandbox, broker: redis.Redis) -> Iterator[Callable[...
     def start(
         concurrency: int = 2, name: str = "w1", beat: bool = False, **extra_env: str
     ) -> Worker:
-        env = dict(os.environ)
-        env.update(
-            DATABASE_URL=database_url(),
-            SEG_TRACKER_URL=sandbox.url,
-            SEG_WEBSITE_ID=WEBSITE_ID,
-            SEG_WRITE_KEYS=WRITE_KEY,
+        env = child_env(
+            sandbox,
             SEG_RETRY_BASE="0.2",
             SEG_RETRY_CAP="1",
             SEG_SWEEP_INTERVAL="1",
@@ -147,8 +157,6 @@ def start_worker(sandbox: Sandbox, broker: redis.Redis) -> Iterator[Callable[...
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -232,9 +240,7 @@ class WebServer:
             stderr=subprocess.STDOUT,
         )
         wait_until(lambda: "Booting worker" in self.log_path.read_text(), timeout=30)
-        import socket
-
-        wait_until(lambda: _connects(socket, self.port), timeout=30)
+        wait_until(lambda: _connects(self.port), timeout=30)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -245,7 +251,7 @@ class WebServer:
         self.log.close()
 
 
-def _connects(socket: Any, port: int) -> bool:
+def _connects(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), 0.2).close()
         return True
@@ -258,15 +264,7 @@ def start_web(sandbox: Sandbox) -> Iterator[Callable[..., WebServer]]:
     started: list[WebServer] = []
 
     def start(**extra_env: str) -> WebServer:
-        env = dict(os.environ)
-        env.update(
-            DATABASE_URL=database_url(),
-            SEG_TRACKER_URL=sandbox.url,
-            SEG_WEBSITE_ID=WEBSITE_ID,
-            SEG_WRITE_KEYS=WRITE_KEY,
-        )
-        env.update(extra_env)
-        server = WebServer(env)
+        server = WebServer(child_env(sandbox, **extra_env))
         started.append(server)
         return server
 
