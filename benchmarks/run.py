@@ -407,18 +407,18 @@ def fill(total: int) -> None:
               order_id, action, seg_event, status, ingest_status, status_reason, message, payload,
               warnings, attempts, tries, next_attempt_at, enqueued_at, first_attempt_at, last_error,
               timestamp, received_at, delivered_at, updated_at)
-            SELECT 'bench-' || g, 'track', 'Order Completed', 'user-' || (g % 50000), '',
-              'customer' || (g % 50000) || '@example.com', 'order-' || g, 'order-placed', 'OrderPlaced',
-              CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'delivered' END,
-              'pending', CASE WHEN g % 10 = 0 THEN 'Seg refused it.' ELSE '' END,
-              jsonb_build_object('type', 'track', 'event', 'Order Completed', 'userId', 'user-' || (g % 50000),
+            SELECT 'bench-' || g, 'track', 'Order Completed', 'user-' || mod(g, 50000), '',
+              'customer' || mod(g, 50000) || '@example.com', 'order-' || g, 'order-placed', 'OrderPlaced',
+              CASE WHEN mod(g, 10) = 0 THEN 'failed' ELSE 'delivered' END,
+              'pending', CASE WHEN mod(g, 10) = 0 THEN 'Seg refused it.' ELSE '' END,
+              jsonb_build_object('type', 'track', 'event', 'Order Completed', 'userId', 'user-' || mod(g, 50000),
                                  'properties', jsonb_build_object('orderId', 'order-' || g, 'total', 30)),
-              jsonb_build_object('MessageId', 'bench-' || g, 'Email', 'customer' || (g % 50000) || '@example.com',
+              jsonb_build_object('MessageId', 'bench-' || g, 'Email', 'customer' || mod(g, 50000) || '@example.com',
                                  'Id', 'order-' || g, 'Total', 30),
               '[]'::jsonb, 1, 1, NULL, NULL, now() - (g || ' seconds')::interval,
-              CASE WHEN g % 10 = 0 THEN 'HTTP 422: {"error": "bad"}' ELSE '' END,
+              CASE WHEN mod(g, 10) = 0 THEN 'HTTP 422: {"error": "bad"}' ELSE '' END,
               now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval,
-              CASE WHEN g % 10 = 0 THEN NULL ELSE now() - (g || ' seconds')::interval END,
+              CASE WHEN mod(g, 10) = 0 THEN NULL ELSE now() - (g || ' seconds')::interval END,
               now() - (g || ' seconds')::interval
             FROM generate_series(1, %s) AS g
             """,
@@ -607,28 +607,31 @@ def main() -> int:
     rows: list[Row] = []
     box, tracker = harness.sandbox()
     web, base_url = harness.gunicorn(4, tracker)
+
+    def part(name: str, *benches: Any) -> None:
+        if only and name not in only:
+            return
+        for bench in benches:
+            got = bench()
+            for row in got if isinstance(got, list) else [got]:
+                rows.append(row)
+                print(f"{row.name}: {row.value:,.1f} {row.unit}", flush=True)
+
     try:
-        if not only or "ingest" in only:
-            rows.append(bench_ingest_batch(base_url))
-            rows += bench_ingest_single(base_url)
-        if not only or "api" in only:
-            rows += bench_python_api()
-        if not only or "deliver" in only:
-            rows.append(bench_deliver(tracker, 4))
-            rows.append(bench_deliver(tracker, 8))
-        if not only or "operate" in only:
-            rows += bench_operate()
-        if not only or "memory" in only:
-            rows.append(bench_memory(tracker))
+        part("ingest", lambda: bench_ingest_batch(base_url), lambda: bench_ingest_single(base_url))
+        part("api", bench_python_api)
+        part("deliver", lambda: bench_deliver(tracker, 4), lambda: bench_deliver(tracker, 8))
+        part("operate", bench_operate)
+        part("memory", lambda: bench_memory(tracker))
     finally:
         web.stop()
         box.stop()
         reset_events()
-    report(rows)
+        report(rows, merge=bool(only))
     return 0
 
 
-def report(rows: list[Row]) -> None:
+def report(rows: list[Row], merge: bool = False) -> None:
     print(f"\n{'benchmark':<62} {'result':>16} {'baseline':>16} {'ratio':>7}  target")
     for r in rows:
         base = f"{r.baseline:,.1f}" if r.baseline is not None else ""
@@ -646,29 +649,27 @@ def report(rows: list[Row]) -> None:
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": SCALE,
     }
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "results": [
-                    {
-                        "name": r.name,
-                        "value": round(r.value, 3),
-                        "unit": r.unit,
-                        "baseline": None if r.baseline is None else round(r.baseline, 3),
-                        "ratio": None if r.ratio is None else round(r.ratio, 3),
-                        "target": r.target,
-                        "met": r.met,
-                        "note": r.note,
-                        **r.extra,
-                    }
-                    for r in rows
-                ],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    results = [
+        {
+            "name": r.name,
+            "value": round(r.value, 3),
+            "unit": r.unit,
+            "baseline": None if r.baseline is None else round(r.baseline, 3),
+            "ratio": None if r.ratio is None else round(r.ratio, 3),
+            "target": r.target,
+            "met": r.met,
+            "note": r.note,
+            **r.extra,
+            "machine": machine,
+        }
+        for r in rows
+    ]
+    if merge and RESULTS.exists():
+        # A partial run replaces its own rows and keeps the others.
+        fresh = {r["name"] for r in results}
+        kept = [r for r in json.loads(RESULTS.read_text())["results"] if r["name"] not in fresh]
+        results = kept + results
+    RESULTS.write_text(json.dumps({"results": results}, indent=2) + "\n")
     print(f"\nWrote {RESULTS}")
 
 

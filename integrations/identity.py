@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,15 +32,16 @@ class Resolver:
     _alias_loaded: set[str] = field(default_factory=set)
 
     @classmethod
-    def load(cls, user_ids: Iterable[str], anonymous_ids: Iterable[str]) -> Resolver:
-        resolver = cls()
-        users, anons = set(user_ids), set(anonymous_ids)
-        if not users and not anons:
-            return resolver
-        rows = Identity.objects.filter(kind=USER, value__in=users) | Identity.objects.filter(
-            kind=ANONYMOUS, value__in=anons
-        )
-        for kind, value, email, user_id in rows.values_list("kind", "value", "email", "user_id"):
+    def from_known(
+        cls,
+        identities: list[tuple[str, str, str, str]],
+        aliases: dict[str, str],
+        alias_keys: set[str],
+        users: set[str],
+    ) -> Resolver:
+        """A resolver seeded with rows already read (see lookup.lookup)."""
+        resolver = cls(aliases=dict(aliases), _alias_loaded=set(alias_keys))
+        for kind, value, email, user_id in identities:
             resolver.identities[(kind, value)] = Known(email, user_id)
         # An anonymous id tied to a user takes that user's email.
         linked = {
@@ -96,10 +96,6 @@ class Resolver:
                 return email
             seen.add(following)
             email = following
-
-    def prefetch_aliases(self, emails: set[str]) -> None:
-        """Load the aliases of many emails in one query, before they are resolved."""
-        self._load_aliases(emails)
 
     def _load_aliases(self, emails: set[str]) -> None:
         wanted = emails - self._alias_loaded

@@ -18,6 +18,7 @@ from django.utils import timezone
 from . import dispatch, rules
 from .exceptions import InvalidMessage
 from .identity import Resolver
+from .lookup import lookup
 from .models import Event, Status, StatusChange
 from .payloads import event_time, map_message, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared_context
@@ -186,11 +187,17 @@ def ingest(
         return result
     # Only ids the shop chose can repeat; ids made here are fresh UUIDs.
     chosen = [m["messageId"] for m, raw in valid if raw.get("messageId") not in (None, "")]
-    fresh = _without_duplicates(valid, chosen) if chosen else valid
+    # A message that carries its own email needs no identity lookup, unless
+    # it is an identify, which changes what is known.
+    needing = [m for m, _ in valid if m["type"] == "identify" or email_in(m) is None]
+    users = {m["userId"] for m in needing if "userId" in m}
+    emails = {e for m, _ in valid if (e := email_in(m)) is not None}
+    known = lookup(chosen, users, {m["anonymousId"] for m in needing if "anonymousId" in m}, emails)
+    fresh = _without_duplicates(valid, known.message_ids)
     result.duplicates = len(valid) - len(fresh)
     if not fresh:
         return result
-    batch = _Batch(now, _resolver_for(fresh))
+    batch = _Batch(now, Resolver.from_known(known.identities, known.aliases, emails, users))
     for message, raw in fresh:
         batch.add(message, raw)
     # Inside the caller's transaction a failed INSERT would poison it, so a
@@ -207,21 +214,6 @@ def ingest(
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]
     return result
-
-
-def _resolver_for(fresh: list[tuple[SegmentMessage, JSONObject]]) -> Resolver:
-    """Identity state for the messages that need it, in one query each for ids and aliases.
-
-    A message that carries its own email needs no identity lookup, unless it
-    is an identify, which changes what is known.
-    """
-    needing = [m for m, _ in fresh if m["type"] == "identify" or email_in(m) is None]
-    resolver = Resolver.load(
-        (m["userId"] for m in needing if "userId" in m),
-        (m["anonymousId"] for m in needing if "anonymousId" in m),
-    )
-    resolver.prefetch_aliases({e for m, _ in fresh if (e := email_in(m)) is not None})
-    return resolver
 
 
 def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
@@ -242,13 +234,13 @@ def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
 
 
 def _without_duplicates(
-    valid: list[tuple[SegmentMessage, JSONObject]], chosen: list[str]
+    valid: list[tuple[SegmentMessage, JSONObject]], stored: set[str]
 ) -> list[tuple[SegmentMessage, JSONObject]]:
     """Drop messages whose messageId was stored before, or came earlier in this batch.
 
     A race between two requests is settled by the unique constraint on insert.
     """
-    seen = set(Event.objects.filter(message_id__in=chosen).values_list("message_id", flat=True))
+    seen = set(stored)
     kept = []
     for message, raw in valid:
         if message["messageId"] in seen:

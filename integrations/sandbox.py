@@ -129,6 +129,10 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "SegSandbox/1"
+        # Headers and body leave in one write, with no Nagle delay: otherwise
+        # every keep-alive answer waits ~40 ms for the client's delayed ACK.
+        disable_nagle_algorithm = True
+        wbufsize = 64 * 1024
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug(format, *args)
@@ -143,6 +147,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+                self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
