@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import re
@@ -68,11 +67,6 @@ def _inflate(raw: bytes, wbits: int) -> bytes:
     if len(out) > MAX_REQUEST_BYTES or inflater.unconsumed_tail:
         raise PayloadTooLarge(f"The request is over {MAX_REQUEST_BYTES // 1024} KB once unzipped.")
     return out
-
-
-def gzip_body(data: bytes) -> bytes:
-    """Gzip ``data``; the counterpart of decode_body, for clients and tests."""
-    return gzip.compress(data)
 
 
 def _finite_float(text: str) -> float:
