@@ -30,24 +30,14 @@ def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool 
         try:
             fan_out_deliveries.apply_async((list(ids),), retry=False)
         except Exception:
-            logger.warning(
-                "Could not queue %d event(s); the sweeper will queue them.", len(ids), exc_info=True
-            )
-            _forget_wake_ups(ids)
-            return False
+            return _gave_up(ids)
         return True
     seconds = countdown.total_seconds() if countdown else 0.0
     for position, event_id in enumerate(ids):
         try:
             deliver_event.apply_async((event_id,), countdown=seconds, retry=False)
         except Exception:
-            logger.warning(
-                "Could not queue %d event(s); the sweeper will queue them.",
-                len(ids) - position,
-                exc_info=True,
-            )
-            _forget_wake_ups(ids[position:])
-            return False
+            return _gave_up(ids[position:])
     return True
 
 
@@ -64,10 +54,17 @@ def queue_in_order(ids: Sequence[int]) -> bool:
     try:
         chain(*(deliver_event.si(event_id) for event_id in ids)).apply_async(retry=False)
     except Exception:
-        logger.warning("Could not queue %d released event(s).", len(ids), exc_info=True)
-        _forget_wake_ups(ids)
-        return False
+        return _gave_up(ids)
     return True
+
+
+def _gave_up(ids: Sequence[int]) -> bool:
+    """The broker refused: log it, and leave the rows for the sweeper. Always False."""
+    logger.warning(
+        "Could not queue %d event(s); the sweeper will queue them.", len(ids), exc_info=True
+    )
+    _forget_wake_ups(ids)
+    return False
 
 
 def _forget_wake_ups(ids: Sequence[int]) -> None:
