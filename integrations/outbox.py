@@ -42,8 +42,11 @@ def sweep(now: datetime | None = None) -> Sweep:
     # While the circuit is open, one event a pass is enough to probe Seg.
     limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
     with transaction.atomic():
+        # Sweeps that overlap (several beats, or a backlog of sweep tasks after
+        # a broker outage) take disjoint rows rather than each queue them all.
         ids = list(
             Event.objects.orphaned(now, cutoff)
+            .select_for_update(skip_locked=True)
             .order_by("next_attempt_at")
             .values_list("id", flat=True)[:limit]
         )

@@ -161,6 +161,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # on a connection that is gone; the lease and the sweeper take it from there.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep reconnecting however long Redis is away (the default gives up after
+# 100 tries): the events wait in the database, the worker waits for Redis.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Survive losing Redis while holding unacknowledged messages (see the module).
+CELERY_WORKER_CONSUMER = "integrations.worker:Consumer"
 CELERY_TASK_DEFAULT_QUEUE = "seg"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {

@@ -96,8 +96,10 @@ def broker() -> Iterator[redis.Redis]:
 class Worker:
     """A real ``celery worker`` process on the test database and the sandbox."""
 
-    def __init__(self, env: dict[str, str], concurrency: int, name: str, beat: bool) -> None:
-        self.log_path = ROOT / ".run" / f"worker-{name}-{os.getpid()}.log"
+    def __init__(
+        self, env: dict[str, str], concurrency: int, name: str, beat: bool, test: str
+    ) -> None:
+        self.log_path = ROOT / ".run" / f"worker-{test}-{name}-{os.getpid()}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         self.log = self.log_path.open("w")
         command = [sys.executable, "-m", "celery", "-A", "segproject", "worker"]
@@ -130,10 +132,15 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
+        # Shown by pytest only when the test fails: the worker's last words.
+        tail = self.log_path.read_text().splitlines()[-60:]
+        print(f"--- {self.log_path.name} (last {len(tail)} lines)", *tail, sep="\n")
 
 
 @pytest.fixture
-def start_worker(sandbox: Sandbox, broker: redis.Redis) -> Iterator[Callable[..., Worker]]:
+def start_worker(
+    request: pytest.FixtureRequest, sandbox: Sandbox, broker: redis.Redis
+) -> Iterator[Callable[..., Worker]]:
     """Start real workers: ``start_worker(concurrency=2, SEG_LEASE="3")``."""
     started: list[Worker] = []
 
@@ -147,7 +154,7 @@ def start_worker(sandbox: Sandbox, broker: redis.Redis) -> Iterator[Callable[...
             SEG_SWEEP_INTERVAL="1",
         )
         env.update(extra_env)
-        worker = Worker(env, concurrency, name, beat)
+        worker = Worker(env, concurrency, name, beat, request.node.name)
         started.append(worker)
         return worker
 

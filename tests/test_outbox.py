@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis
+from django.db import connection
 from django.utils import timezone
 
 from integrations import api, operations, outbox
@@ -60,6 +62,30 @@ def test_sweeper_publishes_to_redis(
     with django_capture_on_commit_callbacks(execute=True):
         outbox.sweep()
     assert queued_ids(broker) == sorted(e.pk for e in events)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_sweeps_queue_each_event_once(broker: redis.Redis) -> None:
+    make(200, enqueued_at=None, next_attempt_at=timezone.now())
+    broker.flushdb()  # the wake-ups queued as the events were stored
+    start = threading.Barrier(4)
+    results: list[int] = []
+
+    def sweep() -> None:
+        try:
+            start.wait()
+            results.append(outbox.sweep().queued)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results, reverse=True)[0] > 0
+    assert sum(results) == 200
+    assert queued_ids(broker) == sorted(Event.objects.values_list("pk", flat=True))
 
 
 def test_holds_expire(seg_settings: Any) -> None:
