@@ -1,10 +1,10 @@
-"""Deliver one stored event to Seg's tracker: claim, post, record, release.
+"""Deliver stored events to Seg's tracker: claim, post, record, release.
 
-The row decides everything. A worker claims an event with a conditional
-UPDATE that also sets a lease; it posts with no transaction open; then it
-records the attempt and moves the event on, conditional on still holding
-the claim. A worker that dies leaves the lease to lapse, and the sweeper
-queues the event again.
+The row decides everything. A worker claims the due events of its task by
+locking and leasing their rows; it posts each with no transaction open; then
+it records the attempts and moves the events on, conditional on still
+holding each claim (the attempt number is the lease token). A worker that
+dies leaves the leases to lapse, and the sweeper queues the events again.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import logging
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial, reduce
+from operator import or_
 
 import requests
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -79,15 +82,33 @@ class Claim:
     event: Event = field(compare=False, repr=False)  # what to send
 
 
-def claim(event_id: int, now: datetime) -> Claim | None:
-    """Take the event for one attempt, or None.
+@dataclass(frozen=True)
+class Posted:
+    """One claimed event, posted: what to record."""
 
-    None means another worker holds it, it is not due, or it needs nothing.
+    held: Claim
+    url: str
+    started_at: datetime
+    answer: Answer
+
+
+def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
+    """Take the due, unclaimed events among ``event_ids`` for one attempt each.
+
+    Two statements for the lot: the rows are locked as they are read (rows
+    another worker is claiming are skipped), then leased.
     """
-    claimed = (
-        Event.objects.filter(pk=event_id)
-        .due(now)
-        .update(
+    with transaction.atomic():
+        events = list(
+            Event.objects.filter(pk__in=list(event_ids))
+            .due(now)
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .only("attempts", "tries", "action", "payload", "message_id", "first_attempt_at")
+        )
+        if not events:
+            return []
+        Event.objects.filter(pk__in=[event.pk for event in events]).update(
             status=Status.SENDING,
             attempts=F("attempts") + 1,
             tries=F("tries") + 1,
@@ -96,13 +117,18 @@ def claim(event_id: int, now: datetime) -> Claim | None:
             first_attempt_at=Coalesce(F("first_attempt_at"), now),
             updated_at=now,
         )
-    )
-    if not claimed:
-        return None
-    event = Event.objects.only(
-        "attempts", "tries", "action", "payload", "message_id", "first_attempt_at"
-    ).get(pk=event_id)
-    return Claim(event.attempts, event.tries, event)
+    claims = []
+    for event in events:
+        event.attempts += 1
+        event.tries += 1
+        event.first_attempt_at = event.first_attempt_at or now
+        claims.append(Claim(event.attempts, event.tries, event))
+    return claims
+
+
+def claim(event_id: int, now: datetime) -> Claim | None:
+    """Take one event for one attempt, or None (claimed elsewhere, not due, or done)."""
+    return next(iter(claim_many([event_id], now)), None)
 
 
 def post(url: str, payload: object, message_id: str) -> Answer:
@@ -145,97 +171,154 @@ def post(url: str, payload: object, message_id: str) -> Answer:
 def deliver(event_id: int) -> Verdict | None:
     """Make one delivery attempt for ``event_id`` if it is due and unclaimed.
 
-    Returns the verdict, or None when there was nothing to do. Database
-    errors propagate; the lease then lapses and the sweeper retries.
+    Returns the verdict, or None when there was nothing to do.
     """
-    started_at = timezone.now()
-    held = claim(event_id, started_at)
-    if held is None:
-        return None
-    wait = throttle.gate()
-    while wait is not None and throttle.sleep_briefly(wait):
+    return next(iter(deliver_many([event_id])), None)
+
+
+def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
+    """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
+
+    Claims them together, posts them one by one on a keep-alive session, and
+    records them together. A post starts only while its lease has room for
+    the longest answer; claims past that, or held back by the throttle, are
+    given back. Returns the verdicts of the attempts made. Database errors
+    propagate; the leases then lapse and the sweeper retries.
+    """
+    claimed_at = time.monotonic()
+    claims = claim_many(event_ids, timezone.now())
+    room = (
+        conf.get_setting("SEG_LEASE").total_seconds()
+        - conf.get_setting("SEG_CONNECT_TIMEOUT")
+        - conf.get_setting("SEG_READ_TIMEOUT")
+    )
+    posted: list[Posted] = []
+    for position, held in enumerate(claims):
+        if position and time.monotonic() - claimed_at > room:
+            give_back(claims[position:], throttle.Wait(timedelta(0), "lease running out"))
+            break
         wait = throttle.gate()
-    if wait is not None:
-        defer(event_id, held, wait)
-        return None
-    event = held.event
-    url = endpoint(event.action)
-    answer = post(url, event.payload, event.message_id)
-    throttle.report(answer.verdict, answer.status_code, answer.retry_after)
-    return record(event, held, url, started_at, answer)
+        while wait is not None and throttle.sleep_briefly(wait):
+            wait = throttle.gate()
+        if wait is not None:
+            give_back(claims[position:], wait)
+            break
+        event = held.event
+        url = endpoint(event.action)
+        started_at = timezone.now()
+        answer = post(url, event.payload, event.message_id)
+        throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+        posted.append(Posted(held, url, started_at, answer))
+    return record(posted) if posted else []
 
 
-def defer(event_id: int, held: Claim, wait: throttle.Wait) -> None:
-    """Give back a claim the throttle would not let through; it is no attempt.
+def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
+    """Return claims that were not posted; they count as no attempt.
 
-    While the circuit is open the event waits on the row for the sweeper,
+    While the circuit is open the events wait on the row for the sweeper,
     which lets one probe through at a time; a shorter wait rides a countdown.
     """
     now = timezone.now()
     delay = wait.delay + timedelta(seconds=random.uniform(0, 0.5))
     ride = wait.reason != "circuit open" and delay <= conf.get_setting("SEG_MAX_COUNTDOWN")
-    changes: dict[str, object] = {
-        "status": Status.PENDING,
-        "attempts": held.number - 1,
-        "tries": held.tries - 1,
-        "next_attempt_at": now + delay,
-        "enqueued_at": now if ride else None,
-        "updated_at": now,
-    }
-    if held.tries == 1:
-        changes["first_attempt_at"] = None  # the retry window starts at a real attempt
+    kept_ids: list[int] = []
     with transaction.atomic():
-        kept = Event.objects.filter(
-            pk=event_id, status=Status.SENDING, attempts=held.number
-        ).update(**changes)
-        if kept and ride:
-            transaction.on_commit(lambda: dispatch.queue([event_id], delay))
+        for held in claims:
+            changes: dict[str, object] = {
+                "status": Status.PENDING,
+                "attempts": held.number - 1,
+                "tries": held.tries - 1,
+                "next_attempt_at": now + delay,
+                "enqueued_at": now if ride else None,
+                "updated_at": now,
+            }
+            if held.tries == 1:
+                changes["first_attempt_at"] = None  # the retry window starts at a real attempt
+            if Event.objects.filter(
+                pk=held.event.pk, status=Status.SENDING, attempts=held.number
+            ).update(**changes):
+                kept_ids.append(held.event.pk)
+        if kept_ids and ride:
+            transaction.on_commit(lambda: dispatch.queue(kept_ids, delay))
 
 
-def record(event: Event, held: Claim, url: str, started_at: datetime, answer: Answer) -> Verdict:
-    """Store the attempt and move the event on, if this worker still holds it."""
+def record(posted: Sequence[Posted]) -> list[Verdict]:
+    """Store the attempts and move the events on, where this worker still holds them.
+
+    One transaction: the attempts in one INSERT, the delivered events in one
+    UPDATE, and an UPDATE each for the rest (retries and failures).
+    """
     now = timezone.now()
-    number = held.number
-    verdict, retry_at = answer.verdict, None
-    if verdict is Verdict.RETRY:
-        retry_at = retry_policy().next_attempt(
-            held.tries, event.first_attempt_at or started_at, now, answer.retry_after
+    attempts: list[Attempt] = []
+    delivered: list[Claim] = []
+    others: list[tuple[Claim, dict[str, object], timedelta | None]] = []
+    verdicts: list[Verdict] = []
+    for item in posted:
+        held, answer = item.held, item.answer
+        verdict, retry_at = answer.verdict, None
+        if verdict is Verdict.RETRY:
+            retry_at = retry_policy().next_attempt(
+                held.tries, held.event.first_attempt_at or item.started_at, now, answer.retry_after
+            )
+            if retry_at is None:
+                verdict = Verdict.FAILED
+        verdicts.append(verdict)
+        attempts.append(
+            Attempt(
+                event_id=held.event.pk,
+                number=held.number,
+                started_at=item.started_at,
+                duration_ms=round(answer.duration_ms, 2),
+                url=item.url[:500],
+                status_code=answer.status_code,
+                response_excerpt=answer.excerpt,
+                error_class=answer.error_class,
+                error=answer.error,
+                verdict=verdict.value,
+                retry_at=retry_at,
+            )
         )
-        if retry_at is None:
-            verdict = Verdict.FAILED
-    countdown = retry_at - now if retry_at else None
-    ride_countdown = countdown is not None and countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
-    changes: dict[str, object] = {"updated_at": now, "last_error": answer.error}
-    if verdict is Verdict.DELIVERED:
-        changes |= {"status": Status.DELIVERED, "delivered_at": now, "next_attempt_at": None}
-    elif verdict is Verdict.RETRY:
-        changes |= {
-            "status": Status.PENDING,
-            "next_attempt_at": retry_at,
-            "enqueued_at": now if ride_countdown else None,
-        }
-    else:
-        reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
-        changes |= {"status": Status.FAILED, "next_attempt_at": None, "status_reason": reason}
+        if verdict is Verdict.DELIVERED:
+            delivered.append(held)
+            continue
+        changes: dict[str, object] = {"updated_at": now, "last_error": answer.error}
+        countdown = None
+        if verdict is Verdict.RETRY and retry_at is not None:
+            countdown = retry_at - now
+            ride = countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
+            changes |= {
+                "status": Status.PENDING,
+                "next_attempt_at": retry_at,
+                "enqueued_at": now if ride else None,
+            }
+            countdown = countdown if ride else None
+        else:
+            reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
+            changes |= {"status": Status.FAILED, "next_attempt_at": None, "status_reason": reason}
+        others.append((held, changes, countdown))
+    kept = 0
     with transaction.atomic():
-        Attempt.objects.create(
-            event_id=event.pk,
-            number=number,
-            started_at=started_at,
-            duration_ms=round(answer.duration_ms, 2),
-            url=url[:500],
-            status_code=answer.status_code,
-            response_excerpt=answer.excerpt,
-            error_class=answer.error_class,
-            error=answer.error,
-            verdict=verdict.value,
-            retry_at=retry_at,
+        Attempt.objects.bulk_create(attempts)
+        if delivered:
+            holding = reduce(or_, (Q(pk=h.event.pk, attempts=h.number) for h in delivered))
+            kept += Event.objects.filter(holding, status=Status.SENDING).update(
+                status=Status.DELIVERED,
+                delivered_at=now,
+                next_attempt_at=None,
+                last_error="",
+                updated_at=now,
+            )
+        for held, changes, countdown in others:
+            if Event.objects.filter(
+                pk=held.event.pk, status=Status.SENDING, attempts=held.number
+            ).update(**changes):
+                kept += 1
+                if countdown is not None:
+                    transaction.on_commit(partial(dispatch.queue, [held.event.pk], countdown))
+    if kept < len(posted):
+        logger.warning(
+            "%d of %d attempt(s) finished after their lease was taken: recorded, not applied.",
+            len(posted) - kept,
+            len(posted),
         )
-        kept = Event.objects.filter(pk=event.pk, status=Status.SENDING, attempts=number).update(
-            **changes
-        )
-        if kept and ride_countdown and countdown is not None:
-            transaction.on_commit(lambda: dispatch.queue([event.pk], countdown))
-    if not kept:
-        logger.warning("Event %s: attempt %s finished after its lease was taken.", event.pk, number)
-    return verdict
+    return verdicts

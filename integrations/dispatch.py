@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from . import conf
+
 logger = logging.getLogger(__name__)
 
 # Publishing does not retry (retry=False): when the broker is down the row is
@@ -16,28 +18,33 @@ logger = logging.getLogger(__name__)
 
 
 def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool = True) -> bool:
-    """Queue one delivery task per event id; False when the broker refused.
+    """Queue delivery tasks for these events; False when the broker refused.
 
-    Many ids go out as one fan-out message, which a worker turns into one
-    delivery task per event: a publish costs about a millisecond, and the
-    shop's request should not pay it a hundred times. On failure the rows
-    are marked as having no live wake-up, so the next sweeper pass queues
-    them; nothing is lost either way.
+    A task takes up to SEG_DELIVERY_BATCH events. More than one task's worth
+    goes out as one fan-out message, which a worker turns into the tasks: a
+    publish costs about a millisecond, and the shop's request should not pay
+    it many times. On failure the rows are marked as having no live wake-up,
+    so the next sweeper pass queues them; nothing is lost either way.
     """
-    from .tasks import deliver_event, fan_out_deliveries
+    from .tasks import deliver_event, deliver_events, fan_out_deliveries
 
-    if fan_out and len(ids) > 1 and countdown is None:
+    size = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    if fan_out and len(ids) > size and countdown is None:
         try:
             fan_out_deliveries.apply_async((list(ids),), retry=False)
         except Exception:
             return _gave_up(ids)
         return True
     seconds = countdown.total_seconds() if countdown else 0.0
-    for position, event_id in enumerate(ids):
+    for start in range(0, len(ids), size):
+        chunk = list(ids[start : start + size])
         try:
-            deliver_event.apply_async((event_id,), countdown=seconds, retry=False)
+            if len(chunk) == 1:
+                deliver_event.apply_async((chunk[0],), countdown=seconds, retry=False)
+            else:
+                deliver_events.apply_async((chunk,), countdown=seconds, retry=False)
         except Exception:
-            return _gave_up(ids[position:])
+            return _gave_up(ids[start:])
     return True
 
 

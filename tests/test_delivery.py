@@ -150,7 +150,7 @@ def test_late_finish_does_not_overwrite_the_new_holder(sandbox: Sandbox) -> None
     delivery.claim(event.pk, now)
     delivery.claim(event.pk, now + timedelta(seconds=61))
     stale = delivery.Answer(Verdict.FAILED, 400, "", "HTTP 400", "HTTP 400", None, 1.0)
-    delivery.record(event, delivery.Claim(1, 1, event), "u", now, stale)
+    delivery.record([delivery.Posted(delivery.Claim(1, 1, event), "u", now, stale)])
     event.refresh_from_db()
     assert event.status == Status.SENDING  # attempt 2 still holds it
     assert Attempt.objects.filter(event=event, number=1).exists()
@@ -175,3 +175,82 @@ def test_a_retry_gives_a_fresh_budget_and_numbering_goes_on(
     assert (event.attempts, event.tries) == (3, 1)
     numbers = list(Attempt.objects.filter(event=event).values_list("number", flat=True))
     assert numbers == [1, 2, 3]
+
+
+def track_events(count: int) -> list[Event]:
+    ids = [
+        api.track("u1", "Product Viewed", {"id": f"p-{i}"}, context={"traits": {"email": "a@b.co"}})
+        for i in range(count)
+    ]
+    return list(Event.objects.filter(message_id__in=ids).order_by("pk"))
+
+
+def test_a_batch_is_claimed_posted_in_order_and_recorded(sandbox: Sandbox) -> None:
+    events = track_events(5)
+    sandbox.script(Answer(), Answer(status=500), Answer(status=422), default=Answer())
+    verdicts = delivery.deliver_many([e.pk for e in events])
+    assert verdicts == [
+        Verdict.DELIVERED,
+        Verdict.RETRY,
+        Verdict.FAILED,
+        Verdict.DELIVERED,
+        Verdict.DELIVERED,
+    ]
+    assert [r.headers["Idempotency-Key"] for r in sandbox.snapshot()] == [
+        e.message_id for e in events
+    ]
+    statuses = dict(Event.objects.values_list("pk", "status"))
+    assert [statuses[e.pk] for e in events] == [
+        Status.DELIVERED,
+        Status.PENDING,
+        Status.FAILED,
+        Status.DELIVERED,
+        Status.DELIVERED,
+    ]
+    assert sorted(Attempt.objects.values_list("event_id", "number")) == [(e.pk, 1) for e in events]
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size(
+    sandbox: Sandbox, django_assert_max_num_queries: Any
+) -> None:
+    small, large = track_events(2), track_events(20)
+    with django_assert_max_num_queries(8) as small_run:
+        delivery.deliver_many([e.pk for e in small])
+    with django_assert_max_num_queries(8) as large_run:
+        delivery.deliver_many([e.pk for e in large])
+    assert len(large_run.captured_queries) == len(small_run.captured_queries)
+    assert Event.objects.filter(status=Status.DELIVERED).count() == 22
+
+
+def test_a_batch_skips_events_claimed_elsewhere_or_done(sandbox: Sandbox) -> None:
+    events = track_events(3)
+    delivery.claim(events[0].pk, timezone.now())  # another worker holds it
+    Event.objects.filter(pk=events[1].pk).update(status=Status.DELIVERED)
+    assert delivery.deliver_many([e.pk for e in events]) == [Verdict.DELIVERED]
+    assert [r.headers["Idempotency-Key"] for r in sandbox.snapshot()] == [events[2].message_id]
+
+
+def test_a_batch_gives_back_what_it_has_no_lease_left_for(
+    sandbox: Sandbox, seg_settings: Any
+) -> None:
+    # Room for one post only: a lease of 1 s, and answers that take longer.
+    seg_settings.SEG_LEASE = timedelta(seconds=1.4)
+    seg_settings.SEG_CONNECT_TIMEOUT = 0.2
+    seg_settings.SEG_READ_TIMEOUT = 1.0
+    sandbox.script(default=Answer(delay=0.5))
+    events = track_events(3)
+    assert delivery.deliver_many([e.pk for e in events]) == [Verdict.DELIVERED]
+    rest = Event.objects.filter(pk__in=[e.pk for e in events[1:]])
+    assert {(e.status, e.attempts, e.tries) for e in rest} == {(Status.PENDING, 0, 0)}
+    assert len(sandbox.snapshot()) == 1
+
+
+def test_a_pause_gives_back_the_rest_of_the_batch(sandbox: Sandbox) -> None:
+    sandbox.script(Answer(status=429, headers={"Retry-After": "30"}), default=Answer())
+    events = track_events(3)
+    assert delivery.deliver_many([e.pk for e in events]) == [Verdict.RETRY]
+    assert len(sandbox.snapshot()) == 1
+    later = timezone.now() + timedelta(seconds=29)
+    for event in Event.objects.filter(pk__in=[e.pk for e in events]):
+        assert event.status == Status.PENDING and event.next_attempt_at >= later
+        assert event.attempts == (1 if event.pk == events[0].pk else 0)

@@ -26,7 +26,7 @@ def queued_ids(broker: redis.Redis) -> list[int]:
         message = json.loads(raw)
         args = json.loads(base64.b64decode(message["body"]))[0]
         task = message["headers"]["task"]
-        ids += args[0] if task == "integrations.fan_out" else [args[0]]
+        ids += [args[0]] if task == "integrations.deliver_event" else args[0]
     return sorted(ids)
 
 
