@@ -552,7 +552,7 @@ def bench_operate() -> list[Row]:
             f"sweeper pass, {result.queued} due",
             busy_ms,
             "ms",
-            note="one SELECT, one UPDATE, one publish each",
+            note="one SELECT … FOR UPDATE, one UPDATE, one fan-out publish",
         )
     )
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
