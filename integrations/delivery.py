@@ -193,22 +193,28 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         - conf.get_setting("SEG_READ_TIMEOUT")
     )
     posted: list[Posted] = []
-    for position, held in enumerate(claims):
-        if position and time.monotonic() - claimed_at > room:
-            give_back(claims[position:], throttle.Wait(timedelta(0), "lease running out"))
-            break
-        wait = throttle.gate()
-        while wait is not None and throttle.sleep_briefly(wait):
+    try:
+        for position, held in enumerate(claims):
+            if position and time.monotonic() - claimed_at > room:
+                give_back(claims[position:], throttle.Wait(timedelta(0), "lease running out"))
+                break
             wait = throttle.gate()
-        if wait is not None:
-            give_back(claims[position:], wait)
-            break
-        event = held.event
-        url = endpoint(event.action)
-        started_at = timezone.now()
-        answer = post(url, event.payload, event.message_id)
-        throttle.report(answer.verdict, answer.status_code, answer.retry_after)
-        posted.append(Posted(held, url, started_at, answer))
+            while wait is not None and throttle.sleep_briefly(wait):
+                wait = throttle.gate()
+            if wait is not None:
+                give_back(claims[position:], wait)
+                break
+            event = held.event
+            url = endpoint(event.action)
+            started_at = timezone.now()
+            answer = post(url, event.payload, event.message_id)
+            throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+            posted.append(Posted(held, url, started_at, answer))
+    except BaseException:
+        # What Seg already has is recorded, so it is not sent again.
+        if posted:
+            record(posted)
+        raise
     return record(posted) if posted else []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from datetime import timedelta
 from typing import Any
@@ -254,3 +255,28 @@ def test_a_pause_gives_back_the_rest_of_the_batch(sandbox: Sandbox) -> None:
     for event in Event.objects.filter(pk__in=[e.pk for e in events]):
         assert event.status == Status.PENDING and event.next_attempt_at >= later
         assert event.attempts == (1 if event.pk == events[0].pk else 0)
+
+
+class Interrupted(Exception):
+    """Raised by a timer in the middle of a post, as a task time limit would be."""
+
+
+def test_an_interrupted_batch_records_what_seg_already_has(sandbox: Sandbox) -> None:
+    sandbox.script(Answer(), Answer(delay=2), default=Answer())
+    events = track_events(3)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)  # during the second, slow, post
+    try:
+        with pytest.raises(Interrupted):
+            delivery.deliver_many([e.pk for e in events])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    statuses = dict(Event.objects.values_list("pk", "status"))
+    assert statuses[events[0].pk] == Status.DELIVERED  # not sent again once its lease lapses
+    assert [a.event_id for a in Attempt.objects.all()] == [events[0].pk]
+    assert {statuses[e.pk] for e in events[1:]} == {Status.SENDING}
