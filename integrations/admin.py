@@ -351,8 +351,7 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         per_minute = metrics.delivered_per_minute(now)
         windows = [
             (label, counts, charts.stacked(counts))
-            for label, span in metrics.WINDOWS
-            for counts in [metrics.counts_by_status(now - span)]
+            for label, counts in metrics.counts_by_window(now).items()
         ]
         context = {
             **self.admin_site.each_context(request),

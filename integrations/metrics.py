@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, ExpressionWrapper, F, Max, Min, fields
+from django.db.models import Count, ExpressionWrapper, F, Max, Min, Q, fields
 from django.db.models.functions import TruncMinute
 
 from .models import Attempt, Event, Status
@@ -25,12 +25,24 @@ class ErrorGroup:
     last_seen: datetime
 
 
-def counts_by_status(since: datetime) -> dict[str, int]:
+def counts_by_window(now: datetime) -> dict[str, dict[str, int]]:
+    """Events received in each of WINDOWS, by status: one pass over the longest window."""
+    longest = max(span for _, span in WINDOWS)
+    per_window = {
+        f"in_{index}": Count("pk", filter=Q(received_at__gte=now - span))
+        for index, (_, span) in enumerate(WINDOWS)
+    }
     rows = (
-        Event.objects.filter(received_at__gte=since).values_list("status").annotate(n=Count("pk"))
+        Event.objects.filter(received_at__gte=now - longest)
+        .values("status")
+        .annotate(**per_window)
+        .order_by()
+        .values_list("status", *per_window)
     )
-    counts = {status.value: 0 for status in Status}
-    counts.update({status: n for status, n in rows.order_by()})
+    counts = {label: {status.value: 0 for status in Status} for label, _ in WINDOWS}
+    for status, *numbers in rows:
+        for (label, _), number in zip(WINDOWS, numbers, strict=True):
+            counts[label][status] = number
     return counts
 
 

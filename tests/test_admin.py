@@ -15,8 +15,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from integrations import api, operations
+from integrations import api, metrics, operations
 from integrations.models import Event, Status, StatusChange, SuppressionRule
 
 pytestmark = pytest.mark.django_db
@@ -253,6 +254,29 @@ def test_dashboard_renders_without_external_assets(client: Client) -> None:
     assert "Delivered per minute" in html and "<svg" in html and "HTTP 422" in html
     assert "p50 2.0 s" in html
     assert not re.search(r"""(src|href)=["']https?://""", html)
+
+
+def test_dashboard_counts_each_window_in_one_query(django_assert_num_queries: Any) -> None:
+    now = timezone.now()
+    ages = {
+        Status.DELIVERED: timedelta(minutes=5),
+        Status.FAILED: timedelta(hours=5),
+        Status.HELD: timedelta(days=5),
+    }
+    for status, age in ages.items():
+        for event in make_events(2, status=status):
+            Event.objects.filter(pk=event.pk).update(received_at=now - age)
+    old = make_events(1, status=Status.DELIVERED)[0]
+    Event.objects.filter(pk=old.pk).update(received_at=now - timedelta(days=30))
+    with django_assert_num_queries(1):
+        counts = metrics.counts_by_window(now)
+    assert {s: n for s, n in counts["last hour"].items() if n} == {"delivered": 2}
+    assert {s: n for s, n in counts["last day"].items() if n} == {"delivered": 2, "failed": 2}
+    assert {s: n for s, n in counts["last week"].items() if n} == {
+        "delivered": 2,
+        "failed": 2,
+        "held": 2,
+    }
 
 
 def test_retry_command_shares_the_action_code() -> None:
