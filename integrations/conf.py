@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     # A due event whose wake-up was queued longer ago than this is queued again.
     "SEG_REQUEUE_AFTER": timedelta(minutes=5),
     "SEG_SWEEP_BATCH": 5000,
-    # Events one delivery task takes: claimed in one statement, posted one by
+    # Events one delivery task takes: claimed in one transaction, posted one by
     # one, recorded in one transaction. 1 gives every event a task of its own.
     "SEG_DELIVERY_BATCH": 50,
     # Requests per second to Seg across all workers (0 for no cap).
