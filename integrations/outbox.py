@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import conf, dispatch, operations, throttle
@@ -42,20 +43,27 @@ def sweep(now: datetime | None = None) -> Sweep:
     # While the circuit is open, one event a pass is enough to probe Seg.
     limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
     with transaction.atomic():
-        # Sweeps that overlap (several beats, or a backlog of sweep tasks after
-        # a broker outage) take disjoint rows rather than each queue them all.
-        ids = list(
-            Event.objects.orphaned(now, cutoff)
-            .select_for_update(skip_locked=True)
-            .order_by("next_attempt_at")
-            .values_list("id", flat=True)[:limit]
-        )
+        ids = list(orphans(now, cutoff, limit))
         if ids:
             Event.objects.filter(pk__in=ids).update(enqueued_at=now)
             transaction.on_commit(lambda: dispatch.queue(ids))
     if ids or expired:
         logger.info("Sweep: queued %d due event(s), expired %d hold(s).", len(ids), expired)
     return Sweep(queued=len(ids), expired=expired)
+
+
+def orphans(now: datetime, cutoff: datetime, limit: int) -> QuerySet[Event, int]:
+    """The ids a sweep takes, oldest due first; run it inside a transaction.
+
+    Sweeps that overlap (several beats, or a backlog of sweep tasks after a
+    broker outage) take disjoint rows rather than each queue them all.
+    """
+    return (
+        Event.objects.orphaned(now, cutoff)
+        .select_for_update(skip_locked=True)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
 
 
 def expire_holds(now: datetime) -> int:
