@@ -28,7 +28,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from . import charts, delivery, metrics, operations, outbox, rules, throttle
+from . import charts, metrics, operations, outbox, rules, throttle, tracker
 from .models import Alias, Attempt, Event, Identity, StatusChange, SuppressionRule
 
 COUNT_CAP = 10_000
@@ -322,7 +322,7 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "event": event,
             "sent": pretty_json(event.message),
             "payload": pretty_json(event.payload) if event.payload is not None else None,
-            "seg_url": delivery.endpoint(event.action) if event.action else None,
+            "seg_url": tracker.endpoint(event.action) if event.action else None,
             "attempts": attempts,
             "timeline": [(at, status_badge(status), cause) for at, status, cause in timeline],
             "chain": identity_chain(event),

@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "SEG_MAX_ATTEMPTS": 25,
     "SEG_RETRY_BASE": timedelta(seconds=2),
     "SEG_RETRY_CAP": timedelta(minutes=30),
+    # The longest wait a Retry-After from Seg may impose, on the event and on
+    # the pause shared by every worker, so one absurd header cannot stall
+    # delivery for days.
+    "SEG_RETRY_AFTER_CAP": timedelta(hours=1),
     # Retries due sooner than this ride a Celery countdown; later ones wait on
     # the row for the sweeper, so Redis never holds long ETAs.
     "SEG_MAX_COUNTDOWN": timedelta(seconds=60),
@@ -49,6 +53,7 @@ DURATIONS = {
     "SEG_RETRY_WINDOW",
     "SEG_RETRY_BASE",
     "SEG_RETRY_CAP",
+    "SEG_RETRY_AFTER_CAP",
     "SEG_MAX_COUNTDOWN",
     "SEG_ANONYMOUS_HOLD",
     "SEG_REQUEUE_AFTER",

@@ -9,9 +9,7 @@ dies leaves the leases to lapse, and the sweeper queues the events again.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import random
 import time
 from collections.abc import Sequence
@@ -20,35 +18,17 @@ from datetime import datetime, timedelta
 from functools import partial, reduce
 from operator import or_
 
-import requests
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import USER_AGENT, conf, dispatch, throttle
-from .answers import RetryPolicy, Verdict, classify_status, error_class, parse_retry_after
+from . import conf, dispatch, throttle, tracker
+from .answers import RetryPolicy, Verdict, error_class
 from .models import Attempt, Event, Status
 
 logger = logging.getLogger(__name__)
-
-EXCERPT_CHARS = 500
-
-_sessions: dict[int, requests.Session] = {}
-
-
-def session() -> requests.Session:
-    """One keep-alive session per process (a forked worker gets its own)."""
-    pid = os.getpid()
-    if pid not in _sessions:
-        _sessions.clear()
-        _sessions[pid] = requests.Session()
-    return _sessions[pid]
-
-
-def endpoint(action: str) -> str:
-    """The tracker URL for ``action``; it holds the website id, never a secret."""
-    return f"{conf.tracker_url()}/django/{conf.website_id()}/{action}"
 
 
 def retry_policy() -> RetryPolicy:
@@ -57,20 +37,8 @@ def retry_policy() -> RetryPolicy:
         cap=conf.get_setting("SEG_RETRY_CAP"),
         window=conf.get_setting("SEG_RETRY_WINDOW"),
         max_attempts=conf.get_setting("SEG_MAX_ATTEMPTS"),
+        retry_after_cap=conf.get_setting("SEG_RETRY_AFTER_CAP"),
     )
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What one POST to Seg came to."""
-
-    verdict: Verdict
-    status_code: int | None
-    excerpt: str
-    error_class: str
-    error: str
-    retry_after: timedelta | None
-    duration_ms: float
 
 
 @dataclass(frozen=True)
@@ -89,7 +57,7 @@ class Posted:
     held: Claim
     url: str
     started_at: datetime
-    answer: Answer
+    answer: tracker.Answer
 
 
 def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
@@ -131,43 +99,6 @@ def claim(event_id: int, now: datetime) -> Claim | None:
     return next(iter(claim_many([event_id], now)), None)
 
 
-def post(url: str, payload: object, message_id: str) -> Answer:
-    """POST one payload to Seg and classify the answer. Never raises for network errors."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "User-Agent": USER_AGENT,
-        "Idempotency-Key": message_id,
-    }
-    timeout = (conf.get_setting("SEG_CONNECT_TIMEOUT"), conf.get_setting("SEG_READ_TIMEOUT"))
-    started = time.perf_counter()
-    try:
-        response = session().post(url, data=body, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        return Answer(
-            Verdict.RETRY,
-            None,
-            "",
-            error_class(None, exc),
-            str(exc)[:EXCERPT_CHARS],
-            None,
-            (time.perf_counter() - started) * 1000,
-        )
-    duration = (time.perf_counter() - started) * 1000
-    verdict = classify_status(response.status_code)
-    excerpt = response.text[:EXCERPT_CHARS]
-    return Answer(
-        verdict,
-        response.status_code,
-        excerpt,
-        error_class(response.status_code),
-        "" if verdict is Verdict.DELIVERED else f"HTTP {response.status_code}: {excerpt[:200]}",
-        parse_retry_after(response.headers.get("Retry-After"), timezone.now()),
-        duration,
-    )
-
-
 def deliver(event_id: int) -> Verdict | None:
     """Make one delivery attempt for ``event_id`` if it is due and unclaimed.
 
@@ -204,18 +135,46 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
             if wait is not None:
                 give_back(claims[position:], wait)
                 break
-            event = held.event
-            url = endpoint(event.action)
-            started_at = timezone.now()
-            answer = post(url, event.payload, event.message_id)
-            throttle.report(answer.verdict, answer.status_code, answer.retry_after)
-            posted.append(Posted(held, url, started_at, answer))
+            posted.append(attempt(held))
     except BaseException:
         # What Seg already has is recorded, so it is not sent again.
         if posted:
             record(posted)
         raise
     return record(posted) if posted else []
+
+
+def attempt(held: Claim) -> Posted:
+    """Build and post one claimed event's request, and tell the throttle; what came of it.
+
+    An unexpected error while building or posting it (a payload that will not
+    encode, a header that will not send) is this event's attempt, with its
+    error class and message, retried like a network error; the rest of the
+    batch goes on. A Celery time limit is not such an error: it propagates.
+    """
+    event, started_at = held.event, timezone.now()
+    started = time.perf_counter()
+    url = ""
+    try:
+        url = tracker.endpoint(event.action)
+        answer = tracker.post(url, event.payload, event.message_id)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:
+        logger.exception("Could not post event %s; recorded as its attempt.", event.pk)
+        answer = tracker.Answer(
+            Verdict.RETRY,
+            None,
+            "",
+            error_class(None, exc),
+            f"{type(exc).__name__}: {exc}"[: tracker.EXCERPT_CHARS],
+            None,
+            (time.perf_counter() - started) * 1000,
+        )
+    else:
+        # Only what Seg (or the network to it) answered moves the shared throttle.
+        throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+    return Posted(held, url, started_at, answer)
 
 
 def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:

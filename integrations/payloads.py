@@ -13,8 +13,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .naming import ACTION_FOR_EVENT, SegAction, SegEvent, seg_event_for
-from .spec import normalize_email, parse_time
+from .spec import normalize_email, parse_time, time_problem
 from .wire import JSONObject, SegmentMessage
+
+# The largest decimal exponent a JSON number keeps in a double (1.8e308).
+MAX_EXPONENT = 308
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,10 @@ class _Reader:
                 number = Decimal(value.strip())
             except InvalidOperation:
                 number = None
-            if number is not None and number.is_finite():
-                return int(number) if number == number.to_integral_value() else float(value)
+            # Past a double's range a numeric string is no usable amount, and
+            # its digits would not even print (Python's int/str limit).
+            if number is not None and number.is_finite() and number.adjusted() <= MAX_EXPONENT:
+                return int(number) if number == number.to_integral_value() else float(number)
         self.warn(keys[0], value, "is not a number")
         return None
 
@@ -139,9 +144,9 @@ def time_warnings(message: SegmentMessage) -> list[str]:
         "originalTimestamp": message.get("originalTimestamp"),
     }
     return [
-        f"{key} {value!r} is not ISO 8601; it was not used."
+        f"{key} {value!r} {problem}; it was not used."
         for key, value in given.items()
-        if value and parse_time(value) is None
+        if value and (problem := time_problem(value))
     ]
 
 

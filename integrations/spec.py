@@ -8,7 +8,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge
 from .wire import JSON, JSONObject, SegmentMessage
@@ -26,6 +26,27 @@ MAPPED_TYPES = ("identify", "track", "page", "alias")
 UNMAPPED_TYPES = ("screen", "group")
 TYPES = MAPPED_TYPES + UNMAPPED_TYPES
 SHORT_PATHS = {"i": "identify", "t": "track", "p": "page", "a": "alias", "b": "batch"}
+# The objects of Segment's common context fields; PHP may send any as [].
+CONTEXT_OBJECTS = frozenset(
+    (
+        "app",
+        "campaign",
+        "device",
+        "library",
+        "location",
+        "network",
+        "os",
+        "page",
+        "referrer",
+        "screen",
+        "traits",
+    )
+)
+
+# The usable times: a day inside datetime's range, so that no time zone
+# (offsets are under a day) can take them out of it.
+EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
@@ -46,12 +67,16 @@ def decode_body(raw: bytes, content_encoding: str | None) -> JSON:
         raise InvalidRequest(f"Content-Encoding {encoding!r} is not supported; use gzip.")
     if len(raw) > MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"The request is over {MAX_REQUEST_BYTES // 1024} KB.")
+    # RFC 8259 section 8.1: a parser may ignore a byte order mark, which .NET
+    # writers put before UTF-8 by default; json.detect_encoding also reads the
+    # UTF-16 and UTF-32 that a BOM (or the pattern of NULs) announces.
+    encoding = json.detect_encoding(raw)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"The body is not valid UTF-8 (byte {exc.start}).") from exc
+        raise InvalidRequest(f"The body is not valid {encoding} (byte {exc.start}).") from exc
     try:
-        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+        return json.loads(text, parse_float=_float, parse_int=_int, parse_constant=str)
     except RecursionError as exc:
         raise InvalidRequest("The body is nested too deeply.") from exc
     except ValueError as exc:
@@ -69,15 +94,24 @@ def _inflate(raw: bytes, wbits: int) -> bytes:
     return out
 
 
-def _finite_float(text: str) -> float:
+def _float(text: str) -> float | str:
+    """A JSON number as a float; one past a double's range stays as its text.
+
+    So do Python's ``NaN`` and ``Infinity`` (``parse_constant=str``), which
+    Python clients write for a float they were given, and an integer longer
+    than Python converts (``_int``): the message is stored (no database holds
+    a non-finite number), and the mapping leaves the value out with a
+    warning, so one odd value never costs the batch.
+    """
     value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text} is out of range")
-    return value
+    return value if math.isfinite(value) else text
 
 
-def _no_constant(text: str) -> float:
-    raise ValueError(f"{text} is not a JSON number")
+def _int(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:  # past sys.get_int_max_str_digits() (4300 digits)
+        return text
 
 
 def split_batch(body: JSON) -> tuple[list[JSON], JSONObject]:
@@ -95,6 +129,31 @@ def split_batch(body: JSON) -> tuple[list[JSON], JSONObject]:
         raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH_MESSAGES} messages.", "batch")
     context = body.get("context")
     return batch, context if isinstance(context, dict) else {}
+
+
+def as_object(value: JSON, field: str) -> JSONObject:
+    """``value`` as the JSON object the spec wants at ``field``.
+
+    PHP's ``json_encode`` writes an empty associative array as ``[]``, so PHP
+    clients send ``"traits": []``: an empty list reads as ``{}``. Raises
+    InvalidMessage naming ``field`` for anything else that is not an object.
+    """
+    if isinstance(value, dict):
+        return value
+    if value == []:
+        return {}
+    raise InvalidMessage(f"{field} must be an object.", field)
+
+
+def _context(value: JSON) -> JSONObject:
+    """The message's context, with the spec's empty sub-objects read as ``{}`` too."""
+    context = as_object(value, "context")
+    if any(context.get(key) == [] for key in CONTEXT_OBJECTS):
+        context = {
+            key: {} if key in CONTEXT_OBJECTS and item == [] else item
+            for key, item in context.items()
+        }
+    return context
 
 
 def with_shared_context(raw: JSON, shared: JSONObject) -> JSON:
@@ -126,14 +185,22 @@ def validate(raw: JSON, call_type: str | None = None) -> SegmentMessage:
             message[key] = value
     if "userId" not in message and "anonymousId" not in message:
         raise InvalidMessage("A message needs a userId or an anonymousId.", "userId")
-    for key in ("traits", "properties", "context"):
+    for key in ("traits", "properties"):
+        if (value := raw.get(key)) is not None:
+            message[key] = as_object(value, key)  # type: ignore[literal-required]
+    if (value := raw.get("context")) is not None:
+        message["context"] = _context(value)
+    if (value := raw.get("integrations")) is not None:
+        as_object(value, "integrations")
+    for key in ("timestamp", "originalTimestamp"):
         value = raw.get(key)
-        if value is None:
+        if value is None or value == "":
             continue
-        if not isinstance(value, dict):
-            raise InvalidMessage(f"{key} must be an object.", key)
-        message[key] = value  # type: ignore[literal-required]
-    for key in ("event", "name", "category", "timestamp", "originalTimestamp"):
+        # A time that is not a string cannot be read: the event keeps its
+        # receipt time and a warning, as for any unreadable time.
+        text = value if isinstance(value, str) else json.dumps(value)[:100]
+        message[key] = text  # type: ignore[literal-required]
+    for key in ("event", "name", "category"):
         value = raw.get(key)
         if value is None:
             continue
@@ -242,16 +309,32 @@ def _depths(value: JSON, path: str, depth: int = 0) -> Iterator[tuple[str, int]]
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """Read an ISO 8601 time as an aware UTC datetime, or None when unreadable."""
+    """Read an ISO 8601 time as an aware UTC datetime, or None when unusable.
+
+    Unusable: not ISO 8601, or within a day of the ends of what a datetime
+    holds, where converting it to UTC or to any local time overflows
+    (``0001-01-01T00:00:00+01:00``, an unset .NET ``DateTime`` with a local
+    offset, is in the year 0 in UTC). A time without an offset is UTC.
+    """
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parsed if EARLIEST <= parsed <= LATEST else None
+
+
+def time_problem(value: str) -> str | None:
+    """Why ``parse_time`` cannot use ``value``, for the event's warnings; None if it can."""
+    if parse_time(value) is not None:
+        return None
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        return "is not ISO 8601"
+    return "is too close to the ends of the calendar to use"
 
 
 def normalize_email(value: object) -> str | None:

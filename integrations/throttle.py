@@ -9,7 +9,6 @@ happens in a brief outage, and the row still guards against double delivery.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +17,7 @@ import redis
 
 from . import conf
 from .answers import Verdict
+from .processes import per_process
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +67,14 @@ if until_ms > current then redis.call('SET', KEYS[1], until_ms, 'PX', ARGV[1] + 
 return until_ms
 """
 
-_clients: dict[int, redis.Redis] = {}
+_client = per_process(
+    lambda: redis.Redis.from_url(conf.redis_url(), socket_connect_timeout=1, socket_timeout=1)
+)
 
 
 def client() -> redis.Redis:
-    pid = os.getpid()
-    if pid not in _clients:
-        _clients.clear()
-        _clients[pid] = redis.Redis.from_url(
-            conf.redis_url(), socket_connect_timeout=1, socket_timeout=1
-        )
-    return _clients[pid]
+    """The shared throttle's Redis, one connection pool per process."""
+    return _client()
 
 
 @dataclass(frozen=True)
@@ -108,9 +105,9 @@ def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) 
     """Tell every worker what Seg just answered.
 
     2xx closes the breaker. 429 and 503 pause every worker for Retry-After
-    (else SEG_RETRY_BASE). Other transient failures count towards opening
-    the breaker, which then pauses everyone for SEG_BREAKER_COOLDOWN and
-    lets one probe through after it.
+    (else SEG_RETRY_BASE), at most SEG_RETRY_AFTER_CAP. Other transient
+    failures count towards opening the breaker, which then pauses everyone
+    for SEG_BREAKER_COOLDOWN and lets one probe through after it.
     """
     try:
         r = client()
@@ -122,7 +119,7 @@ def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) 
             return
         if status in (429, 503):
             pause = retry_after or conf.get_setting("SEG_RETRY_BASE")
-            _pause(r, pause)
+            _pause(r, min(pause, conf.get_setting("SEG_RETRY_AFTER_CAP")))
         failures = int(r.incr(FAILURES))
         r.expire(FAILURES, 600)
         threshold = int(conf.get_setting("SEG_BREAKER_THRESHOLD"))

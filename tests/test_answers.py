@@ -34,7 +34,15 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
         (502, Verdict.RETRY),
         (503, Verdict.RETRY),
         (599, Verdict.RETRY),
-        (301, Verdict.FAILED),
+        (300, Verdict.RETRY),
+        (301, Verdict.RETRY),
+        (302, Verdict.RETRY),
+        (304, Verdict.RETRY),
+        (307, Verdict.RETRY),
+        (308, Verdict.RETRY),
+        (100, Verdict.RETRY),
+        (600, Verdict.RETRY),
+        (999, Verdict.RETRY),
     ],
 )
 def test_classify(status: int, verdict: Verdict) -> None:
@@ -73,5 +81,41 @@ def test_retry_after_is_a_floor() -> None:
 
 def test_gives_up_past_the_window_or_the_attempts() -> None:
     assert POLICY.next_attempt(10, NOW, NOW) is None
-    late = NOW + timedelta(hours=3, minutes=59, seconds=59)
-    assert POLICY.next_attempt(2, NOW, late, retry_after=timedelta(seconds=30)) is None
+    assert POLICY.next_attempt(10, NOW, NOW, retry_after=timedelta(seconds=1)) is None
+    past = NOW + timedelta(hours=4, seconds=1)
+    assert POLICY.next_attempt(2, NOW, past) is None
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [
+        (timedelta(seconds=30), timedelta(seconds=30)),
+        (timedelta(hours=6), timedelta(hours=1)),  # capped
+        (timedelta(days=3650), timedelta(hours=1)),
+    ],
+)
+def test_seg_asking_to_wait_never_fails_the_event(retry_after: timedelta, wait: timedelta) -> None:
+    late = NOW + timedelta(hours=3, minutes=59, seconds=59)  # the window is all but spent
+    when = POLICY.next_attempt(2, NOW, late, retry_after=retry_after, rng=random.Random(1))
+    assert when is not None
+    assert wait <= when - late <= max(wait, timedelta(seconds=4))
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        ("21600", timedelta(hours=6)),
+        (" 7 ", timedelta(seconds=7)),
+        ("0", timedelta(0)),
+        ("9" * 30, timedelta(days=3650)),  # past what a timedelta holds
+        ("²", None),  # str.isdigit says yes; it is no number
+        ("-5", None),
+        ("1.5", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", timedelta(days=3650)),
+        ("Mon, 01 Jan 0001 00:00:00 GMT", timedelta(0)),
+        ("Sat, 28 Nov 2026 12:01:30", None),  # a date without a zone
+        ("", None),
+    ],
+)
+def test_retry_after_any_header(header: str, wait: timedelta | None) -> None:
+    assert parse_retry_after(header, NOW) == wait

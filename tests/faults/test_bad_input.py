@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import threading
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,7 +17,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations.models import Event
+from integrations import tracker
+from integrations.models import Event, Status
 
 from ..conftest import WRITE_KEY
 from .helpers import messages
@@ -24,6 +26,63 @@ from .helpers import messages
 AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 ALLOWED = {200, 400, 401, 413}
 PATHS = ["identify", "track", "page", "alias", "batch", "i", "t", "p", "a", "b"]
+
+# The kinds real clients send, generated rather than listed. Text holds no NUL
+# and no lone surrogate: those are refused by name (PostgreSQL cannot keep them).
+storable = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+offsets = st.timedeltas(
+    min_value=-timedelta(hours=23, minutes=59), max_value=timedelta(hours=23, minutes=59)
+).map(timezone)
+times = st.one_of(
+    st.datetimes(timezones=st.none() | offsets).map(lambda d: d.isoformat()),
+    st.datetimes(timezones=offsets).map(lambda d: d.isoformat(timespec="milliseconds")),
+    st.integers(),
+    st.floats(),
+    st.text(storable, max_size=40),
+)
+numbers = st.one_of(
+    st.integers(),
+    st.integers(min_value=-(10**4290), max_value=10**4290),  # as long as Python prints
+    st.floats(),  # NaN and the infinities included: json.dumps writes NaN, Infinity
+    st.floats().map(repr),
+    st.decimals(allow_nan=True).map(str),
+)
+php_empty: st.SearchStrategy[list[Any]] = st.just(
+    []
+)  # PHP's json_encode of an empty associative array
+odd_values = st.recursive(
+    st.none() | st.booleans() | numbers | st.text(storable) | times | php_empty,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(storable, max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+good_messages = st.fixed_dictionaries(
+    {
+        "type": st.just("track"),
+        "userId": st.just("ann@example.com"),
+        "event": st.sampled_from(["Order Completed", "Product Viewed", "Product Added"]),
+    },
+    optional={
+        "messageId": st.text(storable, min_size=1, max_size=255),
+        "timestamp": times,
+        "originalTimestamp": times,
+        "properties": php_empty
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                key: odd_values
+                for key in ("total", "price", "quantity", "tax", "products", "category", "url")
+            },
+        ),
+        "context": php_empty
+        | st.fixed_dictionaries({}, optional={"page": odd_values, "traits": odd_values}),
+        "traits": php_empty,
+        "integrations": php_empty,
+    },
+)
+bom_codecs = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32"])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -45,7 +104,7 @@ message_shapes = st.fixed_dictionaries(
         "properties": json_values,
         "traits": json_values,
         "context": json_values,
-        "timestamp": st.one_of(st.text(), st.integers(), st.just("2026-11-28T10:00:00Z")),
+        "timestamp": st.one_of(times, st.just("2026-11-28T10:00:00Z")),
         "writeKey": st.sampled_from([WRITE_KEY, "wrong", ""]),
     },
 )
@@ -105,6 +164,48 @@ def test_fuzz_raw_bytes(client: Client, path: str, raw: bytes, zipped: bool) -> 
     assert response.status_code in ALLOWED
 
 
+@pytest.mark.django_db
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    message=good_messages,
+    codec=bom_codecs,
+    zipped=st.booleans(),
+    in_batch=st.booleans(),
+    empty_batch_context=st.booleans(),
+)
+def test_fuzz_a_good_message_with_odd_values_is_always_stored(
+    client: Client,
+    message: dict[str, Any],
+    codec: str,
+    zipped: bool,
+    in_batch: bool,
+    empty_batch_context: bool,
+) -> None:
+    """Whatever its values, times and encoding, a well-formed message is stored,
+    and what would go to Seg can be sent as JSON."""
+    Event.objects.all().delete()
+    body: Any = message
+    if in_batch:
+        body = {"batch": [message], **({"context": []} if empty_batch_context else {})}
+    raw = json.dumps(body, ensure_ascii=False).encode(codec)
+    extra = dict(AUTH, HTTP_CONTENT_ENCODING="gzip") if zipped else AUTH
+    response = post(
+        client, "batch" if in_batch else "track", gzip.compress(raw) if zipped else raw, **extra
+    )
+    if response.status_code == 413 or "32 KB" in response.content.decode():
+        assert len(raw) > 32 * 1024 and not Event.objects.exists()  # Segment's own limit
+        return
+    assert response.status_code == 200, response.content
+    assert "errors" not in response.json(), response.content
+    event = Event.objects.get()
+    assert event.status == Status.PENDING
+    sent = json.dumps(event.payload, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    assert json.loads(sent)["MessageId"] == event.message_id
+    tracker.idempotency_key(event.message_id).encode("ascii")
+
+
 CASES = [
     (
         "deep nesting",
@@ -128,12 +229,6 @@ CASES = [
     ),
     ("invalid UTF-8", b'{"userId": "u", "event": "\xc3\x28"}', 400),
     ("lone surrogate", b'{"userId": "u", "event": "x", "properties": {"a": "\\udc00"}}', 400),
-    ("number too large", b'{"userId": "u", "event": "x", "properties": {"a": 1e999}}', 400),
-    (
-        "huge integer",
-        b'{"userId": "u", "event": "x", "properties": {"a": ' + b"9" * 5000 + b"}}",
-        400,
-    ),
 ]
 
 

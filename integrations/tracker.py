@@ -1,0 +1,116 @@
+"""The HTTP client for Seg's tracker: one session per process, the URL, the POST, the answer.
+
+Every request follows the contract's "Outbound" section (docs/seg-contract.md):
+``POST {SEG_TRACKER_URL}/django/{websiteId}/{action}``, a JSON body, an
+``Idempotency-Key`` that is always sendable, and no redirect followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import requests
+from django.utils import timezone
+
+from . import USER_AGENT, conf
+from .answers import Verdict, classify_status, error_class, parse_retry_after
+from .processes import per_process
+
+EXCERPT_CHARS = 500
+# Printable ASCII, the characters an HTTP header value carries safely everywhere.
+PRINTABLE = frozenset(range(0x20, 0x7F))
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one POST to Seg came to. ``duration_ms`` in milliseconds."""
+
+    verdict: Verdict
+    status_code: int | None
+    excerpt: str
+    error_class: str
+    error: str
+    retry_after: timedelta | None
+    duration_ms: float
+
+
+_session = per_process(requests.Session)
+
+
+def session() -> requests.Session:
+    """One keep-alive session per process (a forked worker gets its own)."""
+    return _session()
+
+
+def endpoint(action: str) -> str:
+    """The tracker URL for ``action``; it holds the website id, never a secret."""
+    return f"{conf.tracker_url()}/django/{conf.website_id()}/{action}"
+
+
+def idempotency_key(message_id: str) -> str:
+    """The ``Idempotency-Key`` header for a messageId: always a sendable header value.
+
+    The messageId itself when it is printable ASCII of at most 255 characters;
+    otherwise ``sha256:`` and the hex digest of its UTF-8 bytes, the same on
+    every attempt (contract, "Outbound"). ``requests`` cannot send a header
+    outside Latin-1, and a proxy may refuse anything outside printable ASCII.
+    """
+    if len(message_id) <= MAX_KEY_LENGTH and all(ord(c) in PRINTABLE for c in message_id):
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def post(url: str, payload: object, message_id: str) -> Answer:
+    """POST one payload to Seg and classify the answer.
+
+    Network errors come back as a RETRY answer, never raised. Redirects are not
+    followed: a 3xx is not a delivery (requests would follow it with a bodyless
+    GET), and its ``Location`` is kept in the answer's error for the operator.
+    """
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+        "Idempotency-Key": idempotency_key(message_id),
+    }
+    timeout = (conf.get_setting("SEG_CONNECT_TIMEOUT"), conf.get_setting("SEG_READ_TIMEOUT"))
+    started = time.perf_counter()
+    try:
+        response = session().post(
+            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        return Answer(
+            Verdict.RETRY,
+            None,
+            "",
+            error_class(None, exc),
+            str(exc)[:EXCERPT_CHARS],
+            None,
+            (time.perf_counter() - started) * 1000,
+        )
+    duration = (time.perf_counter() - started) * 1000
+    status = response.status_code
+    verdict = classify_status(status)
+    excerpt = response.text[:EXCERPT_CHARS]
+    error = ""
+    if verdict is not Verdict.DELIVERED:
+        error = f"HTTP {status}: {excerpt[:200]}"
+        if response.is_redirect or 300 <= status < 400:
+            location = response.headers.get("Location", "(no Location)")
+            error = f"HTTP {status}: redirected to {location[:300]}; check SEG_TRACKER_URL."
+    return Answer(
+        verdict,
+        status,
+        excerpt,
+        error_class(status),
+        error,
+        parse_retry_after(response.headers.get("Retry-After"), timezone.now()),
+        duration,
+    )
