@@ -29,6 +29,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from . import charts, metrics, operations, outbox, rules, throttle, tracker
+from .identity import identity_chain
 from .models import Alias, Attempt, Event, Identity, StatusChange, SuppressionRule
 
 COUNT_CAP = 10_000
@@ -414,49 +415,6 @@ def seconds(value: timedelta | None) -> str:
     if total < 7200:
         return f"{total / 60:.0f} min"
     return f"{total / 3600:.1f} h"
-
-
-def identity_chain(event: Event) -> list[tuple[str, str]]:
-    """How the event's ids led to its email: anonymousId, userId, email, aliases."""
-    chain: list[tuple[str, str]] = []
-    user_id = event.user_id
-    if event.anonymous_id:
-        chain.append(("anonymousId", event.anonymous_id))
-        if not user_id:
-            linked = (
-                Identity.objects.filter(kind=Identity.Kind.ANONYMOUS, value=event.anonymous_id)
-                .values_list("user_id", flat=True)
-                .first()
-            )
-            if linked:
-                chain.append(("userId (from identify)", linked))
-    if user_id:
-        chain.append(("userId", user_id))
-    known = (
-        Identity.objects.filter(kind=Identity.Kind.USER, value=user_id)
-        .values_list("email", flat=True)
-        .first()
-        if user_id
-        else None
-    )
-    if known:
-        chain.append(("email (from identify)", known))
-    email = known or ""
-    seen = {email}
-    for _ in range(20):
-        move = (
-            Alias.objects.filter(previous_email=email).values_list("email", flat=True).first()
-            if email
-            else None
-        )
-        if not move or move in seen:
-            break
-        chain.append(("alias to", move))
-        seen.add(move)
-        email = move
-    if event.email and event.email != email:
-        chain.append(("email", event.email))
-    return chain
 
 
 @admin.register(SuppressionRule)

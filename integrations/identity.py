@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from .models import Alias, Identity
+from .models import Alias, Event, Identity
 
 USER = Identity.Kind.USER
 ANONYMOUS = Identity.Kind.ANONYMOUS
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since 1970: the unit of ``Alias.sequence``."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass
@@ -16,6 +24,14 @@ class Known:
     email: str = ""
     user_id: str = ""
     changed: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    """An alias: the email a customer moved to, and how new the move is."""
+
+    email: str
+    sequence: int
 
 
 @dataclass
@@ -27,15 +43,15 @@ class Resolver:
     """
 
     identities: dict[tuple[str, str], Known] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
-    new_aliases: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, Link] = field(default_factory=dict)
+    new_aliases: dict[str, Link] = field(default_factory=dict)
     _alias_loaded: set[str] = field(default_factory=set)
 
     @classmethod
     def from_known(
         cls,
         identities: list[tuple[str, str, str, str]],
-        aliases: dict[str, str],
+        aliases: dict[str, Link],
         alias_keys: set[str],
         users: set[str],
     ) -> Resolver:
@@ -86,35 +102,47 @@ class Resolver:
             if user_id and known.user_id != user_id:
                 known.user_id, known.changed = user_id, True
 
-    def current(self, email: str) -> str:
-        """Follow aliases from ``email`` to the customer's current email."""
-        seen = {email}
+    def current(self, email: str, until: int | None = None) -> str:
+        """The customer's current email, following aliases from ``email``."""
+        return self.moves(email, until)[-1]
+
+    def moves(self, email: str, until: int | None = None) -> list[str]:
+        """``email`` and each email aliases moved it to, ending at the current one.
+
+        Each step follows a link newer than the one before (by ``Alias.sequence``),
+        so the newest alias wins and the walk ends: after A -> B then B -> A, both
+        lead to A. ``until`` ignores links made after that sequence (what was
+        known when an event arrived).
+        """
+        path, last = [email], -1
         while True:
             self._load_aliases({email})
-            following = self.aliases.get(email)
-            if following is None or following in seen:
-                return email
-            seen.add(following)
-            email = following
+            link = self.aliases.get(email)
+            if (
+                link is None
+                or link.sequence <= last
+                or (until is not None and link.sequence > until)
+            ):
+                return path
+            email, last = link.email, link.sequence
+            path.append(email)
 
     def _load_aliases(self, emails: set[str]) -> None:
         wanted = emails - self._alias_loaded
         if not wanted:
             return
         self._alias_loaded |= wanted
-        for previous, email in Alias.objects.filter(previous_email__in=wanted).values_list(
-            "previous_email", "email"
-        ):
-            self.aliases.setdefault(previous, email)
+        for previous, email, sequence in Alias.objects.filter(
+            previous_email__in=wanted
+        ).values_list("previous_email", "email", "sequence"):
+            self.aliases.setdefault(previous, Link(email, sequence))
 
-    def add_alias(self, previous: str, email: str) -> str | None:
-        """Move ``previous`` to ``email``; returns why it was refused, or None."""
-        if self.current(email) == previous or previous == email:
-            return f"Refused: {previous} -> {email} would make an alias cycle."
-        self._load_aliases({previous})
-        self.aliases[previous] = email
-        self.new_aliases[previous] = email
-        return None
+    def add_alias(self, previous: str, email: str, now: datetime) -> None:
+        """Move ``previous`` to ``email``, as the newest link of all that this resolver saw."""
+        self._load_aliases({previous, email})
+        newest = max((link.sequence for link in self.aliases.values()), default=0)
+        link = Link(email, max(micros(now), newest + 1))
+        self.aliases[previous] = self.new_aliases[previous] = link
 
     def anonymous_ids_of(self, user_id: str) -> list[str]:
         """Every anonymous id tied to ``user_id``, in memory and in the database."""
@@ -148,10 +176,55 @@ class Resolver:
             messages = alias_messages or {}
             Alias.objects.bulk_create(
                 [
-                    Alias(previous_email=p, email=e, created_at=now, message_id=messages.get(p, ""))
-                    for p, e in self.new_aliases.items()
+                    Alias(
+                        previous_email=previous,
+                        email=link.email,
+                        sequence=link.sequence,
+                        created_at=now,
+                        message_id=messages.get(previous, ""),
+                    )
+                    for previous, link in self.new_aliases.items()
                 ],
                 update_conflicts=True,
                 unique_fields=("previous_email",),
-                update_fields=("email", "created_at", "message_id"),
+                update_fields=("email", "sequence", "created_at", "message_id"),
             )
+
+
+def identity_chain(event: Event) -> list[tuple[str, str]]:
+    """How the event's ids led to its email, as labelled steps for the admin.
+
+    anonymousId, the userId an identify tied it to, the email identify gave,
+    then each alias that had been made when the event arrived, in the order
+    ``Resolver.current`` follows them; last the event's own email if it ends
+    elsewhere (it named one itself).
+    """
+    chain: list[tuple[str, str]] = []
+    user_id = event.user_id
+    if event.anonymous_id:
+        chain.append(("anonymousId", event.anonymous_id))
+        if not user_id:
+            linked = (
+                Identity.objects.filter(kind=ANONYMOUS, value=event.anonymous_id)
+                .values_list("user_id", flat=True)
+                .first()
+            )
+            if linked:
+                chain.append(("userId (from identify)", linked))
+                user_id = linked
+    if event.user_id:
+        chain.append(("userId", event.user_id))
+    known = (
+        Identity.objects.filter(kind=USER, value=user_id).values_list("email", flat=True).first()
+        if user_id
+        else None
+    )
+    email = ""
+    if known:
+        chain.append(("email (from identify)", known))
+        moves = Resolver().moves(known, until=micros(event.received_at))
+        chain += [("alias to", move) for move in moves[1:]]
+        email = moves[-1]
+    if event.email and event.email != email:
+        chain.append(("email", event.email))
+    return chain

@@ -55,19 +55,24 @@ class _Batch:
         own = email_in(message)
         if kind == "identify":
             resolver.learn(user_id, anonymous_id, own)
-        email = resolver.current(own) if own else resolver.email_for(user_id, anonymous_id)
-        refused = None
+        if kind == "alias" or (kind == "identify" and own):
+            # An alias is about its new email; an identify that names its
+            # email sends that email, whatever aliases said before.
+            email = own
+        elif own:
+            email = resolver.current(own)
+        else:
+            email = resolver.email_for(user_id, anonymous_id)
         if kind == "alias":
-            previous, new = normalize_email(message.get("previousId")), own
-            if previous and new and previous != new:
-                refused = resolver.add_alias(previous, new)
+            previous = normalize_email(message.get("previousId"))
+            if previous and own and previous != own:
+                resolver.add_alias(previous, own, self.now)
                 self.alias_messages[previous] = message["messageId"]
-            email = new
         mapping = map_message(message, email, self.now)
         status, reason, rule = Status.PENDING, "", None
         seg_event = mapping.seg_event.value if mapping.seg_event else ""
-        if refused or mapping.action is None:
-            status, reason = Status.IGNORED, refused or mapping.reason
+        if mapping.action is None:
+            status, reason = Status.IGNORED, mapping.reason
         elif rule := rules.matching(email or "", seg_event):
             status, reason = Status.SUPPRESSED, rule.cause
         elif email is None:
@@ -82,7 +87,7 @@ class _Batch:
                 anonymous_id=anonymous_id or "",
                 email=email or "",
                 order_id=order_id(message),
-                action=mapping.action.value if mapping.action and not refused else "",
+                action=mapping.action.value if mapping.action else "",
                 seg_event=seg_event,
                 status=status,
                 ingest_status=status,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from .identity import Link
 from .models import Alias, Event, Identity
 
 
@@ -23,7 +24,7 @@ class Known:
     identities: list[tuple[str, str, str, str]] = field(
         default_factory=list
     )  # kind, id, email, user
-    aliases: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, Link] = field(default_factory=dict)
 
 
 def _in(values: Collection[str]) -> str:
@@ -56,7 +57,7 @@ def lookup(
             params += [kind.value, *values]
     if emails:
         parts.append(
-            f"SELECT 'e', previous_email, email, '' FROM {alias} "  # noqa: S608
+            f"SELECT 'e', previous_email, email, CAST(sequence AS VARCHAR(20)) FROM {alias} "  # noqa: S608
             f"WHERE previous_email IN ({_in(emails)})"
         )
         params += emails
@@ -69,7 +70,7 @@ def lookup(
             if kind == "m":
                 known.message_ids.add(key)
             elif kind == "e":
-                known.aliases[key] = value
+                known.aliases[key] = Link(value, int(user_id))
             else:
                 known.identities.append((kind, key, value, user_id))
     return known

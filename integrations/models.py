@@ -281,11 +281,31 @@ class Identity(models.Model):
 
 
 class Alias(models.Model):
-    """A customer moved from one email to another; chains are followed."""
+    """A customer moved from one email to another.
 
-    previous_email = models.CharField(_("previous email"), max_length=254, unique=True)
-    email = models.CharField(_("new email"), max_length=254, db_index=True)
+    Chains are followed through ever newer links only (``sequence``), so the
+    newest alias wins and no loop can form: after A -> B and then B -> A, A is
+    the customer's current email (contract, "alias").
+    """
+
+    previous_email = models.CharField(
+        _("previous email"),
+        max_length=254,
+        unique=True,
+        help_text=_("The email the customer had; a later alias from it replaces this row."),
+    )
+    email = models.CharField(
+        _("new email"), max_length=254, db_index=True, help_text=_("The email they moved to.")
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sequence = models.BigIntegerField(
+        _("sequence"),
+        default=0,
+        help_text=_(
+            "Orders aliases, newest highest (microseconds since 1970 when it was made, kept "
+            "above every alias it was checked against). A chain only follows newer links."
+        ),
+    )
     message_id = models.CharField(
         _("alias message id"),
         max_length=255,

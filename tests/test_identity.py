@@ -57,13 +57,98 @@ def test_alias_moves_later_events_and_follows_chains() -> None:
     assert Alias.objects.get(previous_email="old@example.com").message_id == "al1"
 
 
-def test_alias_cycle_is_refused() -> None:
-    api.alias("a@example.com", "b@example.com", message_id="c1")
-    api.alias("b@example.com", "c@example.com", message_id="c2")
-    api.alias("c@example.com", "a@example.com", message_id="c3")
-    event = Event.objects.get(message_id="c3")
-    assert event.status == Status.IGNORED and "cycle" in event.status_reason
-    assert not Alias.objects.filter(previous_email="c@example.com").exists()
+A, B, C = "a@example.com", "b@example.com", "c@example.com"
+
+
+def alias(previous: str, new: str) -> dict[str, str]:
+    return {"type": "alias", "previousId": previous, "userId": new}
+
+
+@pytest.mark.parametrize(
+    ("requests", "current"),
+    [
+        ([[alias(A, B)], [alias(B, C)]], {A: C, B: C, C: C}),
+        ([[alias(A, B)], [alias(B, A)]], {A: A, B: A}),
+        ([[alias(A, B)], [alias(B, C)], [alias(C, A)]], {A: A, B: A, C: A}),
+        ([[alias(A, B), alias(B, A)]], {A: A, B: A}),  # two aliases in one batch
+        ([[alias(A, B), alias(B, C)]], {A: C, B: C}),
+        ([[alias(A, B)], [alias(B, A)], [alias(A, C)]], {A: C, B: C, C: C}),
+        ([[alias(A, B)], [alias(C, A)]], {A: B, C: A}),  # A's own move is older than C's
+    ],
+    ids=[
+        "A>B>C",
+        "A>B,B>A",
+        "A>B,B>C,C>A",
+        "batch A>B,B>A",
+        "batch A>B,B>C",
+        "back, then on",
+        "C>A",
+    ],
+)
+def test_the_newest_alias_wins_and_no_loop_forms(
+    requests: list[list[dict[str, str]]], current: dict[str, str]
+) -> None:
+    from integrations.ingest import ingest
+
+    for batch in requests:
+        result = ingest(batch)
+        assert result.stored == len(batch) and not result.errors
+    aliases = Event.objects.filter(call_type="alias")
+    assert {event.status for event in aliases} == {Status.PENDING}  # none refused
+    for email, expected in current.items():
+        message_id = api.track(
+            "u", "Product Viewed", {"id": "p"}, context={"traits": {"email": email}}
+        )
+        assert status_of(message_id) == (Status.PENDING, expected), email
+
+
+def test_a_customer_who_changes_their_email_back() -> None:
+    api.identify("u7", {"email": A}, message_id="i1")
+    api.alias(A, B, message_id="al1")
+    api.alias(B, A, message_id="al2")
+    api.identify("u7", {"email": A, "name": "Ann"}, message_id="i2")
+    api.track("u7", "Order Completed", {"orderId": "o7"}, message_id="o7")
+    assert status_of("al2") == (Status.PENDING, A)
+    identify = Event.objects.get(message_id="i2")
+    assert identify.payload["Email"] == A and identify.payload["Traits"]["email"] == A
+    assert status_of("o7") == (Status.PENDING, A)
+    assert Event.objects.get(message_id="o7").payload["Email"] == A
+
+
+def test_an_identify_sends_its_own_email_even_after_an_alias_moved_it() -> None:
+    api.alias(A, B, message_id="al1")
+    api.identify("u8", {"email": A}, message_id="i1")
+    assert Event.objects.get(message_id="i1").payload["Email"] == A
+    api.track("u8", "Product Viewed", {"id": "p"}, message_id="t1")
+    assert status_of("t1") == (Status.PENDING, B)  # later events follow the alias
+
+
+def test_the_identity_chain_reads_what_was_known_when_the_event_arrived() -> None:
+    from integrations.identity import identity_chain
+
+    api.identify("u9", {"email": A}, anonymous_id="anon-9", message_id="i1")
+    api.track("u9", "Product Viewed", {"id": "p"}, message_id="before")
+    api.alias(A, B, message_id="al1")
+    api.track("u9", "Product Viewed", {"id": "p"}, message_id="after")
+    api.alias(B, A, message_id="al2")
+    api.track("u9", "Product Viewed", {"id": "p"}, message_id="back")
+    chains = {
+        m: identity_chain(Event.objects.get(message_id=m)) for m in ("before", "after", "back")
+    }
+    assert chains["before"] == [("userId", "u9"), ("email (from identify)", A)]
+    assert chains["after"] == [("userId", "u9"), ("email (from identify)", A), ("alias to", B)]
+    assert chains["back"] == [
+        ("userId", "u9"),
+        ("email (from identify)", A),
+        ("alias to", B),
+        ("alias to", A),
+    ]
+    anonymous = Event.objects.get(message_id=api.page(anonymous_id="anon-9"))
+    assert identity_chain(anonymous)[:3] == [
+        ("anonymousId", "anon-9"),
+        ("userId (from identify)", "u9"),
+        ("email (from identify)", A),
+    ]
 
 
 def test_identify_in_the_same_batch_releases_earlier_messages() -> None:

@@ -148,7 +148,9 @@ def test_an_unusable_time_is_stored_with_a_warning_and_the_receipt_time(
     assert response.status_code == 200, response.content
     event = Event.objects.get()
     assert event.timestamp == event.received_at
-    assert event.message[key] == value
+    stored = event.message[key]
+    # PostgreSQL's jsonb keeps a number as a numeric: 1.7e308 comes back as an int.
+    assert stored == value or (isinstance(value, float) and float(stored) == value)
     if value != "":
         assert any(warning.startswith(key) for warning in event.warnings)
 
