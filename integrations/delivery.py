@@ -167,7 +167,7 @@ def attempt(held: Claim) -> Posted:
             None,
             "",
             error_class(None, exc),
-            f"{type(exc).__name__}: {exc}"[: tracker.EXCERPT_CHARS],
+            tracker.storable(f"{type(exc).__name__}: {exc}"[: tracker.EXCERPT_CHARS]),
             None,
             (time.perf_counter() - started) * 1000,
         )

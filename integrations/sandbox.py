@@ -138,7 +138,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             logger.debug(format, *args)
 
         def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode("utf-8")
+            data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -65,6 +65,15 @@ def idempotency_key(message_id: str) -> str:
     return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def storable(text: str) -> str:
+    """``text`` as any database keeps it: no NUL (PostgreSQL refuses it), no lone surrogate.
+
+    What Seg, a proxy or an exception says is recorded on the attempt; one odd
+    byte in it must not cost the record of the whole batch.
+    """
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def post(url: str, payload: object, message_id: str) -> Answer:
     """POST one payload to Seg and classify the answer.
 
@@ -91,20 +100,20 @@ def post(url: str, payload: object, message_id: str) -> Answer:
             None,
             "",
             error_class(None, exc),
-            str(exc)[:EXCERPT_CHARS],
+            storable(str(exc)[:EXCERPT_CHARS]),
             None,
             (time.perf_counter() - started) * 1000,
         )
     duration = (time.perf_counter() - started) * 1000
     status = response.status_code
     verdict = classify_status(status)
-    excerpt = response.text[:EXCERPT_CHARS]
+    excerpt = storable(response.text[:EXCERPT_CHARS])
     error = ""
     if verdict is not Verdict.DELIVERED:
         error = f"HTTP {status}: {excerpt[:200]}"
         if response.is_redirect or 300 <= status < 400:
-            location = response.headers.get("Location", "(no Location)")
-            error = f"HTTP {status}: redirected to {location[:300]}; check SEG_TRACKER_URL."
+            location = storable(response.headers.get("Location", "(no Location)")[:300])
+            error = f"HTTP {status}: redirected to {location}; check SEG_TRACKER_URL."
     return Answer(
         verdict,
         status,

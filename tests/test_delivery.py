@@ -410,3 +410,17 @@ def test_an_error_building_one_request_is_its_attempt_and_the_batch_goes_on(
     assert attempt.error_class == "UnicodeEncodeError" and "surrogate" in attempt.error
     assert attempt.verdict == "retry" and attempt.status_code is None
     assert not throttle.is_open()
+
+
+@pytest.mark.parametrize("status", [200, 500, 422, 302])
+def test_an_answer_with_bytes_no_database_keeps_is_still_recorded(
+    sandbox: Sandbox, status: int
+) -> None:
+    body = b"\x00\xff\xfe binary \x00 garbage \xed\xa0\x80"
+    headers = {"Location": "http://x/\x7f"} if status == 302 else {}
+    sandbox.script(Answer(status=status, body=body, headers=headers))
+    event = order_event()
+    delivery.deliver(event.pk)
+    attempt = Attempt.objects.get(event=event)
+    assert attempt.status_code == status
+    assert "\x00" not in attempt.response_excerpt and "garbage" in attempt.response_excerpt
