@@ -46,6 +46,17 @@ class _Reader:
                 return value
         return None
 
+    def listed(self, *keys: str) -> Any:
+        """Like ``raw``, but a PHP list comes back as a list.
+
+        PHP's ``json_encode`` writes an array whose keys are not 0..n-1 (say,
+        after ``array_filter``) as an object: ``{"0": {...}, "2": {...}}``.
+        """
+        value = self.raw(*keys)
+        if isinstance(value, dict) and value and all(key.isdecimal() for key in value):
+            return [value[key] for key in sorted(value, key=int)]
+        return value
+
     def text(self, *keys: str) -> str | None:
         value = self.raw(*keys)
         if value is None:
@@ -86,7 +97,7 @@ class _Reader:
 
     def texts(self, plural: str, singular: str) -> list[str] | None:
         """An array of strings from ``plural``, else a one-element one from ``singular``."""
-        value = self.raw(plural)
+        value = self.listed(plural)
         if value is None:
             one = self.text(singular)
             return [one] if one is not None else None
@@ -265,7 +276,7 @@ def _track(message: SegmentMessage, email: str | None, received_at: datetime) ->
 
 def _order(read: _Reader) -> JSONObject:
     lines: list[JSONObject] = []
-    products = read.raw("products")
+    products = read.listed("products")
     if isinstance(products, list):
         for index, product in enumerate(products):
             if isinstance(product, dict):

@@ -230,3 +230,16 @@ def test_a_message_id_outside_ascii_is_stored_as_sent(client: Client) -> None:
     assert post(client, "track", ORDER | {"messageId": "注文-0001"}).status_code == 200
     event = Event.objects.get()
     assert event.message_id == "注文-0001" and event.payload["MessageId"] == "注文-0001"
+
+
+def test_a_php_list_written_as_an_object_is_read_as_a_list(client: Client) -> None:
+    # PHP's json_encode of array(0 => ..., 2 => ...) after array_filter.
+    properties = {
+        "orderId": "o-1",
+        "products": {"2": {"id": "p-2"}, "0": {"id": "p-0"}, "10": {"id": "p-10"}},
+        "categories": {"0": "shoes", "1": "boots"},
+    }
+    assert post(client, "track", ORDER | {"properties": properties}).status_code == 200
+    payload = Event.objects.get().payload
+    assert [line["Id"] for line in payload["OrderLines"]] == ["p-0", "p-2", "p-10"]
+    assert payload["Categories"] == ["shoes", "boots"]
