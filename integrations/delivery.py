@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial, reduce
 from operator import or_
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
@@ -24,9 +25,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import conf, dispatch, throttle, tracker
+from . import conf, dispatch, lifecycle, throttle, tracker
 from .answers import RetryPolicy, Verdict, error_class
-from .models import Attempt, Event, Status
+from .models import Attempt, Event, EventQuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +77,15 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
         )
         if not events:
             return []
-        Event.objects.filter(pk__in=[event.pk for event in events]).update(
-            status=Status.SENDING,
+        lifecycle.move(
+            Event.objects.filter(pk__in=[event.pk for event in events]),
+            "claim",
+            now=now,
             attempts=F("attempts") + 1,
             tries=F("tries") + 1,
             next_attempt_at=now + conf.get_setting("SEG_LEASE"),
             enqueued_at=None,
             first_attempt_at=Coalesce(F("first_attempt_at"), now),
-            updated_at=now,
         )
     claims = []
     for event in events:
@@ -127,7 +129,10 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     try:
         for position, held in enumerate(claims):
             if position and time.monotonic() - claimed_at > room:
-                give_back(claims[position:], throttle.Wait(timedelta(0), "lease running out"))
+                give_back(
+                    claims[position:],
+                    throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
+                )
                 break
             wait = throttle.gate()
             while wait is not None and throttle.sleep_briefly(wait):
@@ -177,6 +182,11 @@ def attempt(held: Claim) -> Posted:
     return Posted(held, url, started_at, answer)
 
 
+def holding(*claims: Claim) -> EventQuerySet:
+    """The rows these claims still hold: the event, at the claim's attempt (the lease token)."""
+    return Event.objects.filter(reduce(or_, (Q(pk=c.event.pk, attempts=c.number) for c in claims)))
+
+
 def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
     """Return claims that were not posted; they count as no attempt.
 
@@ -185,23 +195,21 @@ def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
     """
     now = timezone.now()
     delay = wait.delay + timedelta(seconds=random.uniform(0, 0.5))
-    ride = wait.reason != "circuit open" and delay <= conf.get_setting("SEG_MAX_COUNTDOWN")
+    ride = wait.reason is not throttle.Reason.CIRCUIT_OPEN and delay <= conf.get_setting(
+        "SEG_MAX_COUNTDOWN"
+    )
     kept_ids: list[int] = []
     with transaction.atomic():
         for held in claims:
-            changes: dict[str, object] = {
-                "status": Status.PENDING,
+            changes: dict[str, Any] = {
                 "attempts": held.number - 1,
                 "tries": held.tries - 1,
                 "next_attempt_at": now + delay,
                 "enqueued_at": now if ride else None,
-                "updated_at": now,
             }
             if held.tries == 1:
                 changes["first_attempt_at"] = None  # the retry window starts at a real attempt
-            if Event.objects.filter(
-                pk=held.event.pk, status=Status.SENDING, attempts=held.number
-            ).update(**changes):
+            if lifecycle.move(holding(held), "give_back", now=now, **changes):
                 kept_ids.append(held.event.pk)
         if kept_ids and ride:
             transaction.on_commit(lambda: dispatch.queue(kept_ids, delay))
@@ -216,7 +224,7 @@ def record(posted: Sequence[Posted]) -> list[Verdict]:
     now = timezone.now()
     attempts: list[Attempt] = []
     delivered: list[Claim] = []
-    others: list[tuple[Claim, dict[str, object], timedelta | None]] = []
+    others: list[tuple[Claim, str, dict[str, Any], timedelta | None]] = []
     verdicts: list[Verdict] = []
     for item in posted:
         held, answer = item.held, item.answer
@@ -246,37 +254,32 @@ def record(posted: Sequence[Posted]) -> list[Verdict]:
         if verdict is Verdict.DELIVERED:
             delivered.append(held)
             continue
-        changes: dict[str, object] = {"updated_at": now, "last_error": answer.error}
+        changes: dict[str, Any] = {"last_error": answer.error}
         countdown = None
         if verdict is Verdict.RETRY and retry_at is not None:
-            countdown = retry_at - now
+            move, countdown = "retry_later", retry_at - now
             ride = countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
-            changes |= {
-                "status": Status.PENDING,
-                "next_attempt_at": retry_at,
-                "enqueued_at": now if ride else None,
-            }
+            changes |= {"next_attempt_at": retry_at, "enqueued_at": now if ride else None}
             countdown = countdown if ride else None
         else:
+            move = "fail"
             reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
-            changes |= {"status": Status.FAILED, "next_attempt_at": None, "status_reason": reason}
-        others.append((held, changes, countdown))
+            changes |= {"next_attempt_at": None, "status_reason": reason}
+        others.append((held, move, changes, countdown))
     kept = 0
     with transaction.atomic():
         Attempt.objects.bulk_create(attempts)
         if delivered:
-            holding = reduce(or_, (Q(pk=h.event.pk, attempts=h.number) for h in delivered))
-            kept += Event.objects.filter(holding, status=Status.SENDING).update(
-                status=Status.DELIVERED,
+            kept += lifecycle.move(
+                holding(*delivered),
+                "deliver",
+                now=now,
                 delivered_at=now,
                 next_attempt_at=None,
                 last_error="",
-                updated_at=now,
             )
-        for held, changes, countdown in others:
-            if Event.objects.filter(
-                pk=held.event.pk, status=Status.SENDING, attempts=held.number
-            ).update(**changes):
+        for held, move, changes, countdown in others:
+            if lifecycle.move(holding(held), move, now=now, **changes):
                 kept += 1
                 if countdown is not None:
                     transaction.on_commit(partial(dispatch.queue, [held.event.pk], countdown))

@@ -15,18 +15,17 @@ from functools import partial
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import dispatch, rules
+from . import dispatch, lifecycle, rules
 from .exceptions import InvalidMessage
 from .identity import Resolver
+from .lifecycle import HELD_REASON
 from .lookup import lookup
-from .models import Event, Status, StatusChange
+from .models import Event, Status, SuppressionRule
 from .payloads import event_time, map_message, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared_context
 from .wire import JSON, JSONObject, SegmentMessage
 
 logger = logging.getLogger(__name__)
-
-HELD_REASON = "Waiting for an identify with an email for this visitor."
 
 
 @dataclass
@@ -127,7 +126,6 @@ class _Batch:
     def release_stored(self) -> list[int]:
         """Release held rows stored by earlier requests; their ids in original order."""
         released: list[int] = []
-        changes: list[StatusChange] = []
         for user_id, anonymous_id in self.releases:
             anonymous_ids = self.resolver.anonymous_ids_of(user_id) if user_id else []
             if anonymous_id:
@@ -137,29 +135,33 @@ class _Batch:
             if not email:
                 continue
             held = Event.objects.held_for(user_id, anonymous_ids).order_by("timestamp", "id")
+            due: list[tuple[int, dict[str, object]]] = []
+            caught: dict[SuppressionRule, list[tuple[int, dict[str, object]]]] = {}
             for row in held.only("id", "payload", "seg_event"):
                 if row.payload is None:
                     continue
-                rule = rules.matching(email, row.seg_event)
-                status = Status.SUPPRESSED if rule else Status.PENDING
-                cause = rule.cause if rule else f"Released: an identify made {email} known."
-                changed = Event.objects.filter(pk=row.pk, status=Status.HELD).update(
-                    status=status,
-                    status_reason=cause[:500] if rule else "",
-                    rule=rule,
-                    email=email,
-                    payload=with_email(row.payload, email),
-                    next_attempt_at=None if rule else self.now,
-                    enqueued_at=None if rule else self.now,
-                    updated_at=self.now,
-                )
-                if changed:
-                    changes.append(
-                        StatusChange(event_id=row.pk, at=self.now, status=status, cause=cause[:500])
+                changes: dict[str, object] = {
+                    "email": email,
+                    "payload": with_email(row.payload, email),
+                }
+                if rule := rules.matching(email, row.seg_event):
+                    caught.setdefault(rule, []).append(
+                        (row.pk, changes | {"rule": rule, "next_attempt_at": None})
                     )
-                    if not rule:
-                        released.append(row.pk)
-        StatusChange.objects.bulk_create(changes)
+                else:
+                    now = self.now
+                    due.append((row.pk, changes | {"next_attempt_at": now, "enqueued_at": now}))
+            cause = f"Released: an identify made {email} known."
+            released += lifecycle.move_each(
+                "release", [(pk, c | {"status_reason": ""}) for pk, c in due], cause, self.now
+            )
+            for rule, rows in caught.items():
+                lifecycle.move_each(
+                    "release_suppressed",
+                    [(pk, c | {"status_reason": rule.cause[:500]}) for pk, c in rows],
+                    rule.cause,
+                    self.now,
+                )
         return released
 
 

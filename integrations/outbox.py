@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import conf, dispatch, operations, throttle
+from . import conf, dispatch, lifecycle, throttle
 from .models import Event, Status
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def sweep(now: datetime | None = None) -> Sweep:
     with transaction.atomic():
         ids = list(orphans(now, cutoff, limit))
         if ids:
-            Event.objects.filter(pk__in=ids).update(enqueued_at=now)
+            lifecycle.mark_queued(ids, now)
             transaction.on_commit(lambda: dispatch.queue(ids))
     if ids or expired:
         logger.info("Sweep: queued %d due event(s), expired %d hold(s).", len(ids), expired)
@@ -70,9 +70,7 @@ def expire_holds(now: datetime) -> int:
     """End holds older than SEG_ANONYMOUS_HOLD: kept and shown, never sent."""
     hold: timedelta = conf.get_setting("SEG_ANONYMOUS_HOLD")
     stale = Event.objects.filter(status=Status.HELD, received_at__lt=now - hold)
-    return operations.transition(
-        stale, (Status.HELD,), Status.EXPIRED, f"No email became known within {hold}."
-    )
+    return lifecycle.move(stale, "expire", f"No email became known within {hold}.", now=now)
 
 
 def purge(now: datetime | None = None, days: int | None = None) -> int:
@@ -89,11 +87,9 @@ def purge(now: datetime | None = None, days: int | None = None) -> int:
     while True:
         ids = list(
             Event.objects.filter(
-                status__in=(Status.DELIVERED, Status.IGNORED), received_at__lt=before
+                status__in=lifecycle.PURGEABLE, received_at__lt=before
             ).values_list("id", flat=True)[:size]
         )
         if not ids:
             return deleted
-        count, _ = Event.objects.filter(pk__in=ids).delete()
-        deleted += len(ids)
-        logger.debug("Retention: deleted %d rows (%d with attempts).", len(ids), count)
+        deleted += lifecycle.purge(Event.objects.filter(pk__in=ids))

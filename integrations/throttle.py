@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 import redis
 
@@ -56,7 +57,18 @@ redis.call('PEXPIRE', KEYS[1], 60000)
 if wait > 0 then return {1, wait} end
 return {0, 0}
 """
-REASONS = {1: "rate", 2: "paused", 3: "circuit open"}
+
+
+class Reason(StrEnum):
+    """Why the gate is shut (the GATE script's codes 1, 2, 3), or why a batch stops."""
+
+    RATE = "rate"
+    PAUSED = "paused"
+    CIRCUIT_OPEN = "circuit open"
+    LEASE_RUNNING_OUT = "lease running out"
+
+
+REASONS = {1: Reason.RATE, 2: Reason.PAUSED, 3: Reason.CIRCUIT_OPEN}
 
 # KEYS: pause. ARGV: ms to pause. Never shortens a longer pause.
 PAUSE_FOR = """
@@ -82,7 +94,7 @@ class Wait:
     """The gate is shut; try again after ``delay``."""
 
     delay: timedelta
-    reason: str
+    reason: Reason
 
 
 def gate() -> Wait | None:
@@ -158,7 +170,7 @@ def reset() -> None:
 def sleep_briefly(wait: Wait) -> bool:
     """Sleep through a short rate wait in-process; False if the wait is too long."""
     seconds = wait.delay.total_seconds()
-    if wait.reason != "circuit open" and seconds <= 1:
+    if wait.reason is not Reason.CIRCUIT_OPEN and seconds <= 1:
         time.sleep(seconds)
         return True
     return False

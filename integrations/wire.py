@@ -26,12 +26,3 @@ class SegmentMessage(TypedDict):
     context: NotRequired[JSONObject]
     timestamp: NotRequired[str]
     originalTimestamp: NotRequired[str]
-
-
-class SegAnswer(TypedDict):
-    """What the ingestion endpoint answers, in the shape Segment's clients read."""
-
-    success: bool
-    code: NotRequired[str]
-    message: NotRequired[str]
-    errors: NotRequired[list[dict[str, Any]]]
