@@ -1,19 +1,28 @@
-"""Request bodies sent chunked, with no Content-Length: the development server's decoder."""
+"""Request bodies sent chunked, with no Content-Length: under gunicorn and under runserver."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import gzip
 import http.client
 import io
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from integrations.devserver import MAX_TRAILERS, ChunkedBodyError, ChunkedWSGIServer, read_chunked
+from integrations.models import Event
 from integrations.spec import MAX_REQUEST_BYTES
+
+from .conftest import WRITE_KEY, WebServer
+
+AUTH = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
 
 
 def frame(body: bytes, size: int = 1 << 16, extension: bytes = b"", trailers: bytes = b"") -> bytes:
@@ -21,6 +30,12 @@ def frame(body: bytes, size: int = 1 << 16, extension: bytes = b"", trailers: by
     pieces = [body[start : start + size] for start in range(0, len(body), size)]
     chunks = b"".join(b"%x%s\r\n%s\r\n" % (len(p), extension, p) for p in pieces)
     return chunks + b"0" + extension + b"\r\n" + trailers + b"\r\n"
+
+
+def head(path: str, *headers: str) -> bytes:
+    lines = [f"POST /seg/v1/{path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: {AUTH}"]
+    lines += ["Content-Type: application/json", "Transfer-Encoding: chunked", *headers]
+    return "\r\n".join([*lines, "", ""]).encode()
 
 
 def answer(sock: socket.socket) -> tuple[int, bytes] | None:
@@ -31,6 +46,148 @@ def answer(sock: socket.socket) -> tuple[int, bytes] | None:
         return response.status, response.read()
     except ConnectionResetError:  # RemoteDisconnected included
         return None
+
+
+def exchange(
+    server: WebServer, request: bytes, half_close: bool = False
+) -> tuple[int, bytes] | None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(request)
+        if half_close:
+            # The client is done: a server waiting for more must see the end.
+            sock.shutdown(socket.SHUT_WR)
+        return answer(sock)
+
+
+def track(message_id: str) -> dict[str, Any]:
+    return {
+        "userId": "u1",
+        "event": "Order Completed",
+        "messageId": message_id,
+        "properties": {"orderId": message_id, "total": 30},
+        "context": {"traits": {"email": "ann@example.com"}},
+    }
+
+
+def batch(*message_ids: str) -> bytes:
+    return json.dumps({"batch": [{"type": "track", **track(i)} for i in message_ids]}).encode()
+
+
+TRACK = json.dumps(track("t1")).encode()
+BATCH = batch("b1", "b2", "b3")
+
+# name: (path, framed body, extra headers, messageIds stored)
+CASES: dict[str, tuple[str, bytes, tuple[str, ...], list[str]]] = {
+    "a track": ("track", frame(TRACK), (), ["t1"]),
+    "a batch": ("batch", frame(BATCH, size=100), (), ["b1", "b2", "b3"]),
+    "a gzip batch, short path": (
+        "b",
+        frame(gzip.compress(BATCH), size=64),
+        ("Content-Encoding: gzip",),
+        ["b1", "b2", "b3"],
+    ),
+    "extensions and trailers": (
+        "t",
+        frame(TRACK, size=50, extension=b';note="a;b" ; flag', trailers=b"X-Sum: 1\r\nX-N: 2\r\n"),
+        ("Trailer: X-Sum, X-N",),
+        ["t1"],
+    ),
+    "one-byte chunks": ("track", frame(TRACK, size=1), (), ["t1"]),
+}
+
+
+@pytest.fixture(params=["gunicorn", "runserver"])
+def server(
+    request: pytest.FixtureRequest,
+    start_web: Callable[..., WebServer],
+    start_devserver: Callable[..., WebServer],
+) -> WebServer:
+    return start_web() if request.param == "gunicorn" else start_devserver()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("path", "framed", "headers", "stored"), CASES.values(), ids=CASES.keys())
+def test_a_chunked_body_is_read_and_stored(
+    server: WebServer, path: str, framed: bytes, headers: tuple[str, ...], stored: list[str]
+) -> None:
+    reply = exchange(server, head(path, *headers, "Connection: close") + framed)
+    assert reply is not None
+    assert reply == (200, b'{"success": true}')
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == stored
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_streaming_a_generator_is_read(server: WebServer) -> None:
+    body = batch(*(f"g{n}" for n in range(20)))
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(body), 500):
+            yield body[start : start + 500]
+
+    # requests sends a generator body chunked, with no Content-Length.
+    response = requests.post(
+        f"{server.url}/seg/v1/batch",
+        data=pieces(),
+        auth=(WRITE_KEY, ""),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.request.headers["Transfer-Encoding"] == "chunked"
+    assert response.status_code == 200, response.text
+    assert Event.objects.count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunked_requests_follow_each_other_on_one_connection(server: WebServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        for message_id in ("k1", "k2"):
+            sock.sendall(head("track") + frame(json.dumps(track(message_id)).encode(), size=40))
+            assert answer(sock) == (200, b'{"success": true}')
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["k1", "k2"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_over_the_limit_is_refused_before_it_ends(server: WebServer) -> None:
+    piece = b"x" * 10_000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(head("batch"))
+
+        def send() -> None:
+            # 600 KB, and never the last chunk: a server that reads to the end
+            # never answers.
+            with contextlib.suppress(OSError):
+                for _ in range(60):
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        reply = answer(sock)
+        sender.join(20)
+    assert reply is not None
+    status, body = reply
+    assert status == 413
+    assert json.loads(body)["code"] == "payload_too_large"
+    assert Event.objects.count() == 0
+
+
+MALFORMED = {
+    "a size that is not hex": b"%x\r\n%s\r\nzz\r\n" % (len(TRACK), TRACK),
+    "a chunk without its CRLF": b"%x\r\n%sXX0\r\n\r\n" % (len(TRACK), TRACK),
+    "a body cut short": b"%x\r\n%s" % (len(TRACK) + 10, TRACK),
+    "no last chunk": b"%x\r\n%s\r\n" % (len(TRACK), TRACK),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("framed", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_chunked_framing_is_refused(server: WebServer, framed: bytes) -> None:
+    reply = exchange(server, head("track") + framed, half_close=True)
+    # A clean close is an answer too; a 500 or a hang is not.
+    if reply is not None:
+        status, body = reply
+        assert status == 400
+        assert b"chunked" in body.lower()
+    assert Event.objects.count() == 0
 
 
 @pytest.fixture
