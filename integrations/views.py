@@ -97,7 +97,14 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
 
 
 def _read(request: HttpRequest) -> bytes:
-    """The raw body, refused before it is read when it is over Segment's limit."""
+    """The raw body, refused as soon as it is over Segment's limit.
+
+    A body sent chunked has no Content-Length, so Django reads it as empty; it is
+    read from the server's own stream instead when the server has dechunked it and
+    ends that stream with the body (``wsgi.input_terminated``, as gunicorn does).
+    Raises PayloadTooLarge past MAX_REQUEST_BYTES, InvalidRequest when the body
+    cannot be read.
+    """
     too_large = PayloadTooLarge(f"The request is over {MAX_REQUEST_BYTES // 1024} KB.")
     try:
         length = int(request.headers.get("Content-Length") or 0)
@@ -105,10 +112,30 @@ def _read(request: HttpRequest) -> bytes:
         raise InvalidRequest("Content-Length is not a number.") from None
     if length > MAX_REQUEST_BYTES:
         raise too_large
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if chunked and request.META.get("wsgi.input_terminated"):
+        body = _read_to_end(request.META["wsgi.input"], MAX_REQUEST_BYTES)
+    else:
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise too_large from None
+    if len(body) > MAX_REQUEST_BYTES:
+        raise too_large
+    return body
+
+
+def _read_to_end(stream: Any, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of a stream that ends where the body does."""
+    body = bytearray()
     try:
-        return request.body
-    except RequestDataTooBig:
-        raise too_large from None
+        while len(body) <= limit and (data := stream.read(limit + 1 - len(body))):
+            body += data
+    except Exception as error:
+        # Each server raises its own error on malformed framing or a body cut
+        # short (gunicorn's are not OSErrors); all mean the body is unreadable.
+        raise InvalidRequest("The chunked body is malformed or was cut short.") from error
+    return bytes(body)
 
 
 def _without_key(message: Any) -> Any:

@@ -35,7 +35,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    # Before django.contrib.admin, so its admin templates (the sandbox banner) win.
+    # Before django.contrib.admin, so its admin templates (the sandbox banner) win,
+    # and before django.contrib.staticfiles, so its runserver (it reads chunked bodies) does.
     "integrations",
     "django.contrib.admin",
     "django.contrib.auth",

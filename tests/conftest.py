@@ -225,28 +225,20 @@ class WebServer:
 
     def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 4) -> None:
         self.port = free_port()
+        command = [sys.executable, "-m", "gunicorn", "segproject.wsgi"]
+        command += ["--bind", f"127.0.0.1:{self.port}"]
+        command += ["--workers", str(workers), "--threads", str(threads)]
+        self.start(command, env, ready="Booting worker")
+
+    def start(self, command: list[str], env: dict[str, str], ready: str) -> None:
+        """Run ``command``; wait for ``ready`` in its log, then for the port to accept."""
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / ".run" / f"web-{self.port}.log"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "segproject.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        wait_until(lambda: "Booting worker" in self.log_path.read_text(), timeout=30)
+        wait_until(lambda: ready in self.log_path.read_text(), timeout=30)
         wait_until(lambda: _connects(self.port), timeout=30)
 
     def stop(self) -> None:
@@ -256,6 +248,15 @@ class WebServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+class DevServer(WebServer):
+    """The example project under ``manage.py runserver``, as scripts/run.sh serves it."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}"]
+        self.start([*command, "--noreload"], env | {"PYTHONUNBUFFERED": "1"}, ready="Quit")
 
 
 def _connects(port: int) -> bool:
@@ -272,6 +273,20 @@ def start_web(sandbox: Sandbox) -> Iterator[Callable[..., WebServer]]:
 
     def start(**extra_env: str) -> WebServer:
         server = WebServer(child_env(sandbox, **extra_env))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def start_devserver(sandbox: Sandbox) -> Iterator[Callable[..., DevServer]]:
+    started: list[DevServer] = []
+
+    def start(**extra_env: str) -> DevServer:
+        server = DevServer(child_env(sandbox, **extra_env))
         started.append(server)
         return server
 
