@@ -54,7 +54,7 @@ def test_a_worker_move_needs_its_lease_token() -> None:
 
 def test_every_move_names_who_may_make_it() -> None:
     for name, spec in lifecycle.MOVES.items():
-        assert spec.sources and spec.target not in spec.sources or name == "claim", name
+        assert (spec.sources and spec.target not in spec.sources) or name == "claim", name
         assert isinstance(spec.actor, lifecycle.Actor)
 
 
