@@ -3,6 +3,8 @@
 from django.apps import AppConfig
 from django.core import checks
 
+from .checks import ALL_CHECKS
+
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
@@ -10,7 +12,5 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from .checks import ALL_CHECKS
-
         for check in ALL_CHECKS:
             checks.register(check, "integrations")

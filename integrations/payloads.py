@@ -7,17 +7,14 @@ fatal). Field names and sources follow the tracker contract.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .naming import ACTION_FOR_EVENT, SegAction, SegEvent, seg_event_for
-from .spec import normalize_email, parse_time, time_problem
+from .spec import normalize_email
+from .values import Reader, parse_time, time_problem
 from .wire import JSONObject, SegmentMessage
-
-# The largest decimal exponent a JSON number keeps in a double (1.8e308).
-MAX_EXPONENT = 308
 
 
 @dataclass(frozen=True)
@@ -29,93 +26,6 @@ class Mapping:
     payload: JSONObject | None
     warnings: tuple[str, ...] = ()
     reason: str = ""
-
-
-@dataclass
-class _Reader:
-    """Reads typed values out of one object, collecting warnings as it goes."""
-
-    source: JSONObject
-    where: str
-    warnings: list[str] = field(default_factory=list)
-
-    def raw(self, *keys: str) -> Any:
-        for key in keys:
-            value = self.source.get(key)
-            if value is not None and value != "":
-                return value
-        return None
-
-    def listed(self, *keys: str) -> Any:
-        """Like ``raw``, but a PHP list comes back as a list.
-
-        PHP's ``json_encode`` writes an array whose keys are not 0..n-1 (say,
-        after ``array_filter``) as an object: ``{"0": {...}, "2": {...}}``.
-        """
-        value = self.raw(*keys)
-        if isinstance(value, dict) and value and all(key.isdecimal() for key in value):
-            return [value[key] for key in sorted(value, key=int)]
-        return value
-
-    def text(self, *keys: str) -> str | None:
-        value = self.raw(*keys)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        self.warn(keys[0], value, "is not text")
-        return None
-
-    def number(self, *keys: str) -> int | float | None:
-        value = self.raw(*keys)
-        if value is None:
-            return None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                number = Decimal(value.strip())
-            except InvalidOperation:
-                number = None
-            # Past a double's range a numeric string is no usable amount, and
-            # its digits would not even print (Python's int/str limit).
-            if number is not None and number.is_finite() and number.adjusted() <= MAX_EXPONENT:
-                return int(number) if number == number.to_integral_value() else float(number)
-        self.warn(keys[0], value, "is not a number")
-        return None
-
-    def flag(self, *keys: str) -> bool | None:
-        value = self.raw(*keys)
-        if value is None or isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        self.warn(keys[0], value, "is not true or false")
-        return None
-
-    def texts(self, plural: str, singular: str) -> list[str] | None:
-        """An array of strings from ``plural``, else a one-element one from ``singular``."""
-        value = self.listed(plural)
-        if value is None:
-            one = self.text(singular)
-            return [one] if one is not None else None
-        if isinstance(value, str):
-            return [value]
-        if not isinstance(value, list):
-            self.warn(plural, value, "is not a list")
-            return None
-        kept = [str(item) for item in value if isinstance(item, str | int | float)]
-        if len(kept) != len(value):
-            self.warn(plural, value, "holds items that are not text; they were left out")
-        return kept
-
-    def warn(self, key: str, value: Any, problem: str) -> None:
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        self.warnings.append(f"{self.where}.{key} {shown} {problem}; left out.")
 
 
 def _compact(pairs: dict[str, Any]) -> JSONObject:
@@ -197,7 +107,7 @@ def _identify(message: SegmentMessage, email: str | None, received_at: datetime)
     if email is None:
         return Mapping(None, None, None, reason="No email yet; the identity is remembered.")
     traits = message.get("traits") or {}
-    read = _Reader(traits, "traits")
+    read = Reader(traits, "traits")
     first, last = read.text("firstName", "first_name"), read.text("lastName", "last_name")
     name = read.text("name")
     if name and first is None and last is None:
@@ -218,7 +128,7 @@ def _identify(message: SegmentMessage, email: str | None, received_at: datetime)
     return Mapping(SegAction.UPDATE_CUSTOMER, None, payload, tuple(warnings))
 
 
-def _country(read: _Reader) -> str | None:
+def _country(read: Reader) -> str | None:
     address = read.raw("address")
     value = address.get("country") if isinstance(address, dict) else None
     value = value or read.raw("country")
@@ -230,9 +140,9 @@ def _country(read: _Reader) -> str | None:
     return None
 
 
-def _page_fields(message: SegmentMessage, read: _Reader) -> JSONObject:
+def _page_fields(message: SegmentMessage, read: Reader) -> JSONObject:
     page = (message.get("context") or {}).get("page")
-    fallback = _Reader(page if isinstance(page, dict) else {}, "context.page", read.warnings)
+    fallback = Reader(page if isinstance(page, dict) else {}, "context.page", read.warnings)
     own = message["type"] == "page"
 
     def pick(key: str) -> str | None:
@@ -257,7 +167,7 @@ def _track(message: SegmentMessage, email: str | None, received_at: datetime) ->
     if seg_event is None:
         return Mapping(None, None, None, reason=f"Seg has no event for {name!r}.")
     props = message.get("properties") or {}
-    read = _Reader(props, "properties")
+    read = Reader(props, "properties")
     body: JSONObject
     if seg_event is SegEvent.ORDER_PLACED:
         body = _order(read)
@@ -274,13 +184,13 @@ def _track(message: SegmentMessage, email: str | None, received_at: datetime) ->
     return Mapping(ACTION_FOR_EVENT[seg_event], seg_event, payload, tuple(warnings))
 
 
-def _order(read: _Reader) -> JSONObject:
+def _order(read: Reader) -> JSONObject:
     lines: list[JSONObject] = []
     products = read.listed("products")
     if isinstance(products, list):
         for index, product in enumerate(products):
             if isinstance(product, dict):
-                line = _Reader(product, f"{read.where}.products[{index}]", read.warnings)
+                line = Reader(product, f"{read.where}.products[{index}]", read.warnings)
                 lines.append(_product_line(line))
             else:
                 read.warn(f"products[{index}]", product, "is not an object")
@@ -306,7 +216,7 @@ def _order(read: _Reader) -> JSONObject:
     )
 
 
-def _product_line(read: _Reader) -> JSONObject:
+def _product_line(read: Reader) -> JSONObject:
     quantity = read.number("quantity")
     return _compact(
         {
@@ -327,7 +237,7 @@ def _product_line(read: _Reader) -> JSONObject:
 
 def _page(message: SegmentMessage, email: str | None, received_at: datetime) -> Mapping:
     props = message.get("properties") or {}
-    read = _Reader(props, "properties")
+    read = Reader(props, "properties")
     body = {"Event": SegEvent.PAGE_VIEW.value} | _page_fields(message, read)
     body |= _compact(
         {

@@ -14,9 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from .auth import check_key, key_from_header
+from .bodies import decode_body
 from .exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge, Unauthorized
 from .ingest import ingest
-from .spec import MAX_REQUEST_BYTES, SHORT_PATHS, decode_body, split_batch
+from .spec import MAX_REQUEST_BYTES, SHORT_PATHS, split_batch
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from integrations.bodies import decode_body
 from integrations.exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge
-from integrations.spec import decode_body, email_in, normalize_email, validate
+from integrations.spec import email_in, normalize_email, validate
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,134 @@
+"""Read typed values out of a shop's JSON (text, numbers, flags, lists, times),
+collecting a warning for each value that cannot be read. Pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .wire import JSONObject
+
+# The largest decimal exponent a JSON number keeps in a double (1.8e308).
+MAX_EXPONENT = 308
+# The usable times: a day inside datetime's range, so that no time zone
+# (offsets are under a day) can take them out of it.
+EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+@dataclass
+class Reader:
+    """Reads typed values out of one object, collecting warnings as it goes."""
+
+    source: JSONObject
+    where: str
+    warnings: list[str] = field(default_factory=list)
+
+    def raw(self, *keys: str) -> Any:
+        for key in keys:
+            value = self.source.get(key)
+            if value is not None and value != "":
+                return value
+        return None
+
+    def listed(self, *keys: str) -> Any:
+        """Like ``raw``, but a PHP list comes back as a list.
+
+        PHP's ``json_encode`` writes an array whose keys are not 0..n-1 (say,
+        after ``array_filter``) as an object: ``{"0": {...}, "2": {...}}``.
+        """
+        value = self.raw(*keys)
+        if isinstance(value, dict) and value and all(key.isdecimal() for key in value):
+            return [value[key] for key in sorted(value, key=int)]
+        return value
+
+    def text(self, *keys: str) -> str | None:
+        value = self.raw(*keys)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        self.warn(keys[0], value, "is not text")
+        return None
+
+    def number(self, *keys: str) -> int | float | None:
+        value = self.raw(*keys)
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                number = Decimal(value.strip())
+            except InvalidOperation:
+                number = None
+            # Past a double's range a numeric string is no usable amount, and
+            # its digits would not even print (Python's int/str limit).
+            if number is not None and number.is_finite() and number.adjusted() <= MAX_EXPONENT:
+                return int(number) if number == number.to_integral_value() else float(number)
+        self.warn(keys[0], value, "is not a number")
+        return None
+
+    def flag(self, *keys: str) -> bool | None:
+        value = self.raw(*keys)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        self.warn(keys[0], value, "is not true or false")
+        return None
+
+    def texts(self, plural: str, singular: str) -> list[str] | None:
+        """An array of strings from ``plural``, else a one-element one from ``singular``."""
+        value = self.listed(plural)
+        if value is None:
+            one = self.text(singular)
+            return [one] if one is not None else None
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list):
+            self.warn(plural, value, "is not a list")
+            return None
+        kept = [str(item) for item in value if isinstance(item, str | int | float)]
+        if len(kept) != len(value):
+            self.warn(plural, value, "holds items that are not text; they were left out")
+        return kept
+
+    def warn(self, key: str, value: Any, problem: str) -> None:
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        self.warnings.append(f"{self.where}.{key} {shown} {problem}; left out.")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Read an ISO 8601 time as an aware UTC datetime, or None when unusable.
+
+    Unusable: not ISO 8601, or within a day of the ends of what a datetime
+    holds, where converting it to UTC or to any local time overflows
+    (``0001-01-01T00:00:00+01:00``, an unset .NET ``DateTime`` with a local
+    offset, is in the year 0 in UTC). A time without an offset is UTC.
+    """
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+        parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+    return parsed if EARLIEST <= parsed <= LATEST else None
+
+
+def time_problem(value: str) -> str | None:
+    """Why ``parse_time`` cannot use ``value``, for the event's warnings; None if it can."""
+    if parse_time(value) is not None:
+        return None
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        return "is not ISO 8601"
+    return "is too close to the ends of the calendar to use"
