@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .answers import Verdict
 from .naming import SegAction, SegEvent
 
 
@@ -70,8 +71,15 @@ class Event(models.Model):
         blank=True,
         help_text=_("The track event's name, or the page's name."),
     )
-    user_id = models.CharField(_("user id"), max_length=255, blank=True)
-    anonymous_id = models.CharField(_("anonymous id"), max_length=255, blank=True)
+    user_id = models.CharField(
+        _("user id"), max_length=255, blank=True, help_text=_("Segment's userId, as sent.")
+    )
+    anonymous_id = models.CharField(
+        _("anonymous id"),
+        max_length=255,
+        blank=True,
+        help_text=_("Segment's anonymousId: the visitor's browser, before they are known."),
+    )
     email = models.CharField(
         _("email"),
         max_length=254,
@@ -89,10 +97,18 @@ class Event(models.Model):
         help_text=_("The tracker endpoint; blank when Seg gets nothing."),
     )
     seg_event = models.CharField(
-        _("Seg event"), max_length=32, blank=True, choices=[(e.value, e.value) for e in SegEvent]
+        _("Seg event"),
+        max_length=32,
+        blank=True,
+        choices=[(e.value, e.value) for e in SegEvent],
+        help_text=_("What Seg calls the event (OrderPlaced…); blank for identify and alias."),
     )
     status = models.CharField(
-        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+        _("status"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        help_text=_("Where the event is in its life; integrations.lifecycle lists the moves."),
     )
     status_reason = models.CharField(
         _("status reason"),
@@ -107,9 +123,14 @@ class Event(models.Model):
         blank=True,
         related_name="events",
         verbose_name=_("suppressed by rule"),
+        help_text=_("The suppression rule that caught the event, if one did."),
     )
     ingest_status = models.CharField(
-        _("status at ingest"), max_length=16, choices=Status.choices, default=Status.PENDING
+        _("status at ingest"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        help_text=_("The status the event was stored with."),
     )
     message = models.JSONField(_("message as sent"), help_text=_("The Segment call, verbatim."))
     payload = models.JSONField(
@@ -150,13 +171,23 @@ class Event(models.Model):
         blank=True,
         help_text=_("The retry window runs from here."),
     )
-    last_error = models.TextField(_("last error"), blank=True)
+    last_error = models.TextField(
+        _("last error"),
+        blank=True,
+        help_text=_("The last failed attempt's error; blank once delivered."),
+    )
     timestamp = models.DateTimeField(
         _("event time"), help_text=_("timestamp, else originalTimestamp, else receipt.")
     )
-    received_at = models.DateTimeField(_("received"), default=timezone.now)
-    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
-    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    received_at = models.DateTimeField(
+        _("received"), default=timezone.now, help_text=_("When the shop's call was stored.")
+    )
+    delivered_at = models.DateTimeField(
+        _("delivered"), null=True, blank=True, help_text=_("When Seg answered 2xx.")
+    )
+    updated_at = models.DateTimeField(
+        _("updated"), default=timezone.now, help_text=_("The row's last change.")
+    )
 
     objects = EventQuerySet.as_manager()
 
@@ -214,13 +245,24 @@ class Attempt(models.Model):
     """One delivery attempt to Seg and its answer."""
 
     event = models.ForeignKey(
-        Event, on_delete=models.CASCADE, related_name="attempt_set", verbose_name=_("event")
+        Event,
+        on_delete=models.CASCADE,
+        related_name="attempt_set",
+        verbose_name=_("event"),
+        help_text=_("The event this attempt delivered, or tried to."),
     )
     number = models.PositiveIntegerField(_("attempt"), help_text=_("1 for the first attempt."))
-    started_at = models.DateTimeField(_("started"))
-    duration_ms = models.FloatField(_("duration (ms)"))
+    started_at = models.DateTimeField(_("started"), help_text=_("When the POST began."))
+    duration_ms = models.FloatField(
+        _("duration (ms)"), help_text=_("From the POST to Seg's answer, in milliseconds.")
+    )
     url = models.CharField(_("URL"), max_length=500, help_text=_("The tracker URL posted to."))
-    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(
+        _("HTTP status"),
+        null=True,
+        blank=True,
+        help_text=_("Seg's HTTP status; blank when no answer came (timeout, refused)."),
+    )
     response_excerpt = models.TextField(
         _("answer"), blank=True, help_text=_("The first 500 characters of Seg's answer.")
     )
@@ -230,9 +272,18 @@ class Attempt(models.Model):
         blank=True,
         help_text=_("e.g. 'HTTP 503' or 'ReadTimeout'; blank on success."),
     )
-    error = models.TextField(_("error"), blank=True)
-    verdict = models.CharField(_("verdict"), max_length=16)
-    retry_at = models.DateTimeField(_("retry at"), null=True, blank=True)
+    error = models.TextField(
+        _("error"), blank=True, help_text=_("What went wrong, for an operator; blank on success.")
+    )
+    verdict = models.CharField(
+        _("verdict"),
+        max_length=16,
+        choices=[(verdict.value, verdict.value) for verdict in Verdict],
+        help_text=_("What the answer meant: delivered, retry, or failed for good."),
+    )
+    retry_at = models.DateTimeField(
+        _("retry at"), null=True, blank=True, help_text=_("When the next attempt was scheduled.")
+    )
 
     class Meta:
         verbose_name = _("delivery attempt")
@@ -254,16 +305,25 @@ class Identity(models.Model):
         USER = "user", _("user id")
         ANONYMOUS = "anonymous", _("anonymous id")
 
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    value = models.CharField(_("id"), max_length=255)
-    email = models.CharField(_("email"), max_length=254, blank=True)
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=Kind.choices, help_text=_("Which of Segment's ids.")
+    )
+    value = models.CharField(_("id"), max_length=255, help_text=_("The id, as sent."))
+    email = models.CharField(
+        _("email"),
+        max_length=254,
+        blank=True,
+        help_text=_("The email the latest identify with an email gave it."),
+    )
     user_id = models.CharField(
         _("user id"),
         max_length=255,
         blank=True,
         help_text=_("For an anonymous id: the user id an identify tied it to."),
     )
-    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    updated_at = models.DateTimeField(
+        _("updated"), default=timezone.now, help_text=_("When an identify last changed it.")
+    )
 
     class Meta:
         verbose_name = _("identity")
@@ -297,7 +357,9 @@ class Alias(models.Model):
     email = models.CharField(
         _("new email"), max_length=254, db_index=True, help_text=_("The email they moved to.")
     )
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_at = models.DateTimeField(
+        _("created"), default=timezone.now, help_text=_("When the alias call was stored.")
+    )
     sequence = models.BigIntegerField(
         _("sequence"),
         default=0,
@@ -340,9 +402,15 @@ class SuppressionRule(models.Model):
     reason = models.CharField(
         _("reason"), max_length=500, help_text=_("Shown on each event caught.")
     )
-    enabled = models.BooleanField(_("enabled"), default=True)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
-    created_by = models.CharField(_("created by"), max_length=150, blank=True)
+    enabled = models.BooleanField(
+        _("enabled"), default=True, help_text=_("Only enabled rules catch events at ingest.")
+    )
+    created_at = models.DateTimeField(
+        _("created"), default=timezone.now, help_text=_("When the rule was made.")
+    )
+    created_by = models.CharField(
+        _("created by"), max_length=150, blank=True, help_text=_("The admin user who made it.")
+    )
 
     class Meta:
         verbose_name = _("suppression rule")
@@ -377,11 +445,22 @@ class StatusChange(models.Model):
     """
 
     event = models.ForeignKey(
-        Event, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("event")
+        Event,
+        on_delete=models.CASCADE,
+        related_name="status_changes",
+        verbose_name=_("event"),
+        help_text=_("The event whose status changed."),
     )
-    at = models.DateTimeField(_("at"), default=timezone.now)
-    status = models.CharField(_("new status"), max_length=16, choices=Status.choices)
-    cause = models.CharField(_("cause"), max_length=500)
+    at = models.DateTimeField(_("at"), default=timezone.now, help_text=_("When it changed."))
+    status = models.CharField(
+        _("new status"),
+        max_length=16,
+        choices=Status.choices,
+        help_text=_("The status it moved to."),
+    )
+    cause = models.CharField(
+        _("cause"), max_length=500, help_text=_("Who or what moved it, and why.")
+    )
 
     class Meta:
         verbose_name = _("status change")

@@ -131,3 +131,17 @@ def test_a_module_reads_in_one_sitting(path: Path) -> None:
     if path.name == "models.py":
         return
     assert len(path.read_text().splitlines()) <= 300
+
+
+def test_every_model_field_says_what_it_holds() -> None:
+    from django.apps import apps
+
+    bare = [
+        f"{model.__name__}.{field.name}"
+        for model in apps.get_app_config("integrations").get_models()
+        for field in model._meta.get_fields()
+        if getattr(field, "concrete", False)
+        and not field.auto_created
+        and not getattr(field, "help_text", "")
+    ]
+    assert bare == []

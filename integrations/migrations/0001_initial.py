@@ -6,192 +6,607 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Alias',
+            name="Alias",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('previous_email', models.CharField(max_length=254, unique=True, verbose_name='previous email')),
-                ('email', models.CharField(db_index=True, max_length=254, verbose_name='new email')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('message_id', models.CharField(blank=True, help_text='The messageId of the alias call that made this move.', max_length=255, verbose_name='alias message id')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "previous_email",
+                    models.CharField(max_length=254, unique=True, verbose_name="previous email"),
+                ),
+                (
+                    "email",
+                    models.CharField(db_index=True, max_length=254, verbose_name="new email"),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "message_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The messageId of the alias call that made this move.",
+                        max_length=255,
+                        verbose_name="alias message id",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'alias',
-                'verbose_name_plural': 'aliases',
+                "verbose_name": "alias",
+                "verbose_name_plural": "aliases",
             },
         ),
         migrations.CreateModel(
-            name='Identity',
+            name="Identity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('user', 'user id'), ('anonymous', 'anonymous id')], max_length=16, verbose_name='kind')),
-                ('value', models.CharField(max_length=255, verbose_name='id')),
-                ('email', models.CharField(blank=True, max_length=254, verbose_name='email')),
-                ('user_id', models.CharField(blank=True, help_text='For an anonymous id: the user id an identify tied it to.', max_length=255, verbose_name='user id')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='updated')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("user", "user id"), ("anonymous", "anonymous id")],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("value", models.CharField(max_length=255, verbose_name="id")),
+                ("email", models.CharField(blank=True, max_length=254, verbose_name="email")),
+                (
+                    "user_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="For an anonymous id: the user id an identify tied it to.",
+                        max_length=255,
+                        verbose_name="user id",
+                    ),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="updated"),
+                ),
             ],
             options={
-                'verbose_name': 'identity',
-                'verbose_name_plural': 'identities',
-                'indexes': [models.Index(fields=['user_id'], name='seg_identity_user'), models.Index(fields=['email'], name='seg_identity_email')],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'value'), name='seg_identity_unique')],
+                "verbose_name": "identity",
+                "verbose_name_plural": "identities",
+                "indexes": [
+                    models.Index(fields=["user_id"], name="seg_identity_user"),
+                    models.Index(fields=["email"], name="seg_identity_email"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("kind", "value"), name="seg_identity_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SuppressionRule',
+            name="SuppressionRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(blank=True, help_text="Suppress this customer's events; blank for any customer.", max_length=254, verbose_name='email')),
-                ('seg_event', models.CharField(blank=True, choices=[('PageView', 'PageView'), ('RangeView', 'RangeView'), ('ProductView', 'ProductView'), ('AddedToBasket', 'AddedToBasket'), ('OrderPlaced', 'OrderPlaced')], help_text='Suppress this Seg event; blank for every event.', max_length=32, verbose_name='Seg event')),
-                ('reason', models.CharField(help_text='Shown on each event caught.', max_length=500, verbose_name='reason')),
-                ('enabled', models.BooleanField(default=True, verbose_name='enabled')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('created_by', models.CharField(blank=True, max_length=150, verbose_name='created by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "email",
+                    models.CharField(
+                        blank=True,
+                        help_text="Suppress this customer's events; blank for any customer.",
+                        max_length=254,
+                        verbose_name="email",
+                    ),
+                ),
+                (
+                    "seg_event",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("PageView", "PageView"),
+                            ("RangeView", "RangeView"),
+                            ("ProductView", "ProductView"),
+                            ("AddedToBasket", "AddedToBasket"),
+                            ("OrderPlaced", "OrderPlaced"),
+                        ],
+                        help_text="Suppress this Seg event; blank for every event.",
+                        max_length=32,
+                        verbose_name="Seg event",
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        help_text="Shown on each event caught.",
+                        max_length=500,
+                        verbose_name="reason",
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True, verbose_name="enabled")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "created_by",
+                    models.CharField(blank=True, max_length=150, verbose_name="created by"),
+                ),
             ],
             options={
-                'verbose_name': 'suppression rule',
-                'verbose_name_plural': 'suppression rules',
-                'constraints': [models.CheckConstraint(condition=models.Q(('email', ''), ('seg_event', ''), _negated=True), name='seg_rule_not_everything')],
+                "verbose_name": "suppression rule",
+                "verbose_name_plural": "suppression rules",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("email", ""), ("seg_event", ""), _negated=True),
+                        name="seg_rule_not_everything",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message_id', models.CharField(help_text="Segment's messageId; a repeat is acknowledged and not stored again.", max_length=255, unique=True, verbose_name='message id')),
-                ('call_type', models.CharField(choices=[('identify', 'identify'), ('track', 'track'), ('page', 'page'), ('alias', 'alias'), ('screen', 'screen'), ('group', 'group')], help_text='The Segment call.', max_length=16, verbose_name='call')),
-                ('name', models.CharField(blank=True, help_text="The track event's name, or the page's name.", max_length=255, verbose_name='name')),
-                ('user_id', models.CharField(blank=True, max_length=255, verbose_name='user id')),
-                ('anonymous_id', models.CharField(blank=True, max_length=255, verbose_name='anonymous id')),
-                ('email', models.CharField(blank=True, help_text="The customer's email as resolved at ingest; blank while anonymous.", max_length=254, verbose_name='email')),
-                ('order_id', models.CharField(blank=True, help_text='The order an OrderPlaced names.', max_length=255, verbose_name='order id')),
-                ('action', models.CharField(blank=True, choices=[('update-customer', 'update-customer'), ('events', 'events'), ('order-placed', 'order-placed'), ('alias', 'alias')], help_text='The tracker endpoint; blank when Seg gets nothing.', max_length=32, verbose_name='Seg action')),
-                ('seg_event', models.CharField(blank=True, choices=[('PageView', 'PageView'), ('RangeView', 'RangeView'), ('ProductView', 'ProductView'), ('AddedToBasket', 'AddedToBasket'), ('OrderPlaced', 'OrderPlaced')], max_length=32, verbose_name='Seg event')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('sending', 'sending'), ('delivered', 'delivered'), ('failed', 'failed'), ('held', 'held for identity'), ('expired', 'expired'), ('ignored', 'ignored'), ('suppressed', 'suppressed')], default='pending', max_length=16, verbose_name='status')),
-                ('status_reason', models.CharField(blank=True, help_text='Why the event is ignored, held, expired, suppressed or failed.', max_length=500, verbose_name='status reason')),
-                ('ingest_status', models.CharField(choices=[('pending', 'pending'), ('sending', 'sending'), ('delivered', 'delivered'), ('failed', 'failed'), ('held', 'held for identity'), ('expired', 'expired'), ('ignored', 'ignored'), ('suppressed', 'suppressed')], default='pending', max_length=16, verbose_name='status at ingest')),
-                ('message', models.JSONField(help_text='The Segment call, verbatim.', verbose_name='message as sent')),
-                ('payload', models.JSONField(blank=True, help_text='The JSON body sent to Seg.', null=True, verbose_name='payload for Seg')),
-                ('warnings', models.JSONField(blank=True, default=list, help_text='Values that could not be read and were left out of the payload.', verbose_name='mapping warnings')),
-                ('attempts', models.PositiveIntegerField(default=0, help_text='Delivery attempts claimed so far, in all.', verbose_name='attempts')),
-                ('tries', models.PositiveIntegerField(default=0, help_text='Attempts since the event last became deliverable (at ingest, or by a retry or replay); SEG_MAX_ATTEMPTS bounds it.', verbose_name='tries this round')),
-                ('next_attempt_at', models.DateTimeField(blank=True, help_text='When the next attempt is due; while sending, when the lease runs out.', null=True, verbose_name='next attempt')),
-                ('enqueued_at', models.DateTimeField(blank=True, help_text='When a delivery task was last queued; blank when none is live.', null=True, verbose_name='wake-up queued')),
-                ('first_attempt_at', models.DateTimeField(blank=True, help_text='The retry window runs from here.', null=True, verbose_name='first attempt')),
-                ('last_error', models.TextField(blank=True, verbose_name='last error')),
-                ('timestamp', models.DateTimeField(help_text='timestamp, else originalTimestamp, else receipt.', verbose_name='event time')),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='received')),
-                ('delivered_at', models.DateTimeField(blank=True, null=True, verbose_name='delivered')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='updated')),
-                ('rule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='integrations.suppressionrule', verbose_name='suppressed by rule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "message_id",
+                    models.CharField(
+                        help_text="Segment's messageId; a repeat is acknowledged and not stored again.",
+                        max_length=255,
+                        unique=True,
+                        verbose_name="message id",
+                    ),
+                ),
+                (
+                    "call_type",
+                    models.CharField(
+                        choices=[
+                            ("identify", "identify"),
+                            ("track", "track"),
+                            ("page", "page"),
+                            ("alias", "alias"),
+                            ("screen", "screen"),
+                            ("group", "group"),
+                        ],
+                        help_text="The Segment call.",
+                        max_length=16,
+                        verbose_name="call",
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        blank=True,
+                        help_text="The track event's name, or the page's name.",
+                        max_length=255,
+                        verbose_name="name",
+                    ),
+                ),
+                ("user_id", models.CharField(blank=True, max_length=255, verbose_name="user id")),
+                (
+                    "anonymous_id",
+                    models.CharField(blank=True, max_length=255, verbose_name="anonymous id"),
+                ),
+                (
+                    "email",
+                    models.CharField(
+                        blank=True,
+                        help_text="The customer's email as resolved at ingest; blank while anonymous.",
+                        max_length=254,
+                        verbose_name="email",
+                    ),
+                ),
+                (
+                    "order_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The order an OrderPlaced names.",
+                        max_length=255,
+                        verbose_name="order id",
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("update-customer", "update-customer"),
+                            ("events", "events"),
+                            ("order-placed", "order-placed"),
+                            ("alias", "alias"),
+                        ],
+                        help_text="The tracker endpoint; blank when Seg gets nothing.",
+                        max_length=32,
+                        verbose_name="Seg action",
+                    ),
+                ),
+                (
+                    "seg_event",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("PageView", "PageView"),
+                            ("RangeView", "RangeView"),
+                            ("ProductView", "ProductView"),
+                            ("AddedToBasket", "AddedToBasket"),
+                            ("OrderPlaced", "OrderPlaced"),
+                        ],
+                        max_length=32,
+                        verbose_name="Seg event",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("sending", "sending"),
+                            ("delivered", "delivered"),
+                            ("failed", "failed"),
+                            ("held", "held for identity"),
+                            ("expired", "expired"),
+                            ("ignored", "ignored"),
+                            ("suppressed", "suppressed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "status_reason",
+                    models.CharField(
+                        blank=True,
+                        help_text="Why the event is ignored, held, expired, suppressed or failed.",
+                        max_length=500,
+                        verbose_name="status reason",
+                    ),
+                ),
+                (
+                    "ingest_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("sending", "sending"),
+                            ("delivered", "delivered"),
+                            ("failed", "failed"),
+                            ("held", "held for identity"),
+                            ("expired", "expired"),
+                            ("ignored", "ignored"),
+                            ("suppressed", "suppressed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status at ingest",
+                    ),
+                ),
+                (
+                    "message",
+                    models.JSONField(
+                        help_text="The Segment call, verbatim.", verbose_name="message as sent"
+                    ),
+                ),
+                (
+                    "payload",
+                    models.JSONField(
+                        blank=True,
+                        help_text="The JSON body sent to Seg.",
+                        null=True,
+                        verbose_name="payload for Seg",
+                    ),
+                ),
+                (
+                    "warnings",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Values that could not be read and were left out of the payload.",
+                        verbose_name="mapping warnings",
+                    ),
+                ),
+                (
+                    "attempts",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Delivery attempts claimed so far, in all.",
+                        verbose_name="attempts",
+                    ),
+                ),
+                (
+                    "tries",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Attempts since the event last became deliverable (at ingest, or by a retry or replay); SEG_MAX_ATTEMPTS bounds it.",
+                        verbose_name="tries this round",
+                    ),
+                ),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the next attempt is due; while sending, when the lease runs out.",
+                        null=True,
+                        verbose_name="next attempt",
+                    ),
+                ),
+                (
+                    "enqueued_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When a delivery task was last queued; blank when none is live.",
+                        null=True,
+                        verbose_name="wake-up queued",
+                    ),
+                ),
+                (
+                    "first_attempt_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="The retry window runs from here.",
+                        null=True,
+                        verbose_name="first attempt",
+                    ),
+                ),
+                ("last_error", models.TextField(blank=True, verbose_name="last error")),
+                (
+                    "timestamp",
+                    models.DateTimeField(
+                        help_text="timestamp, else originalTimestamp, else receipt.",
+                        verbose_name="event time",
+                    ),
+                ),
+                (
+                    "received_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="received"
+                    ),
+                ),
+                (
+                    "delivered_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="delivered"),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="updated"),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="events",
+                        to="integrations.suppressionrule",
+                        verbose_name="suppressed by rule",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'event',
-                'verbose_name_plural': 'events',
-                'ordering': ('-received_at', '-id'),
-                'permissions': (('retry_event', 'Can retry event deliveries'), ('suppress_event', 'Can suppress events')),
+                "verbose_name": "event",
+                "verbose_name_plural": "events",
+                "ordering": ("-received_at", "-id"),
+                "permissions": (
+                    ("retry_event", "Can retry event deliveries"),
+                    ("suppress_event", "Can suppress events"),
+                ),
             },
         ),
         migrations.CreateModel(
-            name='Attempt',
+            name="Attempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField(help_text='1 for the first attempt.', verbose_name='attempt')),
-                ('started_at', models.DateTimeField(verbose_name='started')),
-                ('duration_ms', models.FloatField(verbose_name='duration (ms)')),
-                ('url', models.CharField(help_text='The tracker URL posted to.', max_length=500, verbose_name='URL')),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='HTTP status')),
-                ('response_excerpt', models.TextField(blank=True, help_text="The first 500 characters of Seg's answer.", verbose_name='answer')),
-                ('error_class', models.CharField(blank=True, help_text="e.g. 'HTTP 503' or 'ReadTimeout'; blank on success.", max_length=100, verbose_name='error class')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('verdict', models.CharField(max_length=16, verbose_name='verdict')),
-                ('retry_at', models.DateTimeField(blank=True, null=True, verbose_name='retry at')),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_set', to='integrations.event', verbose_name='event')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "number",
+                    models.PositiveIntegerField(
+                        help_text="1 for the first attempt.", verbose_name="attempt"
+                    ),
+                ),
+                ("started_at", models.DateTimeField(verbose_name="started")),
+                ("duration_ms", models.FloatField(verbose_name="duration (ms)")),
+                (
+                    "url",
+                    models.CharField(
+                        help_text="The tracker URL posted to.", max_length=500, verbose_name="URL"
+                    ),
+                ),
+                (
+                    "status_code",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="HTTP status"
+                    ),
+                ),
+                (
+                    "response_excerpt",
+                    models.TextField(
+                        blank=True,
+                        help_text="The first 500 characters of Seg's answer.",
+                        verbose_name="answer",
+                    ),
+                ),
+                (
+                    "error_class",
+                    models.CharField(
+                        blank=True,
+                        help_text="e.g. 'HTTP 503' or 'ReadTimeout'; blank on success.",
+                        max_length=100,
+                        verbose_name="error class",
+                    ),
+                ),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                ("verdict", models.CharField(max_length=16, verbose_name="verdict")),
+                ("retry_at", models.DateTimeField(blank=True, null=True, verbose_name="retry at")),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempt_set",
+                        to="integrations.event",
+                        verbose_name="event",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'delivery attempt',
-                'verbose_name_plural': 'delivery attempts',
-                'ordering': ('event', 'number', 'id'),
-                'indexes': [models.Index(fields=['event', 'number'], name='seg_attempt_event'), models.Index(fields=['started_at'], name='seg_attempt_started')],
+                "verbose_name": "delivery attempt",
+                "verbose_name_plural": "delivery attempts",
+                "ordering": ("event", "number", "id"),
+                "indexes": [
+                    models.Index(fields=["event", "number"], name="seg_attempt_event"),
+                    models.Index(fields=["started_at"], name="seg_attempt_started"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StatusChange',
+            name="StatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='at')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('sending', 'sending'), ('delivered', 'delivered'), ('failed', 'failed'), ('held', 'held for identity'), ('expired', 'expired'), ('ignored', 'ignored'), ('suppressed', 'suppressed')], max_length=16, verbose_name='new status')),
-                ('cause', models.CharField(max_length=500, verbose_name='cause')),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='integrations.event', verbose_name='event')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="at")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("sending", "sending"),
+                            ("delivered", "delivered"),
+                            ("failed", "failed"),
+                            ("held", "held for identity"),
+                            ("expired", "expired"),
+                            ("ignored", "ignored"),
+                            ("suppressed", "suppressed"),
+                        ],
+                        max_length=16,
+                        verbose_name="new status",
+                    ),
+                ),
+                ("cause", models.CharField(max_length=500, verbose_name="cause")),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="integrations.event",
+                        verbose_name="event",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'status change',
-                'verbose_name_plural': 'status changes',
-                'ordering': ('at', 'id'),
-                'indexes': [models.Index(fields=['event', 'at'], name='seg_change_event')],
+                "verbose_name": "status change",
+                "verbose_name_plural": "status changes",
+                "ordering": ("at", "id"),
+                "indexes": [models.Index(fields=["event", "at"], name="seg_change_event")],
             },
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('status__in', ('pending', 'sending'))), fields=['next_attempt_at'], name='seg_event_due'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("status__in", ("pending", "sending"))),
+                fields=["next_attempt_at"],
+                name="seg_event_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('status', 'held')), fields=['anonymous_id'], name='seg_event_held_anon'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("status", "held")),
+                fields=["anonymous_id"],
+                name="seg_event_held_anon",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('status', 'held')), fields=['user_id'], name='seg_event_held_user'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("status", "held")),
+                fields=["user_id"],
+                name="seg_event_held_user",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('status', 'held')), fields=['received_at'], name='seg_event_held_since'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("status", "held")),
+                fields=["received_at"],
+                name="seg_event_held_since",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('status__in', ('delivered', 'ignored'))), fields=['received_at'], name='seg_event_expirable'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("status__in", ("delivered", "ignored"))),
+                fields=["received_at"],
+                name="seg_event_expirable",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['-received_at', '-id'], name='seg_event_recent'),
+            model_name="event",
+            index=models.Index(fields=["-received_at", "-id"], name="seg_event_recent"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['status', '-received_at'], name='seg_event_status'),
+            model_name="event",
+            index=models.Index(fields=["status", "-received_at"], name="seg_event_status"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['call_type', '-received_at'], name='seg_event_call'),
+            model_name="event",
+            index=models.Index(fields=["call_type", "-received_at"], name="seg_event_call"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['seg_event', '-received_at'], name='seg_event_seg_event'),
+            model_name="event",
+            index=models.Index(fields=["seg_event", "-received_at"], name="seg_event_seg_event"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('last_error', ''), _negated=True), fields=['-received_at'], name='seg_event_has_error'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("last_error", ""), _negated=True),
+                fields=["-received_at"],
+                name="seg_event_has_error",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('status', 'delivered')), fields=['delivered_at'], name='seg_event_delivered'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("status", "delivered")),
+                fields=["delivered_at"],
+                name="seg_event_delivered",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['email', '-received_at'], name='seg_event_email'),
+            model_name="event",
+            index=models.Index(fields=["email", "-received_at"], name="seg_event_email"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['user_id'], name='seg_event_user'),
+            model_name="event",
+            index=models.Index(fields=["user_id"], name="seg_event_user"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('order_id', ''), _negated=True), fields=['order_id'], name='seg_event_order'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("order_id", ""), _negated=True),
+                fields=["order_id"],
+                name="seg_event_order",
+            ),
         ),
     ]
