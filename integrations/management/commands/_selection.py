@@ -1,16 +1,23 @@
-"""The selection and progress bar shared by the retry, replay and suppress commands."""
+"""The shell of the commands that change a selection of events: its options,
+its progress bar, and the sweeper pass it ends with."""
 
 from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
+from integrations import lifecycle, operations, outbox
 from integrations.models import Event, EventQuerySet, Status
+
+
+def sources(move: str) -> list[str]:
+    """The statuses lifecycle ``move`` takes events from, in the order Status lists them."""
+    return [status.value for status in Status if status in lifecycle.MOVES[move].sources]
 
 
 def add_selection_arguments(parser: CommandParser, statuses: list[str]) -> None:
@@ -58,4 +65,30 @@ def progress_bar(stream: Any = sys.stderr) -> Any:
     return show
 
 
-RETRYABLE = [Status.FAILED.value, Status.EXPIRED.value]
+class SelectionCommand(BaseCommand):
+    """Change the selected events in batches, then run one sweeper pass.
+
+    A subclass sets ``statuses`` (what ``--status`` offers, and the default
+    selection), the ``verb`` and ``past`` of its messages ("Would retry N
+    event(s).", "Retried N event(s)."), and ``change``: the operation the
+    admin action also calls, given one batch, returning how many rows changed.
+    """
+
+    statuses: ClassVar[list[str]]
+    verb: ClassVar[str]
+    past: ClassVar[str]
+
+    def change(self, events: EventQuerySet) -> int:
+        raise NotImplementedError
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_selection_arguments(parser, self.statuses)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        queryset = selection(options, self.statuses)
+        if options["dry_run"]:
+            self.stdout.write(f"Would {self.verb} {queryset.count()} event(s).")
+            return
+        changed = operations.in_batches(self.change, queryset, progress=progress_bar())
+        outbox.sweep()
+        self.stdout.write(self.style.SUCCESS(f"{self.past} {changed} event(s)."))

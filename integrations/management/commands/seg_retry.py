@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from integrations import operations
+from integrations.models import EventQuerySet
 
-from django.core.management.base import BaseCommand, CommandParser
-
-from integrations import operations, outbox
-
-from ._selection import RETRYABLE, add_selection_arguments, progress_bar, selection
+from ._selection import SelectionCommand, sources
 
 
-class Command(BaseCommand):
+class Command(SelectionCommand):
     help = "Return failed or expired events to pending; the sweeper delivers them."
+    statuses = sources("retry")
+    verb, past = "retry", "Retried"
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        add_selection_arguments(parser, RETRYABLE)
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        queryset = selection(options, RETRYABLE)
-        if options["dry_run"]:
-            self.stdout.write(f"Would retry {queryset.count()} event(s).")
-            return
-        changed = operations.in_batches(
-            lambda chunk: operations.retry(chunk, "seg_retry"), queryset, progress=progress_bar()
-        )
-        outbox.sweep()
-        self.stdout.write(self.style.SUCCESS(f"Retried {changed} event(s)."))
+    def change(self, events: EventQuerySet) -> int:
+        return operations.retry(events, "seg_retry")
