@@ -17,6 +17,7 @@ import pytest
 import redis
 from django.db import connection
 
+from integrations import rules
 from integrations.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,13 @@ def seg_settings(settings: Any) -> Any:
     settings.SEG_WRITE_KEYS = [WRITE_KEY, "second-key"]
     settings.SEG_TRACKER_URL = "http://127.0.0.1:9"  # refused, unless a test sets a sandbox
     return settings
+
+
+@pytest.fixture(autouse=True)
+def forget_rules() -> Iterator[None]:
+    """Suppression rules are cached per process: a test's rules leave with its data."""
+    yield
+    rules.forget()
 
 
 @pytest.fixture(autouse=True)
