@@ -17,7 +17,7 @@ import pytest
 import redis
 from django.db import connection
 
-from integrations import rules
+from integrations import rules, throttle
 from integrations.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,14 +40,35 @@ def forget_rules() -> Iterator[None]:
     rules.forget()
 
 
-@pytest.fixture(autouse=True)
+# Fixtures that bring Redis into a test: deliveries to the sandbox pass the
+# shared throttle, and the others run the broker or processes that use it.
+REDIS_FIXTURES = {"sandbox", "broker", "start_worker", "start_web", "private_redis"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``redis`` each test that uses a fixture reaching Redis.
+
+    With the tests marked by hand (those that reach the throttle or the broker
+    through the app), ``-m "not redis"`` selects the tests that run without Redis.
+    """
+    for item in items:
+        if REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
+
+
+@pytest.fixture
 def fresh_throttle() -> Iterator[None]:
     """Shared throttle state (pauses, the breaker) must not leak between tests."""
-    from integrations import throttle
-
     throttle.reset()
     yield
     throttle.reset()
+
+
+@pytest.fixture(autouse=True)
+def redis_tests_start_fresh(request: pytest.FixtureRequest) -> None:
+    """A test marked ``redis`` starts and ends with a fresh throttle; the others need no Redis."""
+    if request.node.get_closest_marker("redis") is not None:
+        request.getfixturevalue("fresh_throttle")
 
 
 @pytest.fixture

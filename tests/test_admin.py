@@ -144,6 +144,7 @@ def test_view_only_user_sees_no_actions(client: Client) -> None:
     assert 'name="action"' not in html
 
 
+@pytest.mark.redis
 def test_retry_action_needs_its_permission(client: Client) -> None:
     events = make_events(3, status=Status.FAILED, next_attempt_at=None)
     data = {"action": "retry_events", "_selected_action": [e.pk for e in events], "index": 0}
@@ -235,6 +236,7 @@ def test_customer_page_lists_events_in_order_and_aliases(client: Client) -> None
     assert html.count("OrderPlaced") == 1
 
 
+@pytest.mark.redis
 def test_dashboard_renders_without_external_assets(client: Client) -> None:
     for event in make_events(3, status=Status.DELIVERED):
         Event.objects.filter(pk=event.pk).update(
@@ -279,6 +281,7 @@ def test_dashboard_counts_each_window_in_one_query(django_assert_num_queries: An
     }
 
 
+@pytest.mark.redis
 def test_retry_command_shares_the_action_code() -> None:
     make_events(5, status=Status.FAILED)
     make_events(2, email="bo@example.com", status=Status.FAILED)

@@ -46,6 +46,7 @@ def test_a_dry_run_counts_and_changes_nothing(
     assert not StatusChange.objects.exists()
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize(("command", "status", "verb", "past"), COMMANDS)
 def test_the_selection_returns_to_pending_with_its_cause(
     command: str, status: Status, verb: str, past: str

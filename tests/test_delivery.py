@@ -19,7 +19,7 @@ from integrations.sandbox import Answer, Sandbox
 
 from .conftest import WEBSITE_ID
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 
 
 def order_event() -> Event:

@@ -88,6 +88,7 @@ def test_overlapping_sweeps_queue_each_event_once(broker: redis.Redis) -> None:
     assert queued_ids(broker) == sorted(Event.objects.values_list("pk", flat=True))
 
 
+@pytest.mark.redis
 def test_holds_expire(seg_settings: Any) -> None:
     api.page(anonymous_id="anon", name="Home", message_id="h1")
     api.page(anonymous_id="anon", name="Home", message_id="h2")

@@ -6,8 +6,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from integrations import throttle
 from integrations.answers import Verdict
+
+pytestmark = pytest.mark.redis
 
 
 def test_rate_cap_lets_a_burst_through_then_makes_callers_wait(seg_settings: Any) -> None:

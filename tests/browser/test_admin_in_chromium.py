@@ -23,7 +23,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery"
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# Both queue deliveries through Redis: their events commit, for the live server to see.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
 @pytest.fixture

@@ -294,6 +294,7 @@ def test_message_id_reused_with_a_different_body_keeps_the_first(client: Client)
     assert event.seg_event == "OrderPlaced" and event.message["properties"] == {"total": 1}
 
 
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_database_down_gives_503_never_200(client: Client) -> None:
     body = json.dumps(
