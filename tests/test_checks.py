@@ -1,0 +1,117 @@
+"""System checks: each misconfiguration gives its own check, with a hint; a good one gives none."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core import checks
+
+from integrations import checks as seg_checks
+
+from .conftest import WEBSITE_ID
+
+# Stands for a setting left out of settings.py, so the app's default applies.
+UNSET = object()
+
+GOOD: dict[str, Any] = {
+    "SEG_WEBSITE_ID": WEBSITE_ID,
+    "SEG_WRITE_KEYS": ["key"],
+    "SEG_TRACKER_URL": "https://tracker.segapp.com",
+    "DEBUG": False,
+}
+
+# Each check id, the change to the good configuration that gives it, and a
+# fragment of its message and of its hint.
+BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
+    ("integrations.E001", {"SEG_WEBSITE_ID": UNSET}, "SEG_WEBSITE_ID is not set", "Website Id"),
+    ("integrations.E001", {"SEG_WEBSITE_ID": ""}, "SEG_WEBSITE_ID is not set", "Website Id"),
+    ("integrations.E002", {"SEG_WEBSITE_ID": "my-store"}, "'my-store' is not a GUID", "exactly"),
+    ("integrations.E002", {"SEG_WEBSITE_ID": WEBSITE_ID + "0"}, "is not a GUID", "exactly"),
+    ("integrations.E002", {"SEG_WEBSITE_ID": 12345}, "12345 is not a GUID", "exactly"),
+    ("integrations.E003", {"SEG_WRITE_KEYS": UNSET}, "SEG_WRITE_KEYS is empty", "comma-separated"),
+    ("integrations.E003", {"SEG_WRITE_KEYS": ""}, "would get 401", "each Segment source"),
+    ("integrations.E003", {"SEG_WRITE_KEYS": " , "}, "SEG_WRITE_KEYS is empty", "secret keys"),
+    ("integrations.E003", {"SEG_WRITE_KEYS": ["", "  "]}, "SEG_WRITE_KEYS is empty", "secret"),
+    ("integrations.E004", {"SEG_TRACKER_URL": "tracker.segapp.com"}, "not an http(s) URL", "unset"),
+    ("integrations.E004", {"SEG_TRACKER_URL": "ftp://segapp.com"}, "not an http(s) URL", "unset"),
+    ("integrations.E004", {"SEG_TRACKER_URL": "https://"}, "not an http(s) URL", "unset"),
+    (
+        "integrations.W001",
+        {"SEG_TRACKER_URL": "http://tracker.segapp.com"},
+        "is not https, and DEBUG is off",
+        "unencrypted",
+    ),
+    # E005 has no hint: its message names the setting and the types it takes.
+    ("integrations.E005", {"SEG_LEASE": "60"}, "SEG_LEASE must be a timedelta", None),
+    ("integrations.E005", {"SEG_LEASE": True}, "or a number of seconds, not True", None),
+    ("integrations.E005", {"SEG_RETRY_WINDOW": "4h"}, "SEG_RETRY_WINDOW must be", None),
+    ("integrations.E006", {"SEG_LEASE": 20}, "SEG_LEASE (20s) is not longer", "raise SEG_LEASE"),
+    (
+        "integrations.E006",
+        {"SEG_LEASE": timedelta(seconds=10)},
+        "(SEG_CONNECT_TIMEOUT + SEG_READ_TIMEOUT = 20s)",
+        "still in flight",
+    ),
+    ("integrations.E006", {"SEG_READ_TIMEOUT": 58.5}, "= 63.5s", "raise SEG_LEASE"),
+]
+
+# Good configurations beside each bad one: no check speaks.
+ALSO_GOOD: list[dict[str, Any]] = [
+    {},
+    {"SEG_WEBSITE_ID": WEBSITE_ID.upper()},
+    {"SEG_WRITE_KEYS": "one, two"},
+    {"SEG_WRITE_KEYS": ("one",)},
+    {"SEG_TRACKER_URL": UNSET},
+    {"SEG_TRACKER_URL": "https://tracker.segapp.com/"},
+    {"SEG_TRACKER_URL": "http://127.0.0.1:8765", "DEBUG": True},
+    {"SEG_LEASE": 21},
+    {"SEG_LEASE": 20.5},
+    {"SEG_LEASE": timedelta(minutes=2), "SEG_RETRY_WINDOW": 3600},
+    {"SEG_CONNECT_TIMEOUT": 1, "SEG_READ_TIMEOUT": 2.5, "SEG_LEASE": 4},
+]
+
+
+def configure(settings: Any, changes: dict[str, Any]) -> None:
+    for name, value in (GOOD | changes).items():
+        if value is UNSET:
+            if hasattr(settings, name):
+                delattr(settings, name)
+        else:
+            setattr(settings, name, value)
+
+
+def run() -> list[checks.CheckMessage]:
+    return checks.run_checks(tags=["integrations"])
+
+
+@pytest.mark.parametrize(("check_id", "changes", "message", "hint"), BAD)
+def test_each_misconfiguration_gives_its_check_and_hint(
+    settings: Any, check_id: str, changes: dict[str, Any], message: str, hint: str | None
+) -> None:
+    configure(settings, changes)
+    [found] = run()
+    assert found.id == check_id
+    assert found.level == (
+        checks.WARNING if check_id.startswith("integrations.W") else checks.ERROR
+    )
+    assert message in found.msg
+    if hint is None:
+        assert found.hint is None
+    else:
+        assert hint in found.hint
+
+
+@pytest.mark.parametrize("changes", ALSO_GOOD)
+def test_a_good_configuration_gives_no_check(settings: Any, changes: dict[str, Any]) -> None:
+    configure(settings, changes)
+    assert run() == []
+
+
+def test_every_check_id_in_the_module_is_tested() -> None:
+    # run_checks(tags=["integrations"]) found each above: ready() registered them all.
+    source = Path(seg_checks.__file__).read_text()
+    assert set(re.findall(r"integrations\.[EW]\d{3}", source)) == {case[0] for case in BAD}
