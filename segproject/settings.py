@@ -1,20 +1,18 @@
 """Settings for the example project, taken from the environment with safe defaults.
 
 DATABASE_URL, REDIS_URL, SEG_WEBSITE_ID, SEG_TRACKER_URL and SEG_WRITE_KEYS
-configure the product; DEBUG, SECRET_KEY and ALLOWED_HOSTS the site. Any
-other SEG_* timing may be given in seconds (SEG_LEASE=90).
+configure the product; DEBUG, SECRET_KEY and ALLOWED_HOSTS the site. Every
+other SEG_* setting may be given too: durations in seconds (SEG_LEASE=90),
+counts as whole numbers.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-
-from integrations.conf import DEFAULTS as SEG_DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -114,24 +112,30 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 SEG_WEBSITE_ID = os.environ.get("SEG_WEBSITE_ID", "")
 SEG_TRACKER_URL = os.environ.get("SEG_TRACKER_URL", "https://tracker.segapp.com")
 SEG_WRITE_KEYS = env_list("SEG_WRITE_KEYS")
-
-
-# Every other SEG_* setting may come from the environment too: durations and
-# timeouts in seconds, counts as whole numbers.
-def env_like(default: object, text: str) -> object:
-    """``text`` read as the type of ``default``: seconds for durations."""
-    if isinstance(default, bool):
-        return text.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(text)
-    if isinstance(default, float | timedelta):
-        return float(text)
-    return text
-
-
-for _name, _default in SEG_DEFAULTS.items():
-    if _name not in globals() and os.environ.get(_name):
-        globals()[_name] = env_like(_default, os.environ[_name])
+# The rest keep the app's defaults (integrations/conf.py) when unset or empty:
+# durations in seconds (the app also takes a timedelta), counts whole numbers.
+SEG_CONNECT_TIMEOUT = float(os.environ.get("SEG_CONNECT_TIMEOUT") or 5)
+SEG_READ_TIMEOUT = float(os.environ.get("SEG_READ_TIMEOUT") or 15)
+# Longer than one request (connect + read), or a second worker may take an
+# event still in flight.
+SEG_LEASE = float(os.environ.get("SEG_LEASE") or 60)
+SEG_RETRY_BASE = float(os.environ.get("SEG_RETRY_BASE") or 2)
+SEG_RETRY_CAP = float(os.environ.get("SEG_RETRY_CAP") or 30 * 60)
+SEG_RETRY_WINDOW = float(os.environ.get("SEG_RETRY_WINDOW") or 4 * 60 * 60)
+SEG_MAX_ATTEMPTS = int(os.environ.get("SEG_MAX_ATTEMPTS") or 25)
+SEG_RETRY_AFTER_CAP = float(os.environ.get("SEG_RETRY_AFTER_CAP") or 60 * 60)
+SEG_MAX_COUNTDOWN = float(os.environ.get("SEG_MAX_COUNTDOWN") or 60)
+SEG_ANONYMOUS_HOLD = float(os.environ.get("SEG_ANONYMOUS_HOLD") or 7 * 24 * 60 * 60)
+SEG_REQUEUE_AFTER = float(os.environ.get("SEG_REQUEUE_AFTER") or 5 * 60)
+SEG_SWEEP_BATCH = int(os.environ.get("SEG_SWEEP_BATCH") or 5000)
+SEG_DELIVERY_BATCH = int(os.environ.get("SEG_DELIVERY_BATCH") or 50)
+SEG_RATE_LIMIT = float(os.environ.get("SEG_RATE_LIMIT") or 100)
+SEG_BREAKER_THRESHOLD = int(os.environ.get("SEG_BREAKER_THRESHOLD") or 20)
+SEG_BREAKER_COOLDOWN = float(os.environ.get("SEG_BREAKER_COOLDOWN") or 30)
+# The Redis for the shared throttle; None uses the Celery broker.
+SEG_REDIS_URL = os.environ.get("SEG_REDIS_URL") or None
+SEG_RETENTION_DAYS = int(os.environ.get("SEG_RETENTION_DAYS") or 30)
+SEG_RETENTION_BATCH = int(os.environ.get("SEG_RETENTION_BATCH") or 5000)
 SEG_SWEEP_INTERVAL = float(os.environ.get("SEG_SWEEP_INTERVAL", "10"))
 
 # --- Celery: at-least-once delivery over Redis ---------------------------
