@@ -1,5 +1,5 @@
-"""The shell of the commands that change a selection of events: its options,
-its progress bar, and the sweeper pass it ends with."""
+"""The shell of the commands that change a selection of events: its options and its
+progress bar. What a batch makes due is queued for delivery as that batch commits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
-from integrations import lifecycle, operations, outbox
+from integrations import lifecycle, operations
 from integrations.models import Event, EventQuerySet, Status
 
 
@@ -66,7 +66,7 @@ def progress_bar(stream: Any = sys.stderr) -> Any:
 
 
 class SelectionCommand(BaseCommand):
-    """Change the selected events in batches, then run one sweeper pass.
+    """Change the selected events in batches; each batch queues what it made due.
 
     A subclass sets ``statuses`` (what ``--status`` offers, and the default
     selection), the ``verb`` and ``past`` of its messages ("Would retry N
@@ -90,5 +90,4 @@ class SelectionCommand(BaseCommand):
             self.stdout.write(f"Would {self.verb} {queryset.count()} event(s).")
             return
         changed = operations.in_batches(self.change, queryset, progress=progress_bar())
-        outbox.sweep()
         self.stdout.write(self.style.SUCCESS(f"{self.past} {changed} event(s)."))
