@@ -1,111 +1,34 @@
-"""The operator's admin: every event and what became of it, and the means to act.
+"""The events list, its actions and one event's page.
 
-Lists stay fast at a million rows: no full COUNT(*), filters with fixed
-choices, and an index behind each. Actions are set-based and each is guarded
-by its own permission.
+The list never counts the whole table and searches indexed columns only. Each
+action is one set-based call into ``operations``, guarded by its own permission
+and written to the admin log.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
 from typing import Any, cast
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from . import charts, metrics, operations, outbox, rules, throttle, tracker
-from .identity import identity_chain
-from .models import Alias, Attempt, Event, Identity, StatusChange, SuppressionRule
-
-COUNT_CAP = 10_000
-
-
-class CappedPaginator(Paginator):  # type: ignore[type-arg]
-    """Counts at most COUNT_CAP + 1 rows, so a page never scans the whole table."""
-
-    @cached_property
-    def count(self) -> int:
-        rows = cast(QuerySet[Any], self.object_list)
-        return int(rows.order_by()[: COUNT_CAP + 1].count())
-
-
-def pretty_json(value: Any) -> SafeString:
-    """JSON indented for reading; format_html escapes it."""
-    return format_html(
-        '<pre class="seg-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False)
-    )
-
-
-def status_badge(status: str, label: str | None = None) -> SafeString:
-    colour = charts.STATUS_COLOURS.get(status, "#6b7280")
-    return format_html(
-        '<span class="seg-badge" style="background:{};color:#fff;padding:1px 8px;'
-        'border-radius:9px;font-size:11px;white-space:nowrap">{}</span>',
-        colour,
-        label or status,
-    )
-
-
-class ReceivedFilter(admin.SimpleListFilter):
-    title = "received"
-    parameter_name = "received"
-    SPANS = {
-        "1h": ("in the last hour", timedelta(hours=1)),
-        "24h": ("in the last 24 hours", timedelta(days=1)),
-        "7d": ("in the last 7 days", timedelta(days=7)),
-        "30d": ("in the last 30 days", timedelta(days=30)),
-        "older": ("more than 30 days ago", timedelta(days=30)),
-    }
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(key, label) for key, (label, _) in self.SPANS.items()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        value = self.value()
-        if value not in self.SPANS:
-            return queryset
-        since = timezone.now() - self.SPANS[value][1]
-        if value == "older":
-            return queryset.filter(received_at__lt=since)
-        return queryset.filter(received_at__gte=since)
-
-
-class HasErrorFilter(admin.SimpleListFilter):
-    title = "has error"
-    parameter_name = "has_error"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "yes"), ("no", "no")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        if self.value() == "yes":
-            return queryset.exclude(last_error="")
-        if self.value() == "no":
-            return queryset.filter(last_error="")
-        return queryset
-
-
-class SuppressForm(forms.Form):
-    reason = forms.CharField(
-        max_length=400,
-        widget=forms.TextInput(attrs={"size": 60, "autofocus": True}),
-        help_text="Shown on every event suppressed, and in the admin log.",
-    )
+from .. import operations, outbox, tracker
+from ..identity import identity_chain
+from ..models import Attempt, Event, StatusChange
+from . import views
+from .display import pretty_json, status_badge
+from .forms import SuppressForm
+from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter
 
 
 @admin.register(Event)
@@ -346,117 +269,7 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return extra + super().get_urls()
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        now = timezone.now()
-        per_minute = metrics.delivered_per_minute(now)
-        windows = [
-            (label, counts, charts.stacked(counts))
-            for label, counts in metrics.counts_by_window(now).items()
-        ]
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Delivery to Seg",
-            "opts": self.model._meta,
-            "windows": windows,
-            "per_minute_chart": charts.bars(per_minute),
-            "delivered_last_hour": sum(n for _, n in per_minute),
-            "latency": {
-                f"p{int(point * 100)}": seconds(value)
-                for point, value in metrics.latency_percentiles(now - timedelta(days=1)).items()
-            },
-            "errors": metrics.top_errors(now - timedelta(days=1)),
-            "oldest_pending": metrics.oldest_pending(),
-            "held": metrics.held_summary(),
-            "colours": charts.STATUS_COLOURS,
-            "circuit_open": throttle.is_open(),
-        }
-        return TemplateResponse(request, "admin/integrations/event/dashboard.html", context)
+        return views.dashboard(self, request)
 
     def customer_view(self, request: HttpRequest, email: str) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        email = email.strip().lower()
-        events = list(
-            Event.objects.filter(email=email)
-            .order_by("timestamp", "id")
-            .only(
-                "pk",
-                "timestamp",
-                "call_type",
-                "name",
-                "seg_event",
-                "action",
-                "status",
-                "attempts",
-                "order_id",
-            )[:500]
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Customer {email}",
-            "opts": self.model._meta,
-            "email": email,
-            "events": [(e, status_badge(e.status, e.get_status_display())) for e in events],
-            "aliases_from": Alias.objects.filter(previous_email=email),
-            "aliases_to": Alias.objects.filter(email=email),
-            "identities": Identity.objects.filter(email=email)[:100],
-        }
-        return TemplateResponse(request, "admin/integrations/event/customer.html", context)
-
-
-def seconds(value: timedelta | None) -> str:
-    """A duration as an operator reads it: '1.2 s', '3 min', '2.5 h'."""
-    if value is None:
-        return "none"
-    total = value.total_seconds()
-    if total < 120:
-        return f"{total:.1f} s"
-    if total < 7200:
-        return f"{total / 60:.0f} min"
-    return f"{total / 3600:.1f} h"
-
-
-@admin.register(SuppressionRule)
-class SuppressionRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("__str__", "reason", "enabled", "caught", "created_by", "created_at")
-    list_filter = ("enabled", "seg_event")
-    search_fields = ("=email",)
-    readonly_fields = ("created_by", "created_at")
-    fields = ("email", "seg_event", "reason", "enabled", "created_by", "created_at")
-
-    @admin.display(description="events caught")
-    def caught(self, obj: SuppressionRule) -> SafeString:
-        url = reverse("admin:integrations_event_changelist") + f"?rule__id__exact={obj.pk}"
-        return format_html('<a href="{}">events</a>', url)
-
-    def save_model(
-        self, request: HttpRequest, obj: SuppressionRule, form: Any, change: bool
-    ) -> None:
-        if obj.email:
-            obj.email = obj.email.strip().lower()
-        if not change:
-            obj.created_by = str(request.user)
-        super().save_model(request, obj, form, change)
-        rules.forget()
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Identity)
-class IdentityAdmin(ReadOnlyAdmin):
-    list_display = ("kind", "value", "email", "user_id", "updated_at")
-    list_filter = ("kind",)
-    search_fields = ("=value", "=email", "=user_id")
-
-
-@admin.register(Alias)
-class AliasAdmin(ReadOnlyAdmin):
-    list_display = ("previous_email", "email", "created_at", "message_id")
-    search_fields = ("=previous_email", "=email")
+        return views.customer(self, request, email)

@@ -1,0 +1,81 @@
+"""The pages beside the events list: the delivery dashboard and a customer's events.
+
+Each is a function of the events' model admin and the request; EventAdmin routes
+them under its own URLs and admin_view.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from .. import charts, metrics, throttle
+from ..models import Alias, Event, Identity
+from .display import seconds, status_badge
+
+
+def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpResponse:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    now = timezone.now()
+    per_minute = metrics.delivered_per_minute(now)
+    windows = [
+        (label, counts, charts.stacked(counts))
+        for label, counts in metrics.counts_by_window(now).items()
+    ]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Delivery to Seg",
+        "opts": model_admin.model._meta,
+        "windows": windows,
+        "per_minute_chart": charts.bars(per_minute),
+        "delivered_last_hour": sum(n for _, n in per_minute),
+        "latency": {
+            f"p{int(point * 100)}": seconds(value)
+            for point, value in metrics.latency_percentiles(now - timedelta(days=1)).items()
+        },
+        "errors": metrics.top_errors(now - timedelta(days=1)),
+        "oldest_pending": metrics.oldest_pending(),
+        "held": metrics.held_summary(),
+        "colours": charts.STATUS_COLOURS,
+        "circuit_open": throttle.is_open(),
+    }
+    return TemplateResponse(request, "admin/integrations/event/dashboard.html", context)
+
+
+def customer(model_admin: admin.ModelAdmin[Any], request: HttpRequest, email: str) -> HttpResponse:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    email = email.strip().lower()
+    events = list(
+        Event.objects.filter(email=email)
+        .order_by("timestamp", "id")
+        .only(
+            "pk",
+            "timestamp",
+            "call_type",
+            "name",
+            "seg_event",
+            "action",
+            "status",
+            "attempts",
+            "order_id",
+        )[:500]
+    )
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Customer {email}",
+        "opts": model_admin.model._meta,
+        "email": email,
+        "events": [(e, status_badge(e.status, e.get_status_display())) for e in events],
+        "aliases_from": Alias.objects.filter(previous_email=email),
+        "aliases_to": Alias.objects.filter(email=email),
+        "identities": Identity.objects.filter(email=email)[:100],
+    }
+    return TemplateResponse(request, "admin/integrations/event/customer.html", context)
