@@ -22,9 +22,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from .. import operations, outbox, tracker
+from .. import operations, outbox, timeline, tracker
 from ..identity import identity_chain
-from ..models import Attempt, Event, StatusChange
+from ..models import Attempt, Event
 from . import views
 from .display import pretty_json, status_badge
 from .forms import SuppressForm
@@ -227,28 +227,16 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @staticmethod
     def event_context(event: Event) -> dict[str, Any]:
         attempts = list(Attempt.objects.filter(event=event).order_by("number", "id"))
-        changes = list(StatusChange.objects.filter(event=event))
-        timeline: list[tuple[Any, str, str]] = [
-            (event.received_at, event.ingest_status, "Received and stored.")
-        ]
-        for attempt in attempts:
-            answer = f"HTTP {attempt.status_code}" if attempt.status_code else attempt.error_class
-            then = {"delivered": "delivered", "retry": "pending", "failed": "failed"}[
-                attempt.verdict
-            ]
-            note = f"Attempt {attempt.number}: {answer} in {attempt.duration_ms:.0f} ms"
-            if attempt.retry_at:
-                note += f"; retry due {timezone.localtime(attempt.retry_at):%H:%M:%S}"
-            timeline.append((attempt.started_at, then, note + "."))
-        timeline += [(c.at, c.status, c.cause) for c in changes]
-        timeline.sort(key=lambda item: item[0])
         return {
             "event": event,
             "sent": pretty_json(event.message),
             "payload": pretty_json(event.payload) if event.payload is not None else None,
             "seg_url": tracker.endpoint(event.action) if event.action else None,
             "attempts": attempts,
-            "timeline": [(at, status_badge(status), cause) for at, status, cause in timeline],
+            "timeline": [
+                (entry.at, status_badge(entry.status), entry.cause)
+                for entry in timeline.history(event, attempts)
+            ],
             "chain": identity_chain(event),
         }
 
