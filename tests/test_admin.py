@@ -103,6 +103,21 @@ def test_event_page_query_count_is_fixed(client: Client) -> None:
     assert len(few) == len(many)
 
 
+def test_event_page_reads_the_event_once(client: Client) -> None:
+    [event] = make_events(1)
+    logged_in(client)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"{CHANGELIST}{event.pk}/change/").status_code == 200
+    assert len([q for q in queries if 'FROM "integrations_event"' in q["sql"]]) == 1
+
+
+def test_an_event_id_that_is_not_a_number_is_not_found(client: Client) -> None:
+    logged_in(client)
+    assert client.get(f"{CHANGELIST}abc/change/").status_code == 404
+    # A digit to str.isdigit(), not to int().
+    assert client.get(f"{CHANGELIST}%C2%B2/change/").status_code == 404
+
+
 def test_event_page_shows_three_panes_history_and_identity(client: Client) -> None:
     api.page(anonymous_id="a1", name="Home", message_id="held-1")
     api.identify("u1", {"email": "ann@example.com"}, anonymous_id="a1")
