@@ -1,4 +1,7 @@
-"""Small inline SVG charts for the dashboard: no script, no third-party assets."""
+"""Small inline SVG charts for the dashboard: no script, no third-party assets.
+
+Colours come from admin.css, by status class, as for the badges.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,6 @@ from datetime import datetime
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-
-STATUS_COLOURS = {
-    "delivered": "#15803d",
-    "pending": "#2563eb",
-    "sending": "#7c3aed",
-    "held": "#ca8a04",
-    "failed": "#b91c1c",
-    "expired": "#6b7280",
-    "ignored": "#9ca3af",
-    "suppressed": "#111827",
-}
 
 
 def _svg(width: int, height: int, label: str, body: str) -> SafeString:
@@ -35,7 +27,8 @@ def bars(series: Sequence[tuple[datetime, int]], width: int = 720, height: int =
     usable = height - 14
     rects = "".join(
         f'<rect x="{i * step:.1f}" y="{height - n / top * usable:.1f}" '
-        f'width="{max(step - 1, 1):.1f}" height="{n / top * usable:.1f}" fill="#15803d">'
+        f'width="{max(step - 1, 1):.1f}" height="{n / top * usable:.1f}" '
+        'class="seg-status-delivered">'
         f"<title>{t:%H:%M} UTC: {n} delivered</title></rect>"
         for i, (t, n) in enumerate(series)
     )
@@ -51,9 +44,9 @@ def stacked(counts: dict[str, int], width: int = 720, height: int = 22) -> SafeS
         if not n:
             continue
         w = n / total * width
-        colour = STATUS_COLOURS.get(status, "#999999")
         rects.append(
-            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" fill="{colour}">'
+            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" '
+            f'class="seg-status-{escape(status)}">'
             f"<title>{escape(status)}: {n}</title></rect>"
         )
         x += w

@@ -144,6 +144,28 @@ def test_a_script_in_a_payload_is_escaped(client: Client) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_pages_carry_no_inline_style(client: Client) -> None:
+    [event] = make_events(1)
+    api.page(anonymous_id="anon-1", name="Home")
+    logged_in(client, "suppress_event")
+    pages = {
+        url: client.get(url)
+        for url in (
+            CHANGELIST,
+            f"{CHANGELIST}{event.pk}/change/",
+            reverse("admin:integrations_event_dashboard"),
+            reverse("admin:integrations_event_customer", args=[event.email]),
+        )
+    }
+    pages["suppress"] = client.post(
+        CHANGELIST, {"action": "suppress_events", "_selected_action": [event.pk], "index": 0}
+    )
+    for url, response in pages.items():
+        html = response.content.decode()
+        assert response.status_code == 200 and "seg-sandbox-banner" in html, url
+        assert "style=" not in html, url
+
+
 def test_search_by_email_order_id_message_id(client: Client) -> None:
     make_events(2)
     make_events(1, email="bo@example.com")

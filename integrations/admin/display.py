@@ -9,8 +9,6 @@ from typing import Any
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from .. import charts
-
 
 def pretty_json(value: Any) -> SafeString:
     """JSON indented for reading; format_html escapes it."""
@@ -20,13 +18,8 @@ def pretty_json(value: Any) -> SafeString:
 
 
 def status_badge(status: str, label: str | None = None) -> SafeString:
-    colour = charts.STATUS_COLOURS.get(status, "#6b7280")
-    return format_html(
-        '<span class="seg-badge" style="background:{};color:#fff;padding:1px 8px;'
-        'border-radius:9px;font-size:11px;white-space:nowrap">{}</span>',
-        colour,
-        label or status,
-    )
+    """The status as a coloured label; admin.css holds the colours."""
+    return format_html('<span class="seg-badge seg-status-{}">{}</span>', status, label or status)
 
 
 def seconds(value: timedelta | None) -> str:

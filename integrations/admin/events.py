@@ -53,7 +53,7 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="who")
     def who(self, obj: Event) -> SafeString:
         if not obj.email:
-            return format_html('<span style="color:{}">anonymous</span>', "#6b7280")
+            return format_html('<span class="seg-quiet">{}</span>', "anonymous")
         url = reverse("admin:integrations_event_customer", args=[obj.email])
         return format_html('<a href="{}">{}</a>', url, obj.email)
 

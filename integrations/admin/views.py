@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from .. import charts, metrics, throttle
-from ..models import Alias, Event, Identity
+from ..models import Alias, Event, Identity, Status
 from .display import seconds, status_badge
 
 
@@ -43,7 +43,7 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
         "errors": metrics.top_errors(now - timedelta(days=1)),
         "oldest_pending": metrics.oldest_pending(),
         "held": metrics.held_summary(),
-        "colours": charts.STATUS_COLOURS,
+        "statuses": Status.values,
         "circuit_open": throttle.is_open(),
     }
     return TemplateResponse(request, "admin/integrations/event/dashboard.html", context)
