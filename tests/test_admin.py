@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
+import django.contrib.admin
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
@@ -17,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+import integrations
 from integrations import api, metrics, operations
 from integrations.models import Event, Status, StatusChange, SuppressionRule
 
@@ -162,8 +165,47 @@ def test_pages_carry_no_inline_style(client: Client) -> None:
     )
     for url, response in pages.items():
         html = response.content.decode()
-        assert response.status_code == 200 and "seg-sandbox-banner" in html, url
-        assert "style=" not in html, url
+        assert response.status_code == 200 and "style=" not in html, url
+
+
+def test_the_sandbox_banner_shows_once_on_every_admin_page(client: Client) -> None:
+    [event] = make_events(1)
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    for url in (
+        "/admin/",
+        "/admin/auth/user/",
+        "/admin/integrations/",
+        "/admin/integrations/suppressionrule/add/",
+        CHANGELIST,
+        f"{CHANGELIST}{event.pk}/change/",
+        reverse("admin:integrations_event_dashboard"),
+    ):
+        html = client.get(url).content.decode()
+        assert html.count('id="seg-sandbox-banner"') == 1, url
+
+
+def test_the_app_shows_the_banner_on_its_own_pages_in_a_site_that_does_not(
+    client: Client, settings: Any
+) -> None:
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]
+    logged_in(client)
+    assert 'id="seg-sandbox-banner"' not in client.get("/admin/").content.decode()
+    dashboard = client.get(reverse("admin:integrations_event_dashboard")).content.decode()
+    assert dashboard.count('id="seg-sandbox-banner"') == 1
+
+
+def test_the_banner_is_off_when_deliveries_go_to_seg(client: Client, settings: Any) -> None:
+    settings.SEG_TRACKER_URL = "https://tracker.segapp.com"
+    logged_in(client)
+    for url in ("/admin/", CHANGELIST):
+        assert "seg-sandbox-banner" not in client.get(url).content.decode(), url
+
+
+def test_the_app_overrides_none_of_the_admins_own_templates() -> None:
+    ours = Path(integrations.__file__).parent / "templates"
+    django_admin = Path(django.contrib.admin.__file__).parent / "templates"
+    shipped = {p.relative_to(ours) for p in ours.rglob("*.html")}
+    assert shipped and not {p for p in shipped if (django_admin / p).exists()}
 
 
 def test_search_by_email_order_id_message_id(client: Client) -> None:
