@@ -21,6 +21,7 @@ from django.utils import timezone
 
 import integrations
 from integrations import api, metrics, operations
+from integrations.admin.lists import CappedPaginator
 from integrations.models import Event, Status, StatusChange, SuppressionRule
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +83,16 @@ def test_list_query_count_is_fixed(client: Client) -> None:
         for q in many
         if re.search(r"SELECT COUNT\(\*\) AS .__count. FROM .integrations_event.\s*$", q["sql"])
     ]
+
+
+def test_list_says_more_than_the_paginators_cap(client: Client, monkeypatch: Any) -> None:
+    monkeypatch.setattr(CappedPaginator, "cap", 3)
+    make_events(4)
+    html = logged_in(client).get(CHANGELIST).content.decode()
+    assert "more than 3 events" in html
+    monkeypatch.setattr(CappedPaginator, "cap", 4)
+    html = client.get(CHANGELIST).content.decode()
+    assert "more than 4" not in html and "4 events" in html
 
 
 def test_event_page_query_count_is_fixed(client: Client) -> None:

@@ -17,12 +17,15 @@ COUNT_CAP = 10_000
 
 
 class CappedPaginator(Paginator):  # type: ignore[type-arg]
-    """Counts at most COUNT_CAP + 1 rows, so a page never scans the whole table."""
+    """Counts at most ``cap`` + 1 rows, so a page never scans the whole table; the
+    list says "more than ``cap``" past it."""
+
+    cap = COUNT_CAP
 
     @cached_property
     def count(self) -> int:
         rows = cast(QuerySet[Any], self.object_list)
-        return int(rows.order_by()[: COUNT_CAP + 1].count())
+        return int(rows.order_by()[: self.cap + 1].count())
 
 
 class ReceivedFilter(admin.SimpleListFilter):
