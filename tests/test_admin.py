@@ -346,6 +346,15 @@ def test_dashboard_renders_without_external_assets(client: Client) -> None:
     assert not re.search(r"""(src|href)=["']https?://""", html)
 
 
+def test_dashboard_status_lines_join_statuses_without_a_stray_dot(client: Client) -> None:
+    make_events(2, status=Status.DELIVERED)
+    make_events(1, status=Status.FAILED)  # a status in the middle of the order
+    html = logged_in(client).get(reverse("admin:integrations_event_dashboard")).content.decode()
+    [last_hour] = re.findall(r'<td class="seg-counts">(.*?)</td>', html)[:1]
+    text = re.sub(r"<[^>]+>", "", last_hour)
+    assert text == "delivered 2 &middot; failed 1"
+
+
 def test_dashboard_counts_each_window_in_one_query(django_assert_num_queries: Any) -> None:
     now = timezone.now()
     ages = {

@@ -25,8 +25,9 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
         raise PermissionDenied
     now = timezone.now()
     per_minute = metrics.delivered_per_minute(now)
+    # Each window: its label, the statuses it has events in, and its bar.
     windows = [
-        (label, counts, charts.stacked(counts))
+        (label, [(status, n) for status, n in counts.items() if n], charts.stacked(counts))
         for label, counts in metrics.counts_by_window(now).items()
     ]
     context = {
