@@ -11,6 +11,8 @@ from datetime import datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from . import dates
+
 
 def _svg(width: int, height: int, label: str, body: str) -> SafeString:
     # Every number is formatted here and every text passes through escape().
@@ -29,7 +31,7 @@ def bars(series: Sequence[tuple[datetime, int]], width: int = 720, height: int =
         f'<rect x="{i * step:.1f}" y="{height - n / top * usable:.1f}" '
         f'width="{max(step - 1, 1):.1f}" height="{n / top * usable:.1f}" '
         'class="seg-status-delivered">'
-        f"<title>{t:%H:%M} UTC: {n} delivered</title></rect>"
+        f"<title>{escape(dates.shown(t))}: {n} delivered</title></rect>"
         for i, (t, n) in enumerate(series)
     )
     axis = f'<text x="2" y="11" font-size="11">max {top}/min</text>'

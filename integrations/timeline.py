@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils import timezone
-
+from . import dates
 from .answers import Verdict
 from .models import Attempt, Event, Status, StatusChange
 
@@ -42,7 +41,7 @@ def entries(
         answer = f"HTTP {attempt.status_code}" if attempt.status_code else attempt.error_class
         note = f"Attempt {attempt.number}: {answer} in {attempt.duration_ms:.0f} ms"
         if attempt.retry_at:
-            note += f"; retry due {timezone.localtime(attempt.retry_at):%H:%M:%S}"
+            note += f"; retry due {dates.shown(attempt.retry_at)}"
         timeline.append(Entry(attempt.started_at, AFTER[Verdict(attempt.verdict)], note + "."))
     timeline += [Entry(change.at, change.status, change.cause) for change in changes]
     timeline.sort(key=lambda entry: entry.at)

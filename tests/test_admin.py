@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,40 @@ def test_event_page_shows_three_panes_history_and_identity(client: Client) -> No
     assert "/django/abc8fb18-7559-4324-9921-a4b5015b4a1c/events" in html
     assert "Released: an identify made ann@example.com known." in html
     assert "anonymousId <code>a1</code>" in html
+
+
+def test_every_moment_is_written_one_way_with_its_time_zone(client: Client, settings: Any) -> None:
+    settings.TIME_ZONE = "America/New_York"
+    [event] = make_events(1)
+    moment = datetime(2026, 1, 15, 14, 0, tzinfo=UTC)
+    Event.objects.filter(pk=event.pk).update(
+        received_at=moment, timestamp=moment, first_attempt_at=moment, next_attempt_at=moment
+    )
+    event.attempt_set.create(
+        number=1,
+        started_at=moment,
+        duration_ms=3,
+        url="u",
+        status_code=500,
+        verdict="retry",
+        error_class="HTTP 500",
+        retry_at=moment + timedelta(minutes=1),
+    )
+    SuppressionRule.objects.create(email="qa@example.com", reason="QA", created_at=moment)
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    page = client.get(f"{CHANGELIST}{event.pk}/change/").content.decode()
+    assert "retry due 2026-01-15 09:01:00 EST." in page
+    assert "The retry window runs from here." in page  # the field's own help stays
+    assert "None" not in re.sub(r"<[^>]+>", "", page)  # an empty moment shows as the admin's -
+    for url in (
+        CHANGELIST,
+        f"{CHANGELIST}{event.pk}/change/",
+        reverse("admin:integrations_event_customer", args=[event.email]),
+        "/admin/integrations/suppressionrule/",
+    ):
+        html = client.get(url).content.decode()
+        assert "2026-01-15 09:00:00 EST" in html, url
+        assert not re.search(r"Jan\. 15|[ap]\.m\.", html), url
 
 
 def test_a_script_in_a_payload_is_escaped(client: Client) -> None:

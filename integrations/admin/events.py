@@ -17,7 +17,6 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
@@ -26,15 +25,15 @@ from .. import operations, outbox, timeline, tracker
 from ..identity import identity_chain
 from ..models import Attempt, Event
 from . import views
-from .display import pretty_json, status_badge
-from .forms import SuppressForm
+from .display import moment, pretty_json, status_badge
+from .forms import EventPageForm, SuppressForm
 from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter
 
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("received", "who", "what", "badge", "attempts", "next_attempt_at")
-    list_display_links = ("received",)
+    list_display = ("when", "who", "what", "badge", "attempts", "next_attempt")
+    list_display_links = ("when",)
     list_filter = ("status", "call_type", "seg_event", HasErrorFilter, ReceivedFilter, "rule")
     search_fields = ("=email", "=message_id", "=order_id", "=user_id")
     search_help_text = "An exact email, messageId, order id or userId."
@@ -46,9 +45,8 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     change_list_template = "admin/integrations/event/change_list.html"
 
     # --- the list -------------------------------------------------------
-    @admin.display(description="when", ordering="-received_at")
-    def received(self, obj: Event) -> str:
-        return timezone.localtime(obj.received_at).strftime("%Y-%m-%d %H:%M:%S")
+    when = moment(Event, "received_at", "when", ordering="-received_at")
+    next_attempt = moment(Event, "next_attempt_at")
 
     @admin.display(description="who")
     def who(self, obj: Event) -> SafeString:
@@ -175,8 +173,8 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     ("call_type", "name", "seg_event", "action"),
                     ("email", "user_id", "anonymous_id", "order_id"),
                     ("message_id", "rule"),
-                    ("timestamp", "received_at", "delivered_at"),
-                    ("attempts", "next_attempt_at", "first_attempt_at"),
+                    ("event_time", "received", "delivered"),
+                    ("attempts", "next_attempt", "first_attempt"),
                     "last_error",
                 )
             },
@@ -195,14 +193,21 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "order_id",
         "message_id",
         "rule",
-        "timestamp",
-        "received_at",
-        "delivered_at",
+        "event_time",
+        "received",
+        "delivered",
         "attempts",
-        "next_attempt_at",
-        "first_attempt_at",
+        "next_attempt",
+        "first_attempt",
         "last_error",
     )
+
+    # The moments, written as everywhere in the app; EventPageForm gives their help.
+    event_time = moment(Event, "timestamp")
+    received = moment(Event, "received_at")
+    delivered = moment(Event, "delivered_at")
+    first_attempt = moment(Event, "first_attempt_at")
+    form = EventPageForm
 
     @admin.display(description="status")
     def status_badge_field(self, obj: Event) -> SafeString:

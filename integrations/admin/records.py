@@ -13,15 +13,17 @@ from django.utils.safestring import SafeString
 
 from .. import rules
 from ..models import Alias, Identity, SuppressionRule
+from .display import moment
 
 
 @admin.register(SuppressionRule)
 class SuppressionRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("__str__", "reason", "enabled", "caught", "created_by", "created_at")
+    list_display = ("__str__", "reason", "enabled", "caught", "created_by", "created")
     list_filter = ("enabled", "seg_event")
     search_fields = ("=email",)
-    readonly_fields = ("created_by", "created_at")
-    fields = ("email", "seg_event", "reason", "enabled", "created_by", "created_at")
+    readonly_fields = ("created_by", "created")
+    fields = ("email", "seg_event", "reason", "enabled", "created_by", "created")
+    created = moment(SuppressionRule, "created_at")
 
     @admin.display(description="events caught")
     def caught(self, obj: SuppressionRule) -> SafeString:
@@ -49,12 +51,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Identity)
 class IdentityAdmin(ReadOnlyAdmin):
-    list_display = ("kind", "value", "email", "user_id", "updated_at")
+    list_display = ("kind", "value", "email", "user_id", "updated")
+    updated = moment(Identity, "updated_at")
     list_filter = ("kind",)
     search_fields = ("=value", "=email", "=user_id")
 
 
 @admin.register(Alias)
 class AliasAdmin(ReadOnlyAdmin):
-    list_display = ("previous_email", "email", "created_at", "message_id")
+    list_display = ("previous_email", "email", "created", "message_id")
     search_fields = ("=previous_email", "=email")
+    created = moment(Alias, "created_at")

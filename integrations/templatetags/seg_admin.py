@@ -1,4 +1,5 @@
-"""Template tags for the admin: the sandbox banner.
+"""Template tags for the admin: the sandbox banner, and moments written as the app
+writes them (``{{ attempt.started_at|seg_time }}``).
 
 The app's own admin pages show it. A site shows it on every admin page with one
 line in its ``admin/base_site.html`` (see the README)::
@@ -8,11 +9,12 @@ line in its ``admin/base_site.html`` (see the README)::
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django import template
 
-from .. import conf
+from .. import conf, dates
 
 register = template.Library()
 
@@ -35,3 +37,9 @@ def seg_sandbox_banner(context: template.Context) -> dict[str, object]:
     first = not context.render_context.get(SHOWN, False)
     context.render_context[SHOWN] = True
     return {"sandbox": first and tracker_is_local(), "tracker_url": conf.tracker_url()}
+
+
+@register.filter
+def seg_time(value: datetime | None) -> str:
+    """A moment as ``dates.shown`` writes it; nothing for None."""
+    return "" if value is None else dates.shown(value)
