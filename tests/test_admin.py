@@ -389,6 +389,24 @@ def test_dashboard_status_lines_join_statuses_without_a_stray_dot(client: Client
     assert text == "delivered 2 &middot; failed 1"
 
 
+def test_dashboard_says_just_now_under_a_minute(client: Client) -> None:
+    failed = make_events(1, status=Status.FAILED)[0]
+    failed.attempt_set.create(
+        number=1,
+        started_at=timezone.now() - timedelta(seconds=20),
+        duration_ms=1,
+        url="u",
+        status_code=500,
+        verdict="retry",
+        error_class="HTTP 500",
+    )
+    make_events(1, status=Status.HELD)
+    html = logged_in(client).get(reverse("admin:integrations_event_dashboard")).content.decode()
+    assert "0\xa0minutes" not in html and "0 minutes" not in html
+    assert re.search(r"<td title=\"[^\"]+ UTC\">just now</td>", html)  # the error, last seen
+    assert "oldest just now" in html  # the held event
+
+
 def test_dashboard_counts_each_window_in_one_query(django_assert_num_queries: Any) -> None:
     now = timezone.now()
     ages = {

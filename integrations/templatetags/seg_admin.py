@@ -43,3 +43,9 @@ def seg_sandbox_banner(context: template.Context) -> dict[str, object]:
 def seg_time(value: datetime | None) -> str:
     """A moment as ``dates.shown`` writes it; nothing for None."""
     return "" if value is None else dates.shown(value)
+
+
+@register.filter
+def seg_ago(value: datetime | None) -> str:
+    """How long ago a moment was, as ``dates.ago`` says it; nothing for None."""
+    return "" if value is None else dates.ago(value)
