@@ -407,6 +407,12 @@ def test_dashboard_says_just_now_under_a_minute(client: Client) -> None:
     assert "oldest just now" in html  # the held event
 
 
+def test_dashboard_chart_has_a_time_axis(client: Client) -> None:
+    html = logged_in(client).get(reverse("admin:integrations_event_dashboard")).content.decode()
+    chart = html[html.index('id="per-minute"') :]
+    assert chart.index(">-60 min<") < chart.index(">-30 min<") < chart.index(">now<")
+
+
 def test_dashboard_counts_each_window_in_one_query(django_assert_num_queries: Any) -> None:
     now = timezone.now()
     ages = {
