@@ -57,7 +57,7 @@ def browser() -> Iterator[Any]:
 
 
 def log_in(browser: Any, base: str, username: str) -> Any:
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(f"{base}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
@@ -100,6 +100,11 @@ def test_operator_finds_retries_and_suppresses(
 
     # Find the order: filter on failed, search by order id, open it.
     page.goto(f"{live_server.url}/admin/integrations/event/")
+    # At 1366 px each moment keeps to one line and the whole list fits the page.
+    when = page.locator("#result_list tbody td.field-when, #result_list tbody th.field-when")
+    assert when.first.locator("a").evaluate("a => a.getClientRects().length") == 1
+    assert page.eval_on_selector(".results", "r => r.scrollWidth <= r.clientWidth")
+    page.screenshot(path=str(ARTIFACTS / "events.png"), full_page=True)
     page.click("#changelist-filter a:has-text('failed')")
     page.fill("#searchbar", "50314b8e9bcf000000000000")
     page.press("#searchbar", "Enter")
