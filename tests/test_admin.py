@@ -68,6 +68,15 @@ def test_list_shows_who_what_and_status(client: Client) -> None:
     assert "seg-badge" in html
 
 
+def test_list_shows_the_order_id(client: Client) -> None:
+    make_events(2)
+    html = logged_in(client).get(CHANGELIST).content.decode()
+    for order_id in ("order-0", "order-1"):
+        assert (
+            f'<td class="field-order"><span class="seg-clip seg-order" title="{order_id}">' in html
+        )
+
+
 def test_list_query_count_is_fixed(client: Client) -> None:
     logged_in(client)
     make_events(5)

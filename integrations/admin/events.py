@@ -32,7 +32,7 @@ from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("when", "who", "what", "badge", "attempts", "next_attempt")
+    list_display = ("when", "who", "what", "order", "badge", "attempts", "next_attempt")
     list_display_links = ("when",)
     list_filter = ("status", "call_type", "seg_event", HasErrorFilter, ReceivedFilter, "rule")
     search_fields = ("=email", "=message_id", "=order_id", "=user_id")
@@ -64,12 +64,20 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return format_html("{} &rarr; <b>{}</b>", name, obj.seg_event or obj.action)
         return format_html("{}", name)
 
+    @admin.display(description="order id")
+    def order(self, obj: Event) -> SafeString | None:
+        if not obj.order_id:
+            return None
+        return format_html(
+            '<span class="seg-clip seg-order" title="{}">{}</span>', obj.order_id, obj.order_id
+        )
+
     @admin.display(description="status", ordering="status")
     def badge(self, obj: Event) -> SafeString:
         return status_badge(obj.status, obj.get_status_display())
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        # Six columns and the filters take a 1366 px screen's width: the list goes
+        # Seven columns and the filters take a 1366 px screen's width: the list goes
         # without the admin's app sidebar (the breadcrumbs lead back).
         context = {**(extra_context or {}), "is_nav_sidebar_enabled": False}
         return super().changelist_view(request, context)
