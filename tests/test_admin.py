@@ -293,6 +293,24 @@ def test_retry_action_needs_its_permission(client: Client) -> None:
     assert LogEntry.objects.get().change_message == "Retried 3 of 3 selected events."
 
 
+def test_admin_log_counts_in_words_and_skips_an_action_that_changed_nothing(
+    client: Client,
+) -> None:
+    [failed] = make_events(1, status=Status.FAILED, next_attempt_at=None)
+    [pending] = make_events(1, email="bo@example.com")
+    logged_in(client, "retry_event")
+    for event in (failed, pending):
+        client.post(
+            CHANGELIST, {"action": "retry_events", "_selected_action": [event.pk], "index": 0}
+        )
+    entry = LogEntry.objects.get()
+    assert (entry.object_repr, entry.change_message) == (
+        "1 event",
+        "Retried 1 of 1 selected event.",
+    )
+    assert str(entry) == "Changed “1 event” — Retried 1 of 1 selected event."
+
+
 def test_suppress_asks_for_a_reason_then_suppresses_across_the_filter(client: Client) -> None:
     make_events(4)
     delivered = make_events(1, status=Status.DELIVERED)

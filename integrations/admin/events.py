@@ -113,14 +113,22 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     # --- actions ----------------------------------------------------------
     def _done(self, request: HttpRequest, verb: str, changed: int, selected: int) -> None:
-        LogEntry.objects.create(
-            user_id=cast(int, request.user.pk),
-            content_type_id=ContentType.objects.get_for_model(Event).pk,
-            object_id=None,
-            object_repr=f"{changed} events",
-            action_flag=CHANGE,
-            change_message=f"{verb} {changed} of {selected} selected events.",
-        )
+        """Log what an action changed (nothing when it changed nothing), and say so."""
+        if changed:
+            numbers = {"verb": verb, "changed": changed, "selected": selected}
+            LogEntry.objects.create(
+                user_id=cast(int, request.user.pk),
+                content_type_id=ContentType.objects.get_for_model(Event).pk,
+                object_id=None,
+                object_repr=ngettext("%(changed)d event", "%(changed)d events", changed) % numbers,
+                action_flag=CHANGE,
+                change_message=ngettext(
+                    "%(verb)s %(changed)d of %(selected)d selected event.",
+                    "%(verb)s %(changed)d of %(selected)d selected events.",
+                    selected,
+                )
+                % numbers,
+            )
         message = ngettext("%(verb)s %(count)d event.", "%(verb)s %(count)d events.", changed) % {
             "verb": verb,
             "count": changed,
