@@ -262,6 +262,22 @@ def test_the_app_overrides_none_of_the_admins_own_templates() -> None:
     assert shipped and not {p for p in shipped if (django_admin / p).exists()}
 
 
+def test_breadcrumbs_are_spaced_as_the_admins_own(client: Client) -> None:
+    [event] = make_events(1)
+    logged_in(client, "suppress_event")
+    pages = [
+        client.get(reverse("admin:integrations_event_dashboard")),
+        client.get(reverse("admin:integrations_event_customer", args=[event.email])),
+        client.post(
+            CHANGELIST, {"action": "suppress_events", "_selected_action": [event.pk], "index": 0}
+        ),
+    ]
+    for response in pages:
+        html = response.content.decode()
+        [crumbs] = re.findall(r'<ol class="breadcrumbs">(.*?)</ol>', html, re.S)
+        assert crumbs.count("<li") == 4 and "</li><li" not in crumbs
+
+
 def test_search_by_email_order_id_message_id(client: Client) -> None:
     make_events(2)
     make_events(1, email="bo@example.com")

@@ -146,6 +146,13 @@ def test_operator_finds_retries_and_suppresses(
 
     page.goto(f"{live_server.url}/admin/integrations/event/dashboard/")
     page.wait_for_selector("#per-minute svg")
+    # A space after each breadcrumb's separator, as on the admin's own pages.
+    gaps = page.eval_on_selector_all(
+        "ol.breadcrumbs li",
+        "lis => lis.slice(1).map((li, i) =>"
+        " li.getBoundingClientRect().left - lis[i].getBoundingClientRect().right)",
+    )
+    assert len(gaps) == 3 and min(gaps) > 2
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
 
