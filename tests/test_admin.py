@@ -12,8 +12,10 @@ import django.contrib.admin
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
+from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.db import connection
+from django.templatetags.static import static
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -276,6 +278,14 @@ def test_breadcrumbs_are_spaced_as_the_admins_own(client: Client) -> None:
         html = response.content.decode()
         [crumbs] = re.findall(r'<ol class="breadcrumbs">(.*?)</ol>', html, re.S)
         assert crumbs.count("<li") == 4 and "</li><li" not in crumbs
+
+
+def test_the_site_has_an_icon(client: Client) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == static("favicon.svg")
+    assert finders.find("favicon.svg")
+    html = logged_in(client).get("/admin/").content.decode()
+    assert f'<link rel="icon" href="{static("favicon.svg")}"' in html
 
 
 def test_search_by_email_order_id_message_id(client: Client) -> None:

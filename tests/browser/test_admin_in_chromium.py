@@ -97,6 +97,8 @@ def test_operator_finds_retries_and_suppresses(
 
     page = log_in(browser, live_server.url, "ops")
     assert page.is_visible("#seg-sandbox-banner")  # never mistaken for production
+    icon = page.request.get(f"{live_server.url}/favicon.ico")
+    assert icon.ok and icon.headers["content-type"] == "image/svg+xml"
 
     # Find the order: filter on failed, search by order id, open it.
     page.goto(f"{live_server.url}/admin/integrations/event/")
