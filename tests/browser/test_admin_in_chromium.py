@@ -118,6 +118,8 @@ def test_operator_finds_retries_and_suppresses(
     answers = page.inner_text("#pane-answers")
     assert "HTTP 422" in answers and "Email rejected" in answers
     assert "Monopoly <3rd>" in page.inner_text("#pane-sent")  # shown as text, escaped once
+    for pane in ("#pane-sent", "#pane-seg"):  # long values wrap inside their pane
+        assert page.eval_on_selector(f"{pane} .seg-json", "p => p.scrollWidth <= p.clientWidth")
     page.screenshot(path=str(ARTIFACTS / "event-failed.png"), full_page=True)
 
     # Retry it from the list, and watch it become delivered at the Seg server.
