@@ -1,6 +1,7 @@
 """The real admin in headless Chromium: log in, filter, open an event, retry a failed
 one until the local Seg server has it, suppress with a reason, and check that a
-view-only user sees no action. Screenshots go to test-artifacts/."""
+view-only user sees no action. Screenshots at 1366 px (the events list, an event, the
+dashboard, a customer) go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -158,6 +159,10 @@ def test_operator_finds_retries_and_suppresses(
     )
     assert len(gaps) == 3 and min(gaps) > 2
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/integrations/event/customer/ann@example.com/")
+    assert page.locator("#customer-events tbody tr").count() == 6
+    page.screenshot(path=str(ARTIFACTS / "customer.png"), full_page=True)
 
 
 def test_view_only_user_sees_no_action(live_server: Any, browser: Any) -> None:
