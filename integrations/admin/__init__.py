@@ -1,7 +1,8 @@
 """The operator's admin, split by role; importing the package registers every admin.
 
 - ``events``: the events list, its actions and one event's page (EventAdmin).
-- ``views``: the delivery dashboard and the customer page, beside the events list.
+- ``views``: the delivery dashboard, the customer page, and the panes of an
+  event's page (what was sent, what Seg answered, the history).
 - ``records``: suppression rules, identities and aliases.
 - ``display``, ``lists``, ``forms``: status badges and JSON, the list's filters and
   paginator, and the suppress form.

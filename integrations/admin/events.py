@@ -12,6 +12,7 @@ from typing import Any, cast
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,11 +22,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from .. import operations, outbox, timeline, tracker
-from ..identity import identity_chain
-from ..models import Attempt, Event
+from .. import operations, outbox
+from ..models import Event
 from . import views
-from .display import moment, pretty_json, status_badge
+from .display import moment, status_badge
 from .forms import EventPageForm, SuppressForm
 from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter
 
@@ -204,27 +204,8 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             },
         ),
     )
-    readonly_fields = (
-        "status_badge_field",
-        "status_reason",
-        "call_type",
-        "name",
-        "seg_event",
-        "action",
-        "email",
-        "user_id",
-        "anonymous_id",
-        "order_id",
-        "message_id",
-        "rule",
-        "event_time",
-        "received",
-        "delivered",
-        "attempts",
-        "next_attempt",
-        "first_attempt",
-        "last_error",
-    )
+    # The record is read-only: every field of the page.
+    readonly_fields = tuple(flatten_fieldsets(fieldsets))
 
     # The moments, written as everywhere in the app; EventPageForm gives their help.
     event_time = moment(Event, "timestamp")
@@ -261,24 +242,8 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> HttpResponse:
         # The page's panes come from the event get_object read: one fetch.
         if obj is not None:
-            context.update(self.event_context(obj))
+            context.update(views.event_panes(obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-    @staticmethod
-    def event_context(event: Event) -> dict[str, Any]:
-        attempts = list(Attempt.objects.filter(event=event).order_by("number", "id"))
-        return {
-            "event": event,
-            "sent": pretty_json(event.message),
-            "payload": pretty_json(event.payload) if event.payload is not None else None,
-            "seg_url": tracker.endpoint(event.action) if event.action else None,
-            "attempts": attempts,
-            "timeline": [
-                (entry.at, status_badge(entry.status), entry.cause)
-                for entry in timeline.history(event, attempts)
-            ],
-            "chain": identity_chain(event),
-        }
 
     # --- extra pages --------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:

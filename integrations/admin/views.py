@@ -1,7 +1,8 @@
-"""The pages beside the events list: the delivery dashboard and a customer's events.
+"""The pages beside the events list: the delivery dashboard, a customer's events,
+and what an event's page shows below its fields.
 
-Each is a function of the events' model admin and the request; EventAdmin routes
-them under its own URLs and admin_view.
+The dashboard and the customer page are functions of the events' model admin and
+the request; EventAdmin routes them under its own URLs and admin_view.
 """
 
 from __future__ import annotations
@@ -15,9 +16,28 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from .. import charts, metrics, throttle
-from ..models import Alias, Event, Identity, Status
-from .display import seconds, status_badge
+from .. import charts, metrics, throttle, timeline, tracker
+from ..identity import identity_chain
+from ..models import Alias, Attempt, Event, Identity, Status
+from .display import pretty_json, seconds, status_badge
+
+
+def event_panes(event: Event) -> dict[str, Any]:
+    """What the shop sent, what went to Seg, what Seg answered, the history and the
+    identity chain: the event page's context beside the event itself."""
+    attempts = list(Attempt.objects.filter(event=event).order_by("number", "id"))
+    return {
+        "event": event,
+        "sent": pretty_json(event.message),
+        "payload": pretty_json(event.payload) if event.payload is not None else None,
+        "seg_url": tracker.endpoint(event.action) if event.action else None,
+        "attempts": attempts,
+        "timeline": [
+            (entry.at, status_badge(entry.status), entry.cause)
+            for entry in timeline.history(event, attempts)
+        ],
+        "chain": identity_chain(event),
+    }
 
 
 def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpResponse:
