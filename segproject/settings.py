@@ -35,16 +35,16 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # Its place beside django.contrib.admin does not matter: the app overrides none
+    # of the admin's templates. Its pages show the sandbox banner themselves, and
+    # templates/admin/base_site.html shows it on the rest of the admin.
+    "integrations",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    # Anywhere in the list: the app overrides none of the admin's own templates.
-    # Its pages show the sandbox banner; templates/admin/base_site.html shows it
-    # on the rest of the admin.
-    "integrations",
 ]
 
 MIDDLEWARE = [
