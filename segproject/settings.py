@@ -33,8 +33,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    # Before django.contrib.admin, so its admin templates (the sandbox banner) win,
-    # and before django.contrib.staticfiles, so its runserver (it reads chunked bodies) does.
+    # Before django.contrib.staticfiles, so its runserver (it reads chunked bodies)
+    # wins. Its place beside django.contrib.admin does not matter: the app overrides
+    # none of the admin's templates (templates/admin/base_site.html shows the banner).
     "integrations",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -103,6 +104,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The site's own files (its icon); the app ships its own.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The ingestion endpoint enforces Segment's own limits (500 KB a request).

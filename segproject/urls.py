@@ -1,9 +1,19 @@
-"""URLs: the admin, and Segment's HTTP API under /seg/."""
+"""URLs: the admin, Segment's HTTP API under /seg/, and the site's icon."""
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on any page that names no icon."""
+    return redirect(static("favicon.svg"))
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("seg/", include("integrations.urls")),
+    path("favicon.ico", favicon),
 ]

@@ -1,6 +1,7 @@
 """The real admin in headless Chromium: log in, filter, open an event, retry a failed
 one until the local Seg server has it, suppress with a reason, and check that a
-view-only user sees no action. Screenshots go to test-artifacts/."""
+view-only user sees no action. Screenshots at 1366 px (the events list, an event, the
+dashboard, a customer) go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def browser() -> Iterator[Any]:
 
 
 def log_in(browser: Any, base: str, username: str) -> Any:
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(f"{base}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
@@ -98,9 +99,16 @@ def test_operator_finds_retries_and_suppresses(
 
     page = log_in(browser, live_server.url, "ops")
     assert page.is_visible("#seg-sandbox-banner")  # never mistaken for production
+    icon = page.request.get(f"{live_server.url}/favicon.ico")
+    assert icon.ok and icon.headers["content-type"] == "image/svg+xml"
 
     # Find the order: filter on failed, search by order id, open it.
     page.goto(f"{live_server.url}/admin/integrations/event/")
+    # At 1366 px each moment keeps to one line and the whole list fits the page.
+    when = page.locator("#result_list tbody td.field-when, #result_list tbody th.field-when")
+    assert when.first.locator("a").evaluate("a => a.getClientRects().length") == 1
+    assert page.eval_on_selector(".results", "r => r.scrollWidth <= r.clientWidth")
+    page.screenshot(path=str(ARTIFACTS / "events.png"), full_page=True)
     page.click("#changelist-filter a:has-text('failed')")
     page.fill("#searchbar", "50314b8e9bcf000000000000")
     page.press("#searchbar", "Enter")
@@ -112,6 +120,8 @@ def test_operator_finds_retries_and_suppresses(
     answers = page.inner_text("#pane-answers")
     assert "HTTP 422" in answers and "Email rejected" in answers
     assert "Monopoly <3rd>" in page.inner_text("#pane-sent")  # shown as text, escaped once
+    for pane in ("#pane-sent", "#pane-seg"):  # long values wrap inside their pane
+        assert page.eval_on_selector(f"{pane} .seg-json", "p => p.scrollWidth <= p.clientWidth")
     page.screenshot(path=str(ARTIFACTS / "event-failed.png"), full_page=True)
 
     # Retry it from the list, and watch it become delivered at the Seg server.
@@ -142,7 +152,18 @@ def test_operator_finds_retries_and_suppresses(
 
     page.goto(f"{live_server.url}/admin/integrations/event/dashboard/")
     page.wait_for_selector("#per-minute svg")
+    # A space after each breadcrumb's separator, as on the admin's own pages.
+    gaps = page.eval_on_selector_all(
+        "ol.breadcrumbs li",
+        "lis => lis.slice(1).map((li, i) =>"
+        " li.getBoundingClientRect().left - lis[i].getBoundingClientRect().right)",
+    )
+    assert len(gaps) == 3 and min(gaps) > 2
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/integrations/event/customer/ann@example.com/")
+    assert page.locator("#customer-events tbody tr").count() == 6
+    page.screenshot(path=str(ARTIFACTS / "customer.png"), full_page=True)
 
 
 def test_view_only_user_sees_no_action(live_server: Any, browser: Any) -> None:

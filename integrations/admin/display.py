@@ -1,0 +1,54 @@
+"""How the admin shows a value: status badges, JSON, moments, durations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.db import models
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from .. import dates
+
+
+def pretty_json(value: Any) -> SafeString:
+    """JSON indented for reading; format_html escapes it."""
+    return format_html(
+        '<pre class="seg-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False)
+    )
+
+
+def status_badge(status: str, label: str | None = None) -> SafeString:
+    """The status as a coloured label; admin.css holds the colours."""
+    return format_html('<span class="seg-badge seg-status-{}">{}</span>', status, label or status)
+
+
+def moment(
+    model: type[models.Model], name: str, description: str = "", ordering: str = ""
+) -> Callable[[admin.ModelAdmin[Any], Any], str]:
+    """A ModelAdmin display method showing the datetime field ``name`` as
+    ``dates.shown`` writes it, sortable by it, labelled with the field's verbose
+    name unless ``description`` is given. Use it as a class attribute."""
+
+    def show(model_admin: admin.ModelAdmin[Any], obj: Any) -> str:
+        value = getattr(obj, name)
+        return model_admin.get_empty_value_display() if value is None else dates.shown(value)
+
+    label = description or str(getattr(model._meta.get_field(name), "verbose_name", name))
+    return admin.display(description=label, ordering=ordering or name)(show)
+
+
+def seconds(value: timedelta | None) -> str:
+    """A duration as an operator reads it: '1.2 s', '3 min', '2.5 h'."""
+    if value is None:
+        return "none"
+    total = value.total_seconds()
+    if total < 120:
+        return f"{total:.1f} s"
+    if total < 7200:
+        return f"{total / 60:.0f} min"
+    return f"{total / 3600:.1f} h"

@@ -1,0 +1,102 @@
+"""The pages beside the events list: the delivery dashboard, a customer's events,
+and what an event's page shows below its fields.
+
+The dashboard and the customer page are functions of the events' model admin and
+the request; EventAdmin routes them under its own URLs and admin_view.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from .. import charts, metrics, throttle, timeline, tracker
+from ..identity import identity_chain
+from ..models import Alias, Attempt, Event, Identity, Status
+from .display import pretty_json, seconds, status_badge
+
+
+def event_panes(event: Event) -> dict[str, Any]:
+    """What the shop sent, what went to Seg, what Seg answered, the history and the
+    identity chain: the event page's context beside the event itself."""
+    attempts = list(Attempt.objects.filter(event=event).order_by("number", "id"))
+    return {
+        "event": event,
+        "sent": pretty_json(event.message),
+        "payload": pretty_json(event.payload) if event.payload is not None else None,
+        "seg_url": tracker.endpoint(event.action) if event.action else None,
+        "attempts": attempts,
+        "timeline": [
+            (entry.at, status_badge(entry.status), entry.cause)
+            for entry in timeline.history(event, attempts)
+        ],
+        "chain": identity_chain(event),
+    }
+
+
+def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpResponse:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    now = timezone.now()
+    per_minute = metrics.delivered_per_minute(now)
+    # Each window: its label, the statuses it has events in, and its bar.
+    windows = [
+        (label, [(status, n) for status, n in counts.items() if n], charts.stacked(counts))
+        for label, counts in metrics.counts_by_window(now).items()
+    ]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Delivery to Seg",
+        "opts": model_admin.model._meta,
+        "windows": windows,
+        "per_minute_chart": charts.bars(per_minute),
+        "delivered_last_hour": sum(n for _, n in per_minute),
+        "latency": {
+            f"p{int(point * 100)}": seconds(value)
+            for point, value in metrics.latency_percentiles(now - timedelta(days=1)).items()
+        },
+        "errors": metrics.top_errors(now - timedelta(days=1)),
+        "oldest_pending": metrics.oldest_pending(),
+        "held": metrics.held_summary(),
+        "statuses": Status.values,
+        "circuit_open": throttle.is_open(),
+    }
+    return TemplateResponse(request, "admin/integrations/event/dashboard.html", context)
+
+
+def customer(model_admin: admin.ModelAdmin[Any], request: HttpRequest, email: str) -> HttpResponse:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    email = email.strip().lower()
+    events = list(
+        Event.objects.filter(email=email)
+        .order_by("timestamp", "id")
+        .only(
+            "pk",
+            "timestamp",
+            "call_type",
+            "name",
+            "seg_event",
+            "action",
+            "status",
+            "attempts",
+            "order_id",
+        )[:500]
+    )
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Customer {email}",
+        "opts": model_admin.model._meta,
+        "email": email,
+        "events": [(e, status_badge(e.status, e.get_status_display())) for e in events],
+        "aliases_from": Alias.objects.filter(previous_email=email),
+        "aliases_to": Alias.objects.filter(email=email),
+        "identities": Identity.objects.filter(email=email)[:100],
+    }
+    return TemplateResponse(request, "admin/integrations/event/customer.html", context)
