@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from .. import operations, outbox
+from .. import operations
 from ..models import Event
 from . import views
 from .display import moment, status_badge
@@ -146,15 +146,11 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def retry_events(self, request: HttpRequest, queryset: Any) -> None:
         changed = operations.retry(queryset, str(request.user))
         self._done(request, "Retried", changed, self._selected(queryset))
-        if changed:
-            outbox.sweep()
 
     @admin.action(description="Replay selected delivered events", permissions=["retry"])
     def replay_events(self, request: HttpRequest, queryset: Any) -> None:
         changed = operations.replay(queryset, str(request.user))
         self._done(request, "Replayed", changed, self._selected(queryset))
-        if changed:
-            outbox.sweep()
 
     @admin.action(
         description="Suppress selected events (asks for a reason)", permissions=["suppress"]
