@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
@@ -95,4 +96,26 @@ def check_timings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return []
 
 
-ALL_CHECKS = (check_website_id, check_write_keys, check_tracker_url, check_timings)
+def check_publish_retries(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    options = current_app.conf.broker_transport_options or {}
+    if options.get("max_retries") != 0:
+        return [
+            Warning(
+                "Publishing a delivery task retries the broker connection: while Redis is "
+                "down, a shop's request would wait for it (about 6 s with Celery's defaults).",
+                hint='Add "max_retries": 0 to CELERY_BROKER_TRANSPORT_OPTIONS. The '
+                "worker's own connection keeps its own retries, and the sweeper queues "
+                "what could not be published.",
+                id="integrations.W002",
+            )
+        ]
+    return []
+
+
+ALL_CHECKS = (
+    check_website_id,
+    check_write_keys,
+    check_tracker_url,
+    check_timings,
+    check_publish_retries,
+)

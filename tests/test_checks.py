@@ -57,6 +57,18 @@ BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
         "still in flight",
     ),
     ("integrations.E006", {"SEG_READ_TIMEOUT": 58.5}, "= 63.5s", "raise SEG_LEASE"),
+    (
+        "integrations.W002",
+        {"CELERY_BROKER_TRANSPORT_OPTIONS": UNSET},
+        "retries the broker connection",
+        '"max_retries": 0',
+    ),
+    (
+        "integrations.W002",
+        {"CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 7200, "max_retries": 3}},
+        "a shop's request would wait",
+        "CELERY_BROKER_TRANSPORT_OPTIONS",
+    ),
 ]
 
 # Good configurations beside each bad one: no check speaks.
@@ -72,6 +84,7 @@ ALSO_GOOD: list[dict[str, Any]] = [
     {"SEG_LEASE": 20.5},
     {"SEG_LEASE": timedelta(minutes=2), "SEG_RETRY_WINDOW": 3600},
     {"SEG_CONNECT_TIMEOUT": 1, "SEG_READ_TIMEOUT": 2.5, "SEG_LEASE": 4},
+    {"CELERY_BROKER_TRANSPORT_OPTIONS": {"max_retries": 0}},
 ]
 
 
