@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     # A due event whose wake-up was queued longer ago than this is queued again.
     "SEG_REQUEUE_AFTER": timedelta(minutes=5),
     "SEG_SWEEP_BATCH": 5000,
+    # After a publish to the broker fails, this process publishes nothing for
+    # this long: the shop's requests go on at once and the rows wait for the
+    # sweeper, instead of each request trying a broker that is down.
+    "SEG_PUBLISH_PAUSE": timedelta(seconds=5),
     # Events one delivery task takes: claimed in one transaction, posted one by
     # one, recorded in one transaction. 1 gives every event a task of its own.
     "SEG_DELIVERY_BATCH": 50,
@@ -57,6 +61,7 @@ DURATIONS = {
     "SEG_MAX_COUNTDOWN",
     "SEG_ANONYMOUS_HOLD",
     "SEG_REQUEUE_AFTER",
+    "SEG_PUBLISH_PAUSE",
     "SEG_BREAKER_COOLDOWN",
 }
 

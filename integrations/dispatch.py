@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
+from time import monotonic
 
 from django.utils import timezone
 
@@ -12,39 +14,40 @@ from . import conf
 
 logger = logging.getLogger(__name__)
 
-# Publishing does not retry (retry=False): when the broker is down the row is
-# already stored and the sweeper queues it later, so waiting here would only
-# slow the shop's request.
+# No publish waits on a broker that is down: the row is already stored, and
+# the sweeper queues what was not published. retry=False turns off Celery's
+# publish retries, the transport's max_retries=0 a connect's own retries (see
+# segproject/settings.py), and after a failure this process publishes nothing
+# until this monotonic time, so one failed connect is paid once a
+# SEG_PUBLISH_PAUSE, not once a request.
+_paused_until = float("-inf")
 
 
 def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool = True) -> bool:
-    """Queue delivery tasks for these events; False when the broker refused.
+    """Queue delivery tasks for these events; False when they were not all queued.
 
     A task takes up to SEG_DELIVERY_BATCH events. More than one task's worth
     goes out as one fan-out message, which a worker turns into the tasks: a
     publish costs about a millisecond, and the shop's request should not pay
-    it many times. On failure the rows are marked as having no live wake-up,
-    so the next sweeper pass queues them; nothing is lost either way.
+    it many times. Events not queued (the broker refused, or this process is
+    pausing after a refusal) are marked as having no live wake-up, so the next
+    sweeper pass queues them; nothing is lost either way.
     """
     from .tasks import deliver_event, deliver_events, fan_out_deliveries
 
     size = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
     if fan_out and len(ids) > size and countdown is None:
-        try:
-            fan_out_deliveries.apply_async((list(ids),), retry=False)
-        except Exception:
-            return _gave_up(ids)
-        return True
+        return _publish(ids, partial(fan_out_deliveries.apply_async, (list(ids),), retry=False))
     seconds = countdown.total_seconds() if countdown else 0.0
     for start in range(0, len(ids), size):
         chunk = list(ids[start : start + size])
-        try:
-            if len(chunk) == 1:
-                deliver_event.apply_async((chunk[0],), countdown=seconds, retry=False)
-            else:
-                deliver_events.apply_async((chunk,), countdown=seconds, retry=False)
-        except Exception:
-            return _gave_up(ids[start:])
+        send: Callable[[], object]
+        if len(chunk) == 1:
+            send = partial(deliver_event.apply_async, (chunk[0],), countdown=seconds, retry=False)
+        else:
+            send = partial(deliver_events.apply_async, (chunk,), countdown=seconds, retry=False)
+        if not _publish(ids[start:], send):
+            return False
     return True
 
 
@@ -58,20 +61,44 @@ def queue_in_order(ids: Sequence[int]) -> bool:
 
     from .tasks import deliver_event
 
+    def send() -> object:
+        return chain(*(deliver_event.si(event_id) for event_id in ids)).apply_async(retry=False)
+
+    return _publish(ids, send)
+
+
+def resume() -> None:
+    """Publish again from the next call, even within a pause after a failure."""
+    global _paused_until
+    _paused_until = float("-inf")
+
+
+def _publish(unsent: Sequence[int], send: Callable[[], object]) -> bool:
+    """Call ``send`` to publish one message; False, leaving ``unsent`` to the sweeper, if not.
+
+    While this process pauses after a failed publish, ``send`` is not called
+    at all. A failed ``send`` starts a pause of SEG_PUBLISH_PAUSE.
+    """
+    global _paused_until
+    if monotonic() < _paused_until:
+        logger.debug("Publishing paused; the sweeper will queue %d event(s).", len(unsent))
+        _forget_wake_ups(unsent)
+        return False
     try:
-        chain(*(deliver_event.si(event_id) for event_id in ids)).apply_async(retry=False)
+        send()
     except Exception:
-        return _gave_up(ids)
+        pause: timedelta = conf.get_setting("SEG_PUBLISH_PAUSE")
+        _paused_until = monotonic() + pause.total_seconds()
+        logger.warning(
+            "Could not queue %d event(s); the sweeper will queue them. "
+            "This process publishes nothing for %gs.",
+            len(unsent),
+            pause.total_seconds(),
+            exc_info=True,
+        )
+        _forget_wake_ups(unsent)
+        return False
     return True
-
-
-def _gave_up(ids: Sequence[int]) -> bool:
-    """The broker refused: log it, and leave the rows for the sweeper. Always False."""
-    logger.warning(
-        "Could not queue %d event(s); the sweeper will queue them.", len(ids), exc_info=True
-    )
-    _forget_wake_ups(ids)
-    return False
 
 
 def _forget_wake_ups(ids: Sequence[int]) -> None:

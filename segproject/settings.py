@@ -131,6 +131,9 @@ SEG_MAX_COUNTDOWN = float(os.environ.get("SEG_MAX_COUNTDOWN") or 60)
 SEG_ANONYMOUS_HOLD = float(os.environ.get("SEG_ANONYMOUS_HOLD") or 7 * 24 * 60 * 60)
 SEG_REQUEUE_AFTER = float(os.environ.get("SEG_REQUEUE_AFTER") or 5 * 60)
 SEG_SWEEP_BATCH = int(os.environ.get("SEG_SWEEP_BATCH") or 5000)
+# After a failed publish, how long a process leaves its events to the sweeper
+# rather than have each request try a broker that is down.
+SEG_PUBLISH_PAUSE = float(os.environ.get("SEG_PUBLISH_PAUSE") or 5)
 SEG_DELIVERY_BATCH = int(os.environ.get("SEG_DELIVERY_BATCH") or 50)
 SEG_RATE_LIMIT = float(os.environ.get("SEG_RATE_LIMIT") or 100)
 SEG_BREAKER_THRESHOLD = int(os.environ.get("SEG_BREAKER_THRESHOLD") or 20)
