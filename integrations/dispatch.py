@@ -8,11 +8,20 @@ from datetime import timedelta
 from functools import partial
 from time import monotonic
 
+from celery import chain, current_app, signature
 from django.utils import timezone
 
 from . import conf
+from .models import Event
 
 logger = logging.getLogger(__name__)
+
+# The delivery tasks' names. tasks.py registers the tasks under them, and
+# publishing goes by name, so this module needs no import of the tasks (which
+# call back into it).
+DELIVER_EVENT = "integrations.deliver_event"
+DELIVER_EVENTS = "integrations.deliver_events"
+FAN_OUT = "integrations.fan_out"
 
 # No publish waits on a broker that is down: the row is already stored, and
 # the sweeper queues what was not published. retry=False turns off Celery's
@@ -33,19 +42,14 @@ def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool 
     pausing after a refusal) are marked as having no live wake-up, so the next
     sweeper pass queues them; nothing is lost either way.
     """
-    from .tasks import deliver_event, deliver_events, fan_out_deliveries
-
     size = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
     if fan_out and len(ids) > size and countdown is None:
-        return _publish(ids, partial(fan_out_deliveries.apply_async, (list(ids),), retry=False))
+        return _publish(ids, partial(current_app.send_task, FAN_OUT, (list(ids),), retry=False))
     seconds = countdown.total_seconds() if countdown else 0.0
     for start in range(0, len(ids), size):
         chunk = list(ids[start : start + size])
-        send: Callable[[], object]
-        if len(chunk) == 1:
-            send = partial(deliver_event.apply_async, (chunk[0],), countdown=seconds, retry=False)
-        else:
-            send = partial(deliver_events.apply_async, (chunk,), countdown=seconds, retry=False)
+        name, args = (DELIVER_EVENT, (chunk[0],)) if len(chunk) == 1 else (DELIVER_EVENTS, (chunk,))
+        send = partial(current_app.send_task, name, args, countdown=seconds, retry=False)
         if not _publish(ids[start:], send):
             return False
     return True
@@ -57,14 +61,8 @@ def queue_in_order(ids: Sequence[int]) -> bool:
         return True
     if len(ids) == 1:
         return queue(ids)
-    from celery import chain
-
-    from .tasks import deliver_event
-
-    def send() -> object:
-        return chain(*(deliver_event.si(event_id) for event_id in ids)).apply_async(retry=False)
-
-    return _publish(ids, send)
+    steps = [signature(DELIVER_EVENT, args=(event_id,), immutable=True) for event_id in ids]
+    return _publish(ids, lambda: chain(*steps).apply_async(retry=False))
 
 
 def resume() -> None:
@@ -102,8 +100,6 @@ def _publish(unsent: Sequence[int], send: Callable[[], object]) -> bool:
 
 
 def _forget_wake_ups(ids: Sequence[int]) -> None:
-    from .models import Event
-
     try:
         Event.objects.filter(pk__in=list(ids)).update(enqueued_at=None, updated_at=timezone.now())
     except Exception:
