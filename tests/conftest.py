@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import redis
+from celery import current_app
 from django.db import connection
 
-from integrations import rules, throttle
+from integrations import dispatch, rules, throttle
 from integrations.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,14 @@ def redis_tests_start_fresh(request: pytest.FixtureRequest) -> None:
     """A test marked ``redis`` starts and ends with a fresh throttle; the others need no Redis."""
     if request.node.get_closest_marker("redis") is not None:
         request.getfixturevalue("fresh_throttle")
+
+
+@pytest.fixture(autouse=True)
+def publishing() -> Iterator[None]:
+    """A failed publish pauses this process's publishing; no test inherits another's pause."""
+    dispatch.resume()
+    yield
+    dispatch.resume()
 
 
 @pytest.fixture
@@ -247,6 +256,21 @@ def private_redis() -> Iterator[RedisServer]:
     server = RedisServer()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def broker_at(settings: Any) -> Iterator[Callable[[str], None]]:
+    """Point this process's Celery app at another broker: ``broker_at(private_redis.url)``."""
+
+    def point(url: str) -> None:
+        settings.CELERY_BROKER_URL = url  # Celery reads it from the settings
+        # Drop the pooled connections and producers, which hold the old broker:
+        # what Celery does in a forked child, the one reset it has.
+        current_app._after_fork()  # type: ignore[attr-defined]
+
+    original = settings.CELERY_BROKER_URL
+    yield point
+    point(original)
 
 
 class WebServer:

@@ -4,15 +4,19 @@ unless a fault cut a delivery off after Seg had it."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import pytest
+import requests
+from django.db import transaction
 
+from integrations import api
 from integrations.models import Attempt, Event
 from integrations.sandbox import Answer, Sandbox
 
-from ..conftest import wait_until
+from ..conftest import WRITE_KEY, wait_until
 from .helpers import duplicates, messages, post_batches, store, wait_delivered
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -129,6 +133,70 @@ def test_redis_stopped_while_deliveries_are_in_flight(
     assert worker.proc.poll() is None, "the worker exited when Redis went away"
     assert in_flight >= 1
     assert dups <= in_flight
+
+
+def shop_order(index: int, tag: str) -> str:
+    """An order's event from the shop's own code, in a transaction that commits."""
+    with transaction.atomic():
+        return api.track(
+            f"shop-user-{index}",
+            "Order Completed",
+            {"orderId": f"{tag}-{index}", "total": 30},
+            context={"traits": {"email": f"shopper{index}@example.com"}},
+        )
+
+
+def test_redis_down_never_holds_up_the_shop(
+    sandbox: Sandbox, start_worker: Any, start_web: Any, private_redis: Any, broker_at: Any
+) -> None:
+    # Each call is timed on its own: a shop's checkout must not wait on our broker.
+    bound = 0.5
+    env = {"REDIS_URL": private_redis.url}
+    web = start_web(**env)
+    broker_at(private_redis.url)  # this process's api.track publishes there too
+    worker = start_worker(concurrency=4, beat=True, SEG_REQUEUE_AFTER="5", **env)
+    track_url = f"{web.url}/seg/v1/track"
+    # A process's first call loads code and connects; make those with Redis up,
+    # on every web worker (separate connections, at once), so only the outage is timed.
+    warm = messages(16, "warm")
+    with ThreadPoolExecutor(8) as pool:
+        answers = pool.map(
+            lambda m: requests.post(track_url, json=m, auth=(WRITE_KEY, ""), timeout=30), warm
+        )
+        assert {answer.status_code for answer in answers} == {200}
+    warmed = [str(m["messageId"]) for m in warm] + [shop_order(0, "warm")]
+    wait_delivered(sandbox, warmed)  # none in flight when Redis stops
+    private_redis.stop()
+    posted = messages(100, "down-http")
+    waits: dict[str, float] = {"POST": 0.0, "api.track commit": 0.0}
+    with requests.Session() as session:
+        for index, message in enumerate(posted):
+            started = time.perf_counter()
+            response = session.post(track_url, json=message, auth=(WRITE_KEY, ""), timeout=30)
+            took = time.perf_counter() - started
+            assert response.status_code == 200
+            assert took < bound, f"POST {index} waited {took:.2f}s with Redis down"
+            waits["POST"] = max(waits["POST"], took)
+    tracked: list[str] = []
+    for index in range(100):
+        started = time.perf_counter()
+        tracked.append(shop_order(index, "down-api"))
+        took = time.perf_counter() - started
+        assert took < bound, f"api.track commit {index} waited {took:.2f}s with Redis down"
+        waits["api.track commit"] = max(waits["api.track commit"], took)
+    print(
+        "\nFAULT redis-down-shop-waits: slowest",
+        *(f"{k} {v * 1000:.1f} ms" for k, v in waits.items()),
+    )
+    during = [str(m["messageId"]) for m in posted] + tracked
+    stored = Event.objects.filter(message_id__in=during)
+    assert stored.count() == 200
+    assert stored.filter(enqueued_at__isnull=True).count() == 200  # left for the sweeper
+    private_redis.start()
+    keys = wait_delivered(sandbox, warmed + during, timeout=120)
+    report("redis-down-shop-waits", len(warmed + during), keys, duplicates(keys))
+    assert duplicates(keys) == 0
+    assert worker.proc.poll() is None, "the worker exited when Redis went away"
 
 
 def test_two_workers_race_for_the_same_events(sandbox: Sandbox, start_worker: Any) -> None:
