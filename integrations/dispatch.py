@@ -9,10 +9,8 @@ from functools import partial
 from time import monotonic
 
 from celery import chain, current_app, signature
-from django.utils import timezone
 
-from . import conf
-from .models import Event
+from . import conf, lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +99,7 @@ def _publish(unsent: Sequence[int], send: Callable[[], object]) -> bool:
 
 def _forget_wake_ups(ids: Sequence[int]) -> None:
     try:
-        Event.objects.filter(pk__in=list(ids)).update(enqueued_at=None, updated_at=timezone.now())
+        lifecycle.forget_wake_ups(ids)
     except Exception:
         # The rows keep their old enqueued_at; the sweeper still requeues them
         # once SEG_REQUEUE_AFTER has passed.
