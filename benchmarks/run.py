@@ -196,11 +196,13 @@ def bench_ingest_batch(base_url: str, clients: int = 4) -> Row:
 # --- 2. ingest, single ------------------------------------------------------
 def bench_ingest_single(base_url: str) -> list[Row]:
     reset_events()
-    bodies = [json.dumps(message(i, f"is{uuid.uuid4().hex[:6]}")).encode() for i in range(n(40000))]
+    # Each call to its own endpoint (a page to /v1/page), as a client sends it.
+    messages = [message(i, f"is{uuid.uuid4().hex[:6]}") for i in range(n(40000))]
+    bodies = [(m["type"], json.dumps(m).encode()) for m in messages]
     counter = iter(range(len(bodies)))
     lock = threading.Lock()
 
-    def take() -> bytes | None:
+    def take() -> tuple[str, bytes] | None:
         with lock:
             i = next(counter, None)
         return None if i is None else bodies[i]
@@ -211,8 +213,8 @@ def bench_ingest_single(base_url: str) -> list[Row]:
 
     def flood(_: int) -> None:
         with requests.Session() as session:
-            while time.perf_counter() < stop_at and (body := take()) is not None:
-                session.post(f"{base_url}/seg/v1/track", data=body, auth=AUTH, timeout=30)
+            while time.perf_counter() < stop_at and (call := take()) is not None:
+                session.post(f"{base_url}/seg/v1/{call[0]}", data=call[1], auth=AUTH, timeout=30)
                 with lock:
                     done[0] += 1
 
@@ -237,10 +239,10 @@ def bench_ingest_single(base_url: str) -> list[Row]:
                 delay = due - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                body = take()
-                if body is None:
+                call = take()
+                if call is None:
                     return
-                session.post(f"{base_url}/seg/v1/track", data=body, auth=AUTH, timeout=30)
+                session.post(f"{base_url}/seg/v1/{call[0]}", data=call[1], auth=AUTH, timeout=30)
                 with lock:
                     latencies.append((time.perf_counter() - due) * 1000)
                 k += 1
