@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 
 from . import conf
@@ -19,7 +18,7 @@ def key_from_header(authorization: str | None) -> str | None:
         raise Unauthorized("Use HTTP Basic auth with the write key as the user name.")
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, or text outside ASCII
         raise Unauthorized("The Authorization header is not valid Basic auth.") from exc
     return decoded.partition(":")[0]
 
@@ -31,7 +30,7 @@ def check_key(candidate: object) -> None:
     """
     if not isinstance(candidate, str) or not candidate:
         raise Unauthorized("A write key is required (Basic auth user name, or writeKey).")
-    given = candidate.encode("utf-8")
+    given = candidate.encode("utf-8", "surrogatepass")
     matched = False
     for key in conf.write_keys():
         matched |= hmac.compare_digest(given, key.encode("utf-8"))

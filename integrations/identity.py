@@ -109,23 +109,33 @@ class Resolver:
     def moves(self, email: str, until: int | None = None) -> list[str]:
         """``email`` and each email aliases moved it to, ending at the current one.
 
-        Each step follows a link newer than the one before (by ``Alias.sequence``),
-        so the newest alias wins and the walk ends: after A -> B then B -> A, both
-        lead to A. ``until`` ignores links made after that sequence (what was
-        known when an event arrived).
+        Links are followed to the end of the chain (A -> B -> C gives C, in
+        whatever order the aliases came). Where they loop, the newest link of
+        the loop (by ``Alias.sequence``) says where the customer is now: after
+        A -> B then B -> A, both lead to A. ``until`` ignores links made after
+        that sequence (what was known when an event arrived).
         """
-        path, last = [email], -1
+        path, seen = [email], {email: 0}
         while True:
-            self._load_aliases({email})
-            link = self.aliases.get(email)
-            if (
-                link is None
-                or link.sequence <= last
-                or (until is not None and link.sequence > until)
-            ):
+            link = self._link(email, until)
+            if link is None:
                 return path
-            email, last = link.email, link.sequence
-            path.append(email)
+            if link.email not in seen:
+                email = link.email
+                seen[email] = len(path)
+                path.append(email)
+                continue
+            loop = path[seen[link.email] :]
+            newest = max(loop, key=lambda member: self.aliases[member].sequence)
+            target = self.aliases[newest].email
+            while path[-1] != target:
+                path.append(self.aliases[path[-1]].email)
+            return path
+
+    def _link(self, email: str, until: int | None) -> Link | None:
+        self._load_aliases({email})
+        link = self.aliases.get(email)
+        return None if link is None or (until is not None and link.sequence > until) else link
 
     def _load_aliases(self, emails: set[str]) -> None:
         wanted = emails - self._alias_loaded

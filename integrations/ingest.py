@@ -21,7 +21,7 @@ from .identity import Resolver
 from .lifecycle import HELD_REASON
 from .lookup import lookup
 from .models import Event, Status, SuppressionRule
-from .payloads import event_time, map_message, order_id, with_email
+from .payloads import Mapping, event_time, map_message, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared_context
 from .wire import JSON, JSONObject, SegmentMessage
 
@@ -54,10 +54,11 @@ class _Batch:
         own = email_in(message)
         if kind == "identify":
             resolver.learn(user_id, anonymous_id, own)
-        if kind == "alias" or (kind == "identify" and own):
-            # An alias is about its new email; an identify that names its
-            # email sends that email, whatever aliases said before.
-            email = own
+        if kind == "alias":
+            # The alias's new email is its userId, as in the payload Seg gets.
+            own = email = normalize_email(message.get("userId"))
+        elif kind == "identify" and own:
+            email = own  # an identify that names its email sends it, whatever aliases said
         elif own:
             email = resolver.current(own)
         else:
@@ -67,7 +68,7 @@ class _Batch:
             if previous and own and previous != own:
                 resolver.add_alias(previous, own, self.now)
                 self.alias_messages[previous] = message["messageId"]
-        mapping = map_message(message, email, self.now)
+        mapping = _mapped(message, email, self.now)
         status, reason, rule = Status.PENDING, "", None
         seg_event = mapping.seg_event.value if mapping.seg_event else ""
         if mapping.action is None:
@@ -163,6 +164,20 @@ class _Batch:
                     self.now,
                 )
         return released
+
+
+def _mapped(message: SegmentMessage, email: str | None, now: datetime) -> Mapping:
+    """``map_message``, or, should it ever raise, an ignored event that says why.
+
+    A message that passed validation is stored whatever its values: a mapping
+    error is kept and shown on the event, never a 500 that costs the batch.
+    """
+    try:
+        return map_message(message, email, now)
+    except Exception as error:
+        logger.exception("Could not map message %s; stored as ignored.", message["messageId"])
+        reason = f"Could not be mapped ({type(error).__name__}: {error}); kept as sent."
+        return Mapping(None, None, None, reason=reason[:500])
 
 
 def ingest(

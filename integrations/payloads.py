@@ -217,7 +217,8 @@ def _order(read: Reader) -> JSONObject:
 
 
 def _product_line(read: Reader) -> JSONObject:
-    quantity = read.number("quantity")
+    # 1 when the shop sent none; an unreadable one is left out, as any value.
+    quantity = 1 if read.raw("quantity") is None else read.number("quantity")
     return _compact(
         {
             "Id": read.text("id", "product_id", "productId"),
@@ -225,7 +226,7 @@ def _product_line(read: Reader) -> JSONObject:
             "Name": read.text("name"),
             "Price": read.number("price"),
             "OriginalPrice": read.number("original_price", "originalPrice"),
-            "Quantity": 1 if quantity is None else quantity,
+            "Quantity": quantity,
             "ImageUrl": read.text("image_url", "imageUrl"),
             "VariantName": read.text("variant_name", "variantName", "variant"),
             "Url": read.text("url"),

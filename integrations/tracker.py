@@ -55,12 +55,17 @@ def endpoint(action: str) -> str:
 def idempotency_key(message_id: str) -> str:
     """The ``Idempotency-Key`` header for a messageId: always a sendable header value.
 
-    The messageId itself when it is printable ASCII of at most 255 characters;
-    otherwise ``sha256:`` and the hex digest of its UTF-8 bytes, the same on
-    every attempt (contract, "Outbound"). ``requests`` cannot send a header
-    outside Latin-1, and a proxy may refuse anything outside printable ASCII.
+    The messageId itself when it is printable ASCII of at most 255 characters
+    that neither starts nor ends with a space; otherwise ``sha256:`` and the
+    hex digest of its UTF-8 bytes, the same on every attempt (contract,
+    "Outbound"). ``requests`` cannot send a header outside Latin-1, refuses
+    one with edge spaces, and a proxy may refuse anything outside printable ASCII.
     """
-    if len(message_id) <= MAX_KEY_LENGTH and all(ord(c) in PRINTABLE for c in message_id):
+    if (
+        len(message_id) <= MAX_KEY_LENGTH
+        and all(ord(c) in PRINTABLE for c in message_id)
+        and message_id == message_id.strip()  # HTTP trims, and requests refuses, edge spaces
+    ):
         return message_id
     return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -77,7 +82,8 @@ def storable(text: str) -> str:
 def post(url: str, payload: object, message_id: str) -> Answer:
     """POST one payload to Seg and classify the answer.
 
-    Network errors come back as a RETRY answer, never raised. Redirects are not
+    Network errors come back as a RETRY answer; a request that cannot be built
+    raises (requests' InvalidHeader, InvalidURL… are ValueErrors). Redirects are not
     followed: a 3xx is not a delivery (requests would follow it with a bodyless
     GET), and its ``Location`` is kept in the answer's error for the operator.
     """
@@ -95,6 +101,10 @@ def post(url: str, payload: object, message_id: str) -> Answer:
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
     except requests.RequestException as exc:
+        if isinstance(exc, ValueError):
+            # InvalidHeader, InvalidURL, MissingSchema…: the request could not be
+            # built. Not the network's doing: the caller records it as such.
+            raise
         return Answer(
             Verdict.RETRY,
             None,

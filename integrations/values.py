@@ -3,15 +3,20 @@ collecting a warning for each value that cannot be read. Pure, no I/O."""
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from .wire import JSONObject
 
-# The largest decimal exponent a JSON number keeps in a double (1.8e308).
-MAX_EXPONENT = 308
+# The largest number a double holds (1.8e308): past it a number is no amount.
+MAX_INTEGER = int(sys.float_info.max)
+# A number written as text the way JSON writes one, in ASCII digits (Decimal
+# would also take "1_000", "NaN" and other scripts' digits).
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 # The usable times: a day inside datetime's range, so that no time zone
 # (offsets are under a day) can take them out of it.
 EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
@@ -40,8 +45,10 @@ class Reader:
         after ``array_filter``) as an object: ``{"0": {...}, "2": {...}}``.
         """
         value = self.raw(*keys)
-        if isinstance(value, dict) and value and all(key.isdecimal() for key in value):
-            return [value[key] for key in sorted(value, key=int)]
+        if isinstance(value, dict) and value and all(_index(key) for key in value):
+            # Ordered as numbers without turning them into ints: a key may be
+            # longer than Python converts.
+            return [value[key] for key in sorted(value, key=lambda k: (len(_index(k)), _index(k)))]
         return value
 
     def text(self, *keys: str) -> str | None:
@@ -59,16 +66,15 @@ class Reader:
         value = self.raw(*keys)
         if value is None:
             return None
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INTEGER
+        ):
             return value
-        if isinstance(value, str):
-            try:
-                number = Decimal(value.strip())
-            except InvalidOperation:
-                number = None
-            # Past a double's range a numeric string is no usable amount, and
-            # its digits would not even print (Python's int/str limit).
-            if number is not None and number.is_finite() and number.adjusted() <= MAX_EXPONENT:
+        if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+            number = Decimal(value.strip())
+            # Past a double's range a numeric string is no usable amount (and
+            # its digits might not even print: Python's int/str limit).
+            if abs(number) <= MAX_INTEGER:
                 return int(number) if number == number.to_integral_value() else float(number)
         self.warn(keys[0], value, "is not a number")
         return None
@@ -103,6 +109,13 @@ class Reader:
         if len(shown) > 60:
             shown = shown[:57] + "..."
         self.warnings.append(f"{self.where}.{key} {shown} {problem}; left out.")
+
+
+def _index(key: str) -> str:
+    """An array index written as an object key ("0", "12"), without leading zeros; '' if none."""
+    if key.isascii() and key.isdigit():
+        return key.lstrip("0") or "0"
+    return ""
 
 
 def parse_time(value: str | None) -> datetime | None:

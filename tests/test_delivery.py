@@ -350,6 +350,9 @@ def test_the_attempt_budget_still_applies_to_retry_after(
         "注文-2026-0001",  # outside Latin-1: requests cannot encode the header
         "café-1",  # Latin-1, but not ASCII
         "tab\there",  # a control character
+        " order-1",  # requests refuses a header value with a leading space
+        "order-1 ",  # and HTTP trims a trailing one
+        "   ",
     ],
 )
 def test_an_unsendable_message_id_is_hashed_into_the_key_and_kept_in_the_body(
@@ -387,6 +390,9 @@ def test_an_unsendable_message_id_is_hashed_into_the_key_and_kept_in_the_body(
         ("\x7f", "sha256:" + hashlib.sha256(b"\x7f").hexdigest()),
         ("ü", "sha256:" + hashlib.sha256("ü".encode()).hexdigest()),
         ("", ""),
+        (" m", "sha256:" + hashlib.sha256(b" m").hexdigest()),
+        ("m ", "sha256:" + hashlib.sha256(b"m ").hexdigest()),
+        ("a b", "a b"),
     ],
 )
 def test_idempotency_key(message_id: str, key: str) -> None:

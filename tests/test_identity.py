@@ -73,7 +73,8 @@ def alias(previous: str, new: str) -> dict[str, str]:
         ([[alias(A, B), alias(B, A)]], {A: A, B: A}),  # two aliases in one batch
         ([[alias(A, B), alias(B, C)]], {A: C, B: C}),
         ([[alias(A, B)], [alias(B, A)], [alias(A, C)]], {A: C, B: C, C: C}),
-        ([[alias(A, B)], [alias(C, A)]], {A: B, C: A}),  # A's own move is older than C's
+        ([[alias(A, B)], [alias(C, A)]], {A: B, C: B}),  # a chain, whatever the order
+        ([[alias(B, C)], [alias(A, B)]], {A: C, B: C}),
     ],
     ids=[
         "A>B>C",
@@ -82,7 +83,8 @@ def alias(previous: str, new: str) -> dict[str, str]:
         "batch A>B,B>A",
         "batch A>B,B>C",
         "back, then on",
-        "C>A",
+        "C>A after A>B",
+        "B>C then A>B",
     ],
 )
 def test_the_newest_alias_wins_and_no_loop_forms(
@@ -163,3 +165,12 @@ def test_identify_in_the_same_batch_releases_earlier_messages() -> None:
     )
     assert result.stored == 3 and not result.errors
     assert status_of("b1") == status_of("b3") == (Status.PENDING, "cy@example.com")
+
+
+def test_an_alias_moves_to_its_user_id_as_seg_is_told_whatever_its_traits_say() -> None:
+    from integrations.ingest import ingest
+
+    ingest([alias(A, B) | {"traits": {"email": C}, "context": {"traits": {"email": A}}}])
+    assert Event.objects.get(call_type="alias").payload["Email"] == B
+    message_id = api.track("u", "Product Viewed", {"id": "p"}, context={"traits": {"email": A}})
+    assert status_of(message_id) == (Status.PENDING, B)

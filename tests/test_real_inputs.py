@@ -192,7 +192,20 @@ def test_usable_times_are_read_in_utc(client: Client, value: str, read: str) -> 
 
 @pytest.mark.parametrize(
     "literal",
-    [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e400", b"9" * 5000, b'"1e999"', b'"NaN"'],
+    [
+        b"NaN",
+        b"Infinity",
+        b"-Infinity",
+        b"1e999",
+        b"-1e400",
+        b"9" * 5000,
+        b"1" + b"0" * 400,  # an integer JSON keeps, a double does not
+        b'"1e999"',
+        b'"NaN"',
+        b'"1.8e308"',
+        b'"1_000"',  # Decimal reads it; JSON would not
+        '"\u0661\u0669"'.encode(),  # digits of another script
+    ],
 )
 def test_a_number_past_what_a_double_holds_is_stored_and_left_out_with_a_warning(
     client: Client, literal: bytes
@@ -243,3 +256,55 @@ def test_a_php_list_written_as_an_object_is_read_as_a_list(client: Client) -> No
     payload = Event.objects.get().payload
     assert [line["Id"] for line in payload["OrderLines"]] == ["p-0", "p-2", "p-10"]
     assert payload["Categories"] == ["shoes", "boots"]
+
+
+def test_a_php_list_with_a_key_longer_than_python_converts_is_stored(client: Client) -> None:
+    huge = "9" * 4400
+    body = {
+        "batch": [
+            ORDER | {"messageId": "good"},
+            ORDER
+            | {
+                "messageId": "odd",
+                "properties": {"orderId": "o-2", "categories": {"0": "x", huge: "y"}},
+            },
+        ]
+    }
+    response = post(client, "batch", body)
+    assert response.status_code == 200 and "errors" not in response.json()
+    assert Event.objects.get(message_id="odd").payload["Categories"] == ["x", "y"]
+    assert Event.objects.get(message_id="good").status == Status.PENDING
+
+
+@pytest.mark.parametrize("quantity", ["3 pcs", True, [], {}, "NaN"])
+def test_an_unreadable_quantity_is_left_out_not_sent_as_one(client: Client, quantity: Any) -> None:
+    properties = {"orderId": "o-1", "products": [{"id": "p", "quantity": quantity}]}
+    assert post(client, "track", ORDER | {"properties": properties}).status_code == 200
+    event = Event.objects.get()
+    assert "Quantity" not in event.payload["OrderLines"][0]
+    assert any("quantity" in warning for warning in event.warnings)
+
+
+def test_an_absent_quantity_is_one(client: Client) -> None:
+    properties = {"orderId": "o-1", "products": [{"id": "p"}]}
+    assert post(client, "track", ORDER | {"properties": properties}).status_code == 200
+    assert Event.objects.get().payload["OrderLines"][0]["Quantity"] == 1
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Basic \u00e9", "Basic \u00e9" * 4, "Basic ====", "Basic"]
+)
+def test_a_malformed_authorization_header_is_a_401(client: Client, authorization: str) -> None:
+    response = client.post(
+        "/seg/v1/track",
+        data=json.dumps(ORDER),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=authorization,
+    )
+    assert response.status_code == 401
+
+
+def test_a_write_key_that_is_not_valid_unicode_is_a_401(client: Client) -> None:
+    body = b'{"writeKey": "\\ud800", "type": "track", "userId": "u", "event": "x"}'
+    response = client.post("/seg/v1/track", data=body, content_type="application/json")
+    assert response.status_code == 401
