@@ -343,8 +343,8 @@ class Identity(models.Model):
 class Alias(models.Model):
     """A customer moved from one email to another.
 
-    Chains are followed through ever newer links only (``sequence``), so the
-    newest alias wins and no loop can form: after A -> B and then B -> A, A is
+    Chains are followed to their end; where links loop, the newest of the loop
+    (``sequence``) says where the customer is now: after A -> B and then B -> A, A is
     the customer's current email (contract, "alias").
     """
 
@@ -365,7 +365,7 @@ class Alias(models.Model):
         default=0,
         help_text=_(
             "Orders aliases, newest highest (microseconds since 1970 when it was made, kept "
-            "above every alias it was checked against). A chain only follows newer links."
+            "above every alias it was checked against). Where aliases loop, the newest wins."
         ),
     )
     message_id = models.CharField(

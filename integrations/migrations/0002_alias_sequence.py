@@ -23,8 +23,8 @@ class Migration(migrations.Migration):
                 default=0,
                 help_text=(
                     "Orders aliases, newest highest (microseconds since 1970 when it was made, "
-                    "kept above every alias it was checked against). A chain only follows newer "
-                    "links."
+                    "kept above every alias it was checked against). Where aliases loop, the "
+                    "newest wins."
                 ),
                 verbose_name="sequence",
             ),
