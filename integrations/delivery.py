@@ -26,7 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import conf, dispatch, lifecycle, throttle, tracker
-from .answers import RetryPolicy, Verdict, error_class
+from .answers import RetryPolicy, Verdict
 from .models import Attempt, Event, EventQuerySet
 
 logger = logging.getLogger(__name__)
@@ -167,15 +167,7 @@ def attempt(held: Claim) -> Posted:
         raise
     except Exception as exc:
         logger.exception("Could not post event %s; recorded as its attempt.", event.pk)
-        answer = tracker.Answer(
-            Verdict.RETRY,
-            None,
-            "",
-            error_class(None, exc),
-            tracker.storable(f"{type(exc).__name__}: {exc}"[: tracker.EXCERPT_CHARS]),
-            None,
-            (time.perf_counter() - started) * 1000,
-        )
+        answer = tracker.Answer.unanswered(exc, f"{type(exc).__name__}: {exc}", started)
     else:
         # Only what Seg (or the network to it) answered moves the shared throttle.
         throttle.report(answer.verdict, answer.status_code, answer.retry_after)

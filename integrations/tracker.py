@@ -38,6 +38,23 @@ class Answer:
     retry_after: timedelta | None
     duration_ms: float
 
+    @classmethod
+    def unanswered(cls, error: BaseException, message: str, started: float) -> Answer:
+        """No answer came: a network error, or a request that could not be built.
+
+        Retried; ``message`` (cut and made storable) is the attempt's error, and
+        ``started`` the ``time.perf_counter()`` the attempt began at.
+        """
+        return cls(
+            Verdict.RETRY,
+            None,
+            "",
+            error_class(None, error),
+            storable(message[:EXCERPT_CHARS]),
+            None,
+            (time.perf_counter() - started) * 1000,
+        )
+
 
 _session = per_process(requests.Session)
 
@@ -105,15 +122,7 @@ def post(url: str, payload: object, message_id: str) -> Answer:
             # InvalidHeader, InvalidURL, MissingSchema…: the request could not be
             # built. Not the network's doing: the caller records it as such.
             raise
-        return Answer(
-            Verdict.RETRY,
-            None,
-            "",
-            error_class(None, exc),
-            storable(str(exc)[:EXCERPT_CHARS]),
-            None,
-            (time.perf_counter() - started) * 1000,
-        )
+        return Answer.unanswered(exc, str(exc), started)
     duration = (time.perf_counter() - started) * 1000
     status = response.status_code
     verdict = classify_status(status)
