@@ -1,0 +1,1 @@
+"""Optional integrations of the app with other Django packages, each installed on its own."""

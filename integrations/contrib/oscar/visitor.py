@@ -1,0 +1,88 @@
+"""Who the visitor is and where they are: analytics.js's anonymous id, the user, the page.
+
+analytics.js (analytics-next) keeps the visitor's anonymous id in the
+``ajs_anonymous_id`` cookie, JSON-encoded and then percent-encoded by
+js-cookie (``%22abc%22`` for ``"abc"``); older versions and other clients
+wrote the id bare. ``anonymous_id`` reads both, as analytics-next's own
+``CookieStorage.get`` does. Oscar's ``order_placed`` signal carries no
+request, so ``VisitorMiddleware`` keeps the current one for its receiver.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextvars import ContextVar
+from urllib.parse import unquote
+
+from django.http import HttpRequest, HttpResponse
+
+from ...wire import JSONObject
+
+COOKIE = "ajs_anonymous_id"
+# Segment's own limit on an id's length is loose; a cookie past this is not one.
+LONGEST = 200
+
+_current: ContextVar[HttpRequest | None] = ContextVar("seg_oscar_request", default=None)
+
+
+def anonymous_id(request: HttpRequest | None) -> str | None:
+    """The analytics.js anonymous id in ``request``'s cookies, or None.
+
+    ``%22abc%22``, ``"abc"`` and ``abc`` all give ``abc``; a JSON number gives
+    its digits; an empty, ``null`` or overlong value gives None.
+    """
+    if request is None:
+        return None
+    raw = request.COOKIES.get(COOKIE)
+    if not raw:
+        return None
+    text = unquote(raw).strip()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > LONGEST:
+        return None
+    return value.strip()
+
+
+def user_id(user: object) -> str | None:
+    """The Segment userId of a Django user: its primary key as text; None when anonymous."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return str(getattr(user, "pk", "")) or None
+
+
+def context(request: HttpRequest | None) -> JSONObject:
+    """Segment's ``context`` for a call made while serving ``request``: page and user agent."""
+    if request is None:
+        return {}
+    page = {"url": request.build_absolute_uri(), "path": request.path}
+    if referrer := request.headers.get("referer"):
+        page["referrer"] = referrer
+    found: JSONObject = {"page": page}
+    if agent := request.headers.get("user-agent"):
+        found["userAgent"] = agent
+    return found
+
+
+def current_request() -> HttpRequest | None:
+    """The request being served in this thread or task, when VisitorMiddleware is installed."""
+    return _current.get()
+
+
+class VisitorMiddleware:
+    """Keeps the current request for receivers whose signal carries none (``order_placed``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _current.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current.reset(token)

@@ -1,0 +1,121 @@
+"""A small catalogue and a customer's path through Oscar's own views, for the shop's tests."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from oscar.apps.address.models import Country
+from oscar.apps.catalogue.categories import create_from_breadcrumbs
+from oscar.apps.catalogue.models import (
+    Product,
+    ProductAttribute,
+    ProductCategory,
+    ProductClass,
+    ProductImage,
+)
+from oscar.apps.order.models import Order
+from oscar.apps.partner.models import Partner, StockRecord
+from PIL import Image
+
+ANONYMOUS_ID = "4b2d1c8e-7a1f-4a6e-9c3b-1f0e2d3c4b5a"
+# As analytics.js writes it: JSON-encoded, then percent-encoded by js-cookie.
+AJS_COOKIE = f"%22{ANONYMOUS_ID}%22"
+PASSWORD = "a long and unusual password 7"
+
+
+@dataclass
+class Catalogue:
+    book: Any
+    pencil: Any
+
+
+def catalogue() -> Catalogue:
+    """Two products in a category, with a brand attribute, stock, a price and (the book) an image."""
+    Country.objects.create(
+        iso_3166_1_a2="GB", iso_3166_1_a3="GBR", name="United Kingdom", is_shipping_country=True
+    )
+    kind = ProductClass.objects.create(name="Stationery", requires_shipping=True)
+    ProductAttribute.objects.create(product_class=kind, name="Brand", code="brand", type="text")
+    partner = Partner.objects.create(name="Warehouse")
+    category = create_from_breadcrumbs("Books > Fiction")
+    made = []
+    for title, upc, sku, price, brand in (
+        ("The Book", "9780140449136", "BOOK-1", "19.99", "Penguin"),
+        ("A Pencil", "5012345678900", "PEN-1", "0.10", "Staedtler"),
+    ):
+        product = Product(product_class=kind, title=title, upc=upc, structure="standalone")
+        product.attr.brand = brand
+        product.save()
+        ProductCategory.objects.create(product=product, category=category)
+        StockRecord.objects.create(
+            product=product,
+            partner=partner,
+            partner_sku=sku,
+            price=Decimal(price),
+            price_currency="GBP",
+            num_in_stock=100,
+        )
+        made.append(product)
+    ProductImage.objects.create(product=made[0], original=_png("cover.png"), display_order=0)
+    return Catalogue(*made)
+
+
+def _png(name: str) -> SimpleUploadedFile:
+    data = io.BytesIO()
+    Image.new("RGB", (2, 2), "red").save(data, "PNG")
+    return SimpleUploadedFile(name, data.getvalue(), content_type="image/png")
+
+
+def visitor() -> Client:
+    """A browser that analytics.js has given an anonymous id."""
+    client = Client()
+    client.cookies["ajs_anonymous_id"] = AJS_COOKIE
+    return client
+
+
+def view(client: Client, product: Any) -> None:
+    assert client.get(product.get_absolute_url()).status_code == 200
+
+
+def add(client: Client, product: Any, quantity: int) -> None:
+    response = client.post(reverse("basket:add", kwargs={"pk": product.pk}), {"quantity": quantity})
+    assert response.status_code == 302, response.content[:500]
+
+
+def register(client: Client, email: str) -> None:
+    response = client.post(
+        reverse("customer:register"),
+        {"email": email, "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 302, response.content[:2000]
+
+
+def checkout(client: Client) -> Order:
+    """Oscar's default checkout: address, the free shipping method, no payment, place order."""
+    assert client.get(reverse("checkout:index")).status_code == 302
+    response = client.post(
+        reverse("checkout:shipping-address"),
+        {
+            "first_name": "Ann",
+            "last_name": "Smith",
+            "line1": "1 High Street",
+            "line4": "London",
+            "postcode": "N1 9GU",
+            "country": "GB",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    # One shipping method (Oscar's Free) and no payment method: both pages skip ahead.
+    assert client.get(reverse("checkout:shipping-method")).status_code == 302
+    assert client.get(reverse("checkout:payment-method")).status_code == 302
+    assert client.get(reverse("checkout:payment-details")).status_code == 200
+    response = client.post(reverse("checkout:preview"), {"action": "place_order"})
+    assert response.status_code == 302, response.content[:2000]
+    assert response["Location"].endswith(reverse("checkout:thank-you"))
+    return Order.objects.latest("pk")

@@ -1,0 +1,202 @@
+"""The Oscar integration in a real Oscar shop: Oscar's own views, the sandbox, a real worker.
+
+Run by tests/test_oscar.py with this project's settings (the example project's
+cannot hold Oscar), so that it runs in the ordinary suite and in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from oscar.apps.order.models import Order
+from oscar.apps.order.signals import order_placed
+from oscar.apps.order.utils import OrderCreator
+
+from integrations.models import Event, Status
+from integrations.sandbox import Sandbox
+from tests.conftest import WRITE_KEY, wait_until
+
+from . import shop
+
+EMAIL = "ann.smith@example.com"
+
+
+def events(name: str) -> list[Event]:
+    return [e for e in Event.objects.order_by("pk") if e.message.get("event") == name]
+
+
+def order_event(order: Order) -> Event:
+    return Event.objects.get(message_id=f"oscar-order-{order.number}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visit_browse_basket_register_and_checkout_reaches_seg(
+    sandbox: Sandbox, start_worker: Any
+) -> None:
+    """Oscar's views, analytics.js's cookie and a held browser event, delivered by a worker."""
+    products = shop.catalogue()
+    client = shop.visitor()
+    # analytics.js's own page call, before the visitor is known: held.
+    response = client.post(
+        "/seg/v1/p",
+        json.dumps({"writeKey": WRITE_KEY, "anonymousId": shop.ANONYMOUS_ID, "name": "Home"}),
+        content_type="text/plain",
+    )
+    assert response.status_code == 200
+    assert Event.objects.get().status == Status.HELD
+
+    shop.view(client, products.book)
+    shop.add(client, products.book, 3)
+    shop.add(client, products.pencil, 2)
+    shop.register(client, EMAIL)
+    order = shop.checkout(client)
+
+    start_worker(concurrency=1)
+    wait_until(lambda: len(sandbox.delivered()) >= 6, timeout=60)
+    received = {(r.action, (r.body or {}).get("Event")): r.body for r in sandbox.delivered()}
+    assert set(received) == {
+        ("events", "PageView"),
+        ("events", "ProductView"),
+        ("events", "AddedToBasket"),
+        ("update-customer", None),
+        ("order-placed", None),
+    }
+    assert all(body["Email"] == EMAIL for body in received.values())
+    assert all(body["AnonymousId"] == shop.ANONYMOUS_ID for body in received.values())
+    user_id = str(order.user_id)
+    assert received[("update-customer", None)]["UserId"] == user_id
+
+    viewed = received[("events", "ProductView")]
+    assert viewed["Categories"] == ["Fiction"] and viewed["Brands"] == ["Penguin"]
+    assert viewed["Product"] | {"ImageUrl": "?", "Url": "?"} == {
+        "Id": str(products.book.pk),
+        "Sku": "BOOK-1",
+        "Name": "The Book",
+        "Price": 19.99,
+        "Quantity": 1,
+        "ImageUrl": "?",
+        "Url": "?",
+        "Categories": ["Fiction"],
+        "Brands": ["Penguin"],
+    }
+    assert viewed["Product"]["ImageUrl"].startswith("http://testserver/media/")
+    assert viewed["Url"] == f"http://testserver{products.book.get_absolute_url()}"
+    added = [
+        r.body["OrderLines"][0] for r in sandbox.delivered() if r.body.get("Event") == "AddedToBasket"
+    ]
+    assert [(line["Sku"], line["Quantity"], line["Price"]) for line in added] == [
+        ("BOOK-1", 3, 19.99),
+        ("PEN-1", 2, 0.1),
+    ]
+
+    placed = received[("order-placed", None)]
+    assert placed["MessageId"] == f"oscar-order-{order.number}"
+    assert {k: placed[k] for k in ("Id", "UserId", "Total", "DeliveryRevenue", "Tax")} == {
+        "Id": order.number,
+        "UserId": user_id,
+        "Total": 60.17,
+        "DeliveryRevenue": 0,
+        "Tax": 0,
+    }
+    assert placed["Currency"] == "GBP" and placed["Discount"] == 0
+    assert placed["Categories"] == ["Fiction"] and placed["Brands"] == ["Penguin", "Staedtler"]
+    lines = [
+        {k: line.get(k) for k in ("Id", "Sku", "Name", "Price", "OriginalPrice", "Quantity")}
+        for line in placed["OrderLines"]
+    ]
+    assert lines == [
+        {
+            "Id": str(products.book.pk),
+            "Sku": "BOOK-1",
+            "Name": "The Book",
+            "Price": 19.99,
+            "OriginalPrice": 19.99,
+            "Quantity": 3,
+        },
+        {
+            "Id": str(products.pencil.pk),
+            "Sku": "PEN-1",
+            "Name": "A Pencil",
+            "Price": 0.1,
+            "OriginalPrice": 0.1,
+            "Quantity": 2,
+        },
+    ]
+    assert placed["OrderLines"][0]["ImageUrl"].startswith("http://testserver/media/")
+    assert placed["OrderLines"][0]["Brands"] == ["Penguin"]
+
+
+@pytest.mark.django_db
+def test_money_is_exact_decimal_text_and_an_exact_number_to_seg() -> None:
+    products = shop.catalogue()
+    client = shop.visitor()
+    shop.add(client, products.pencil, 3)  # 3 x 0.10: 0.30000000000000004 in floats
+    shop.register(client, EMAIL)
+    order = shop.checkout(client)
+    event = order_event(order)
+    sent = event.message["properties"]
+    assert (sent["total"], sent["products"][0]["price"]) == ("0.30", "0.10")
+    assert event.payload["Total"] == 0.3 and event.payload["OrderLines"][0]["Price"] == 0.1
+    assert '"Total": 0.3,' in json.dumps(event.payload)
+
+
+@pytest.mark.django_db
+def test_a_repeated_order_is_stored_once() -> None:
+    products = shop.catalogue()
+    client = shop.visitor()
+    shop.add(client, products.book, 1)
+    shop.register(client, EMAIL)
+    order = shop.checkout(client)
+    order_placed.send(sender=OrderCreator, order=order, user=order.user)
+    assert order_event(order).message["event"] == "Order Completed"
+    assert len(events("Order Completed")) == 1
+
+
+@pytest.mark.django_db
+def test_a_receiver_turned_off_sends_nothing(settings: Any) -> None:
+    settings.SEG_OSCAR_SIGNALS = ["basket_addition", "order_placed", "user_registered"]
+    products = shop.catalogue()
+    client = shop.visitor()
+    shop.view(client, products.book)
+    shop.add(client, products.book, 1)
+    assert events("Product Viewed") == []
+    assert len(events("Product Added")) == 1
+
+
+@pytest.mark.django_db
+def test_a_failing_receiver_never_breaks_the_checkout(caplog: Any) -> None:
+    """The Event table is really gone while the order is placed: the order stands."""
+    products = shop.catalogue()
+    client = shop.visitor()
+    shop.add(client, products.book, 1)
+    shop.register(client, EMAIL)
+    table = Event._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+    try:
+        with caplog.at_level(logging.ERROR, "integrations.contrib.oscar"):
+            order = shop.checkout(client)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+    assert Order.objects.filter(number=order.number).exists()
+    assert not Event.objects.filter(message_id=f"oscar-order-{order.number}").exists()
+    assert "order_placed was not recorded" in caplog.text
+
+
+@pytest.mark.django_db
+def test_without_analytics_js_a_logged_in_customer_is_still_sent() -> None:
+    products = shop.catalogue()
+    client = Client()
+    shop.view(client, products.book)  # nobody to name: not stored
+    assert events("Product Viewed") == []
+    shop.register(client, EMAIL)
+    shop.view(client, products.book)
+    (viewed,) = events("Product Viewed")
+    assert viewed.email == EMAIL and "anonymousId" not in viewed.message
+    assert Event.objects.filter(call_type="identify").count() == 1
