@@ -8,10 +8,10 @@ started from within the example project's.
 
 from __future__ import annotations
 
+from oscar.defaults import *  # noqa: F403
+
 from segproject.settings import *  # noqa: F403
 from segproject.settings import BASE_DIR, DATABASES, MIDDLEWARE, TEMPLATES
-
-from oscar.defaults import *  # noqa: F403
 
 ROOT_URLCONF = "tests.oscar_project.urls"
 SITE_ID = 1

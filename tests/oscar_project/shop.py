@@ -36,7 +36,7 @@ class Catalogue:
 
 
 def catalogue() -> Catalogue:
-    """Two products in a category, with a brand attribute, stock, a price and (the book) an image."""
+    """Two products in a category, with a brand, stock, a price and (the book) an image."""
     Country.objects.create(
         iso_3166_1_a2="GB", iso_3166_1_a3="GBR", name="United Kingdom", is_shipping_country=True
     )

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import pytest
+from django.core import checks
 from django.db import connection
 from django.test import Client
 from oscar.apps.order.models import Order
@@ -87,7 +88,9 @@ def test_a_visit_browse_basket_register_and_checkout_reaches_seg(
     assert viewed["Product"]["ImageUrl"].startswith("http://testserver/media/")
     assert viewed["Url"] == f"http://testserver{products.book.get_absolute_url()}"
     added = [
-        r.body["OrderLines"][0] for r in sandbox.delivered() if r.body.get("Event") == "AddedToBasket"
+        r.body["OrderLines"][0]
+        for r in sandbox.delivered()
+        if r.body.get("Event") == "AddedToBasket"
     ]
     assert [(line["Sku"], line["Quantity"], line["Price"]) for line in added] == [
         ("BOOK-1", 3, 19.99),
@@ -200,3 +203,7 @@ def test_without_analytics_js_a_logged_in_customer_is_still_sent() -> None:
     (viewed,) = events("Product Viewed")
     assert viewed.email == EMAIL and "anonymousId" not in viewed.message
     assert Event.objects.filter(call_type="identify").count() == 1
+
+
+def test_the_shop_passes_the_integrations_checks() -> None:
+    assert checks.run_checks(tags=["seg_oscar"]) == []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.apps import apps
+from django.contrib.sites.models import Site
 from django.http import HttpRequest
 
 from ...wire import JSONObject
@@ -32,8 +32,7 @@ def absolute(url: str, request: HttpRequest | None) -> str:
         return url
     if request is not None:
         return request.build_absolute_uri(url)
-    site = apps.get_model("sites", "Site").objects.get_current()
-    return f"https://{site.domain}{url}"
+    return f"https://{Site.objects.get_current().domain}{url}"
 
 
 def categories(product: Any) -> list[str]:
