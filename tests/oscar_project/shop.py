@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from oscar.apps.address.models import Country
 from oscar.apps.catalogue.categories import create_from_breadcrumbs
 from oscar.apps.catalogue.models import (
@@ -19,8 +21,10 @@ from oscar.apps.catalogue.models import (
     ProductClass,
     ProductImage,
 )
+from oscar.apps.offer.models import Benefit, Condition, ConditionalOffer, Range
 from oscar.apps.order.models import Order
 from oscar.apps.partner.models import Partner, StockRecord
+from oscar.apps.voucher.models import Voucher
 from PIL import Image
 
 ANONYMOUS_ID = "4b2d1c8e-7a1f-4a6e-9c3b-1f0e2d3c4b5a"
@@ -72,6 +76,32 @@ def _png(name: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data.getvalue(), content_type="image/png")
 
 
+def voucher(code: str, amount: str) -> Voucher:
+    """A voucher taking ``amount`` off any basket of one item or more."""
+    everything = Range.objects.create(name="Everything", includes_all_products=True)
+    offer = ConditionalOffer.objects.create(
+        name=f"Voucher {code}",
+        offer_type=ConditionalOffer.VOUCHER,
+        condition=Condition.objects.create(range=everything, type=Condition.COUNT, value=1),
+        benefit=Benefit.objects.create(range=everything, type=Benefit.FIXED, value=Decimal(amount)),
+    )
+    now = timezone.now()
+    made = Voucher.objects.create(
+        name=code,
+        code=code,
+        usage=Voucher.MULTI_USE,
+        start_datetime=now - timedelta(days=1),
+        end_datetime=now + timedelta(days=1),
+    )
+    made.offers.add(offer)
+    return made
+
+
+def redeem(client: Client, code: str) -> None:
+    response = client.post(reverse("basket:vouchers-add"), {"code": code})
+    assert response.status_code == 302, response.content[:500]
+
+
 def visitor() -> Client:
     """A browser that analytics.js has given an anonymous id."""
     client = Client()
@@ -96,9 +126,18 @@ def register(client: Client, email: str) -> None:
     assert response.status_code == 302, response.content[:2000]
 
 
-def checkout(client: Client) -> Order:
-    """Oscar's default checkout: address, the free shipping method, no payment, place order."""
-    assert client.get(reverse("checkout:index")).status_code == 302
+def checkout(client: Client, guest: str | None = None) -> Order:
+    """Oscar's default checkout: address, the free shipping method, no payment, place order.
+
+    ``guest``: check out as a guest with this email (OSCAR_ALLOW_ANON_CHECKOUT).
+    """
+    if guest is None:
+        assert client.get(reverse("checkout:index")).status_code == 302
+    else:
+        response = client.post(
+            reverse("checkout:index"), {"username": guest, "options": "anonymous"}
+        )
+        assert response.status_code == 302, response.content[:2000]
     response = client.post(
         reverse("checkout:shipping-address"),
         {
@@ -114,7 +153,8 @@ def checkout(client: Client) -> Order:
     # One shipping method (Oscar's Free) and no payment method: both pages skip ahead.
     assert client.get(reverse("checkout:shipping-method")).status_code == 302
     assert client.get(reverse("checkout:payment-method")).status_code == 302
-    assert client.get(reverse("checkout:payment-details")).status_code == 200
+    response = client.get(reverse("checkout:payment-details"))
+    assert response.status_code == 200, response.get("Location")
     response = client.post(reverse("checkout:preview"), {"action": "place_order"})
     assert response.status_code == 302, response.content[:2000]
     assert response["Location"].endswith(reverse("checkout:thank-you"))

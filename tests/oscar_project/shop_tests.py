@@ -149,6 +149,42 @@ def test_money_is_exact_decimal_text_and_an_exact_number_to_seg() -> None:
 
 
 @pytest.mark.django_db
+def test_the_order_carries_its_voucher_and_discount() -> None:
+    products = shop.catalogue()
+    shop.voucher("FIVEOFF", "5.00")
+    client = shop.visitor()
+    shop.add(client, products.book, 2)
+    shop.register(client, EMAIL)
+    shop.redeem(client, "FIVEOFF")
+    order = shop.checkout(client)
+    payload = order_event(order).payload
+    assert {k: payload[k] for k in ("Total", "Discount", "Coupon")} == {
+        "Total": 34.98,
+        "Discount": 5,
+        "Coupon": "FIVEOFF",
+    }
+    (line,) = payload["OrderLines"]
+    assert (line["Price"], line["OriginalPrice"], line["Quantity"]) == (17.49, 19.99, 2)
+    assert order_event(order).message["properties"]["vouchers"] == ["FIVEOFF"]
+
+
+@pytest.mark.django_db
+def test_a_guest_order_names_the_visitor_by_the_orders_email() -> None:
+    """The guest's held browser events go out with the email the order gives."""
+    products = shop.catalogue()
+    client = shop.visitor()
+    shop.view(client, products.book)
+    shop.add(client, products.book, 1)
+    assert {e.status for e in Event.objects.all()} == {Status.HELD}
+    order = shop.checkout(client, guest="Guest@Example.com")
+    placed = order_event(order)
+    assert placed.message["anonymousId"] == shop.ANONYMOUS_ID and "userId" not in placed.message
+    assert placed.email == "guest@example.com" and placed.status == Status.PENDING
+    assert {e.email for e in Event.objects.all()} == {"guest@example.com"}
+    assert Status.HELD not in {e.status for e in Event.objects.all()}
+
+
+@pytest.mark.django_db
 def test_a_repeated_order_is_stored_once() -> None:
     products = shop.catalogue()
     client = shop.visitor()
