@@ -45,3 +45,7 @@ def peers(rows: list[dict[str, Any]]) -> None:
             for c in line
         ]
         print(f"| {name} | {' | '.join(values)} |")
+
+
+if __name__ == "__main__":
+    main()

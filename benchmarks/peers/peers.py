@@ -4,7 +4,9 @@
 - ``outbox``: django-celery-outbox's OutboxCelery, its relay and a task (benchmarks/peers/outbox/).
 - ``app``: this project: ``integrations.api`` in the transaction; its worker with beat (the sweeper).
 
-Every peer gets 4 prefork processes on the same Redis, PostgreSQL and sandbox.
+Every peer gets 4 prefork processes on the same Redis, PostgreSQL and sandbox. With
+PEER_RECOVERY (seconds) in the environment, each one's recovery timers are that short
+(broker.recovery_options for the peers' Celery apps).
 """
 
 from __future__ import annotations
@@ -70,14 +72,19 @@ def _outbox_worker(environ: dict[str, str]) -> harness.Proc:
 
 def _outbox_relay(environ: dict[str, str]) -> harness.Proc:
     command = [sys.executable, "manage.py", "celery_outbox_relay"]
-    command += ["--broker-outage-cooldown", environ["PEER_RECOVERY"]]
+    if recovery := environ.get("PEER_RECOVERY"):
+        command += ["--broker-outage-cooldown", recovery]
     return harness.Proc("outbox-relay", command, environ)
 
 
 def _app_worker(environ: dict[str, str]) -> harness.Proc:
-    recovery = environ["PEER_RECOVERY"]
     own = dict(environ, DJANGO_SETTINGS_MODULE="segproject.settings")
-    own |= {"SEG_LEASE": recovery, "SEG_REQUEUE_AFTER": recovery, "SEG_SWEEP_INTERVAL": recovery}
+    if recovery := environ.get("PEER_RECOVERY"):
+        own |= {
+            "SEG_LEASE": recovery,
+            "SEG_REQUEUE_AFTER": recovery,
+            "SEG_SWEEP_INTERVAL": recovery,
+        }
     schedule = str(harness.ROOT / ".run" / "bench-peers-beat")
     return celery_worker("segproject", "seg", "app", own, "--beat", "--schedule", schedule)
 
