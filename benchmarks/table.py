@@ -40,7 +40,7 @@ def peers(rows: list[dict[str, Any]]) -> None:
         line = [cells[measure, p] for p in labels if (measure, p) in cells]
         values = [
             f"{c['value']:,.1f} {c['unit']}"
-            if c["unit"] in ("events/s", "ms", "MiB")
+            if c["unit"] in ("events/s", "ms", "MiB", "s")
             else f"{c['value']:,.0f}"
             for c in line
         ]

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-import requests
 from celery import current_app
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
@@ -40,12 +39,12 @@ from benchmarks import harness
 from benchmarks.harness import Row, median
 from benchmarks.peers.broker import Broker
 from benchmarks.peers.peers import CONCURRENCY, PEERS, Peer
-from benchmarks.run import message
+from benchmarks.peers.sandbox import arrivals, clear, last_arrival, received, settle
+from benchmarks.peers.shop import THREADS, Commit, committed, events, ingest, shop_transaction
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 RECOVERY = "5"
 DOWN = 5.0
-THREADS = 4
 TABLES = (
     "integrations_attempt, integrations_statuschange, integrations_event, integrations_identity, "
     "integrations_alias, peers_naive_segevent, celery_outbox, celery_outbox_dead_letter"
@@ -58,83 +57,6 @@ def say(text: str) -> None:
 
 def n(count: int) -> int:
     return max(int(count * SCALE), 40)
-
-
-# --- the sandbox ------------------------------------------------------------------------
-def received(tracker: str) -> int:
-    return int(requests.get(f"{tracker}/", timeout=10).json()["received"])
-
-
-def arrivals(tracker: str) -> Counter[str]:
-    """How many 2xx answers each MessageId got."""
-    records = requests.get(f"{tracker}/_sandbox/received", timeout=60).json()
-    return Counter(r["body"]["MessageId"] for r in records if 200 <= r["status"] < 300)
-
-
-def settle(tracker: str, expected: set[str], quiet: float = 20, cap: float = 120) -> Counter[str]:
-    """The arrivals once every expected event is in, or nothing came for ``quiet`` seconds."""
-    start = last_change = time.monotonic()
-    seen = -1
-    while True:
-        count = received(tracker)
-        if count != seen:
-            seen, last_change = count, time.monotonic()
-            if count >= len(expected) and expected <= set(got := arrivals(tracker)):
-                return got
-        if time.monotonic() - last_change > quiet or time.monotonic() - start > cap:
-            return arrivals(tracker)
-        time.sleep(0.25)
-
-
-# --- the shop -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Commit:
-    seconds: float
-    ended: float  # time.monotonic()
-    error: str
-
-
-def shop_transaction(peer: Peer, item: dict[str, Any]) -> Commit:
-    """One order and its event; an error raised after the commit leaves the order committed."""
-    start = time.perf_counter()
-    error = ""
-    try:
-        with transaction.atomic():
-            Group.objects.create(name=item["messageId"])
-            peer.record(item)
-    except Exception as exc:  # what the shop's view would turn into a 500
-        error = type(exc).__name__
-    return Commit(time.perf_counter() - start, time.monotonic(), error)
-
-
-def ingest(
-    peer: Peer, items: list[dict[str, Any]], stop: threading.Event | None = None
-) -> list[Commit]:
-    """Make the events in THREADS threads (the shop's web workers), until done or ``stop``."""
-    commits: list[Commit] = []
-
-    def work(index: int) -> None:
-        for item in items[index::THREADS]:
-            if stop is not None and stop.is_set():
-                break
-            commits.append(shop_transaction(peer, item))
-        connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return commits
-
-
-def committed(tag: str) -> set[str]:
-    """The messageIds of the orders that committed (each order is named after its event)."""
-    return set(Group.objects.filter(name__startswith=f"{tag}-").values_list("name", flat=True))
-
-
-def events(tag: str, count: int) -> list[dict[str, Any]]:
-    return [message(i, tag) for i in range(count)]
 
 
 # --- the peer's processes ------------------------------------------------------------------
@@ -192,7 +114,7 @@ def reset(tracker: str, broker: Broker) -> None:
         cursor.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     Group.objects.filter(name__startswith="peer-").delete()
     redis.Redis.from_url(broker.url).flushall()
-    requests.delete(f"{tracker}/_sandbox/received", timeout=10)
+    clear(tracker)
 
 
 def lost_and_duplicates(expected: set[str], got: Counter[str]) -> tuple[int, int]:
@@ -249,21 +171,23 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
 
         say(f"{peer.key}: {count / elapsed:.0f} events/s; killing the worker")
         # The worker SIGKILLed mid-run.
-        requests.delete(f"{tracker}/_sandbox/received", timeout=10)
+        clear(tracker)
         killed = tag("kill")
         kill_count = n(1000)
         making = threading.Thread(target=ingest, args=(peer, events(killed, kill_count)))
         making.start()
         harness.wait_for(lambda: received(tracker) >= kill_count // 4, timeout=300, every=0.05)
+        killed_at = time.time()
         run.kill_worker()
         making.join()
         kill_lost, kill_dups = lost_and_duplicates(
             expected := committed(killed), settle(tracker, expected)
         )
+        kill_tail = last_arrival(tracker) - killed_at
 
         say(f"{peer.key}: lost {kill_lost}, twice {kill_dups}; stopping Redis")
         # Redis stopped during ingest.
-        requests.delete(f"{tracker}/_sandbox/received", timeout=10)
+        clear(tracker)
         downed = tag("redis")
         stop = threading.Event()
         commits: list[Commit] = []
@@ -276,7 +200,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
         down_at = time.monotonic()
         time.sleep(DOWN)
         broker.start()
-        up_at = time.monotonic()
+        up_at, back_at = time.monotonic(), time.time()
         time.sleep(2)
         stop.set()
         making.join()
@@ -284,6 +208,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
         say(f"{peer.key}: waiting for what Redis held")
         expected = committed(downed)
         redis_lost, redis_dups = lost_and_duplicates(expected, settle(tracker, expected))
+        redis_tail = last_arrival(tracker) - back_at
         during = [c for c in commits if c.ended >= down_at and c.ended - c.seconds <= up_at]
         raised = sum(1 for c in commits if c.error)
         longest = max((c.seconds for c in during), default=0.0) * 1000
@@ -296,7 +221,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
             "rate": (elapsed, count, made),
             "tx": (plain, with_call),
             "rss": (rss, processes),
-            "kill": (kill_count, kill_lost, kill_dups),
+            "kill": (kill_count, kill_lost, kill_dups, kill_tail),
             "redis": (
                 len(expected),
                 redis_lost,
@@ -305,6 +230,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
                 longest,
                 len(during),
                 restarts,
+                redis_tail,
             ),
         },
     )
@@ -314,8 +240,8 @@ def rows(peer: Peer, got: dict[str, Any]) -> list[Row]:
     elapsed, count, made = got["rate"]
     plain, with_call = got["tx"]
     rss, processes = got["rss"]
-    kill_count, kill_lost, kill_dups = got["kill"]
-    made_down, redis_lost, redis_dups, raised, longest, during, restarts = got["redis"]
+    kill_count, kill_lost, kill_dups, kill_tail = got["kill"]
+    made_down, redis_lost, redis_dups, raised, longest, during, restarts, redis_tail = got["redis"]
     restarted = f"; {restarts} process(es) exited and were started again" if restarts else ""
     table: Iterable[tuple[str, str, float, str, str]] = (
         ("rate", "events/s from ingest to delivered", count / elapsed, "events/s",
@@ -328,12 +254,16 @@ def rows(peer: Peer, got: dict[str, Any]) -> list[Row]:
          f"of {kill_count}; a new worker started at once"),
         ("kill dups", "workers SIGKILLed mid-run: duplicates", kill_dups, "events",
          "a second 2xx for one MessageId"),
+        ("kill tail", "workers SIGKILLed: the last event in, after the kill", kill_tail, "s",
+         "the shop went on making events after the kill"),
         ("redis lost", "Redis stopped during ingest: events lost", redis_lost, "events",
          f"of {made_down} orders committed; Redis down {DOWN:.0f} s, {during} transactions during it{restarted}"),
         ("redis dups", "Redis stopped during ingest: duplicates", redis_dups, "events", ""),
         ("redis raised", "Redis stopped: shop transactions that raised", raised, "calls",
          "the order committed, the view would answer 500"),
         ("redis longest", "Redis stopped: the longest shop transaction", longest, "ms", ""),
+        ("redis tail", "Redis stopped: the last event in, after Redis was back", redis_tail, "s",
+         "the shop went on making events for 2 s after it was back"),
     )  # fmt: skip
     return [
         Row(
