@@ -84,6 +84,10 @@ def _app_worker(environ: dict[str, str]) -> harness.Proc:
             "SEG_LEASE": recovery,
             "SEG_REQUEUE_AFTER": recovery,
             "SEG_SWEEP_INTERVAL": recovery,
+            # The lease must outlast a request and leave room for a batch (README,
+            # Configuration); the sandbox answers at once, so short timeouts lose nothing.
+            "SEG_CONNECT_TIMEOUT": "1",
+            "SEG_READ_TIMEOUT": "2",
         }
     schedule = str(harness.ROOT / ".run" / "bench-peers-beat")
     return celery_worker("segproject", "seg", "app", own, "--beat", "--schedule", schedule)

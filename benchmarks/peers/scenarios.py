@@ -43,7 +43,7 @@ from benchmarks.peers.sandbox import arrivals, clear, last_arrival, received, se
 from benchmarks.peers.shop import THREADS, Commit, committed, events, ingest, shop_transaction
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-RECOVERY = "5"
+RECOVERY = 10
 DOWN = 5.0
 TABLES = (
     "integrations_attempt, integrations_statuschange, integrations_event, integrations_identity, "
@@ -167,7 +167,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
         processes = len([p for proc in run.procs for p in (proc.proc.pid, *proc.children())])
         # The faults on the same processes, with the recovery timers short.
         run.stop()
-        run = Running(peer, dict(environ, PEER_RECOVERY=RECOVERY))
+        run = Running(peer, dict(environ, PEER_RECOVERY=str(RECOVERY)))
 
         say(f"{peer.key}: {count / elapsed:.0f} events/s; killing the worker")
         # The worker SIGKILLed mid-run.
@@ -181,7 +181,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
         run.kill_worker()
         making.join()
         kill_lost, kill_dups = lost_and_duplicates(
-            expected := committed(killed), settle(tracker, expected)
+            expected := committed(killed), settle(tracker, expected, quiet=2 * RECOVERY + 5)
         )
         kill_tail = last_arrival(tracker) - killed_at
 
@@ -207,7 +207,9 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
         run.revive()
         say(f"{peer.key}: waiting for what Redis held")
         expected = committed(downed)
-        redis_lost, redis_dups = lost_and_duplicates(expected, settle(tracker, expected))
+        redis_lost, redis_dups = lost_and_duplicates(
+            expected, settle(tracker, expected, quiet=2 * RECOVERY + 5)
+        )
         redis_tail = last_arrival(tracker) - back_at
         during = [c for c in commits if c.ended >= down_at and c.ended - c.seconds <= up_at]
         raised = sum(1 for c in commits if c.error)
