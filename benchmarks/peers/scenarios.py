@@ -154,7 +154,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
     say(f"{peer.key}: ingest to delivered")
     try:
         # Ingest to delivered.
-        count = n(2000)
+        count = n(1500)
         items = events(tag("flow"), count)
         start = time.perf_counter()
         ingest(peer, items)
@@ -173,7 +173,7 @@ def measure(peer: Peer, tracker: str, broker: Broker) -> list[Row]:
         # The worker SIGKILLed mid-run.
         clear(tracker)
         killed = tag("kill")
-        kill_count = n(1000)
+        kill_count = n(800)
         making = threading.Thread(target=ingest, args=(peer, events(killed, kill_count)))
         making.start()
         harness.wait_for(lambda: received(tracker) >= kill_count // 4, timeout=300, every=0.05)
