@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -688,6 +689,19 @@ def bench_broker_down(tracker: str, clients: int = 2) -> list[Row]:
     return rows
 
 
+# --- 8. against what a shop would build instead ------------------------------------------------
+def bench_peers(tracker: str) -> list[Row]:
+    """benchmarks/peers/: in a process of its own, on its own settings and a private Redis."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peers", tracker],
+        cwd=harness.ROOT,
+        env=harness.env(),
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    return [Row(**row) for row in json.loads(out.stdout)]
+
+
 def main() -> int:
     # A terminated run still stops the processes it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -713,6 +727,7 @@ def main() -> int:
         part("operate", bench_operate)
         part("memory", lambda: bench_memory(tracker))
         part("outage", lambda: bench_broker_down(tracker))
+        part("peers", lambda: bench_peers(tracker))
     finally:
         web.stop()
         box.stop()

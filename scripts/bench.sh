@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Run the benchmarks on PostgreSQL and Redis (started when absent). Prints a table
 # and writes benchmarks/results.json. Arguments pick parts: ingest api deliver operate
-# memory outage.
+# memory outage peers.
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
 setup_venv "$ROOT/requirements-dev.txt"
+# What only the benchmarks use (the peers' outbox library); a no-op once installed.
+"$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/benchmarks/requirements.txt"
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 fi
