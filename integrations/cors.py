@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import TypeVar
 
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -31,7 +30,6 @@ ALLOWED_HEADERS = frozenset(
 MAX_AGE = "7200"
 
 View = Callable[..., HttpResponseBase]
-R = TypeVar("R", bound=HttpResponseBase)
 
 
 def allowed_origin(origin: str | None) -> str | None:
@@ -51,23 +49,23 @@ def allowed_headers(requested: str | None) -> str:
     return ", ".join(name for name in names if name.lower() in ALLOWED_HEADERS)
 
 
-def add_headers(request: HttpRequest, response: R) -> R:
+def add_headers(request: HttpRequest, response: HttpResponseBase) -> None:
     """Add the CORS headers this request's ``Origin`` earns to ``response``."""
     if conf.allowed_origins():
         patch_vary_headers(response, ("Origin",))
     origin = allowed_origin(request.headers.get("Origin"))
     if origin is None:
-        return response
+        return
     response["Access-Control-Allow-Origin"] = origin
     if origin != "*":
         response["Access-Control-Allow-Credentials"] = "true"
     response["Access-Control-Expose-Headers"] = "Retry-After"
-    return response
 
 
 def preflight(request: HttpRequest, methods: str) -> HttpResponse:
     """204 for an ``OPTIONS`` preflight: the methods, and the asked headers the safe list holds."""
-    response = add_headers(request, HttpResponse(status=204))
+    response = HttpResponse(status=204)
+    add_headers(request, response)
     if "Access-Control-Allow-Origin" in response:
         response["Access-Control-Allow-Methods"] = methods
         headers = allowed_headers(request.headers.get("Access-Control-Request-Headers"))
@@ -90,7 +88,9 @@ def cors(*methods: str) -> Callable[[View], View]:
         def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             if request.method == "OPTIONS":
                 return preflight(request, allow)
-            return add_headers(request, view(request, *args, **kwargs))
+            response = view(request, *args, **kwargs)
+            add_headers(request, response)
+            return response
 
         return wrapped
 
