@@ -28,9 +28,8 @@ def auth(key: str) -> dict[str, str]:
 
 
 def post(client: Client, path: str, body: Any, key: str = BROWSER_KEY, **extra: Any) -> Any:
-    return client.post(
-        f"/seg/v1/{path}", data=json.dumps(body), content_type="text/plain", **auth(key), **extra
-    )
+    extra |= auth(key)
+    return client.post(f"/seg/v1/{path}", data=json.dumps(body), content_type="text/plain", **extra)
 
 
 def preflight(client: Client, path: str, headers: str, origin: str = ORIGIN) -> Any:
@@ -166,7 +165,7 @@ def test_the_bundle_is_analytics_js_from_npm(client: Client, settings: Any) -> N
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/javascript")
     assert "max-age=3600" in response["Cache-Control"]
-    assert b"".join(response.streaming_content) == STANDALONE.read_bytes()
+    assert response.getvalue() == STANDALONE.read_bytes()
     again = client.get(BUNDLE, HTTP_IF_MODIFIED_SINCE=response["Last-Modified"])
     assert again.status_code == 304
 
@@ -179,7 +178,7 @@ def test_the_bundle_goes_gzipped_to_a_browser_that_takes_gzip(
     response = client.get(BUNDLE, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
     assert response["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in response["Vary"]
-    assert b"".join(response.streaming_content) == Path(f"{STANDALONE}.gz").read_bytes()
+    assert response.getvalue() == Path(f"{STANDALONE}.gz").read_bytes()
 
 
 @needs_npm
