@@ -70,12 +70,9 @@ def test_server_keys_are_never_limited(client: Client, small_bucket: Any) -> Non
 def test_a_batch_counts_its_messages(client: Client, small_bucket: Any) -> None:
     def batch(size: int) -> Any:
         items = [{"type": "page", "userId": "u1", "name": f"p{i}"} for i in range(size)]
+        extra: dict[str, Any] = auth(BROWSER_KEY) | {"REMOTE_ADDR": "203.0.113.8"}
         return client.post(
-            "/seg/v1/b",
-            data=json.dumps({"batch": items}),
-            content_type="text/plain",
-            REMOTE_ADDR="203.0.113.8",
-            **auth(BROWSER_KEY),
+            "/seg/v1/b", data=json.dumps({"batch": items}), content_type="text/plain", **extra
         )
 
     assert batch(4).status_code == 200
