@@ -84,7 +84,7 @@ def other_origin() -> Iterator[Page]:
 
 def snippet(load_options: str = "") -> str:
     """The tag's output, rendered for the live server, with ``load_options`` passed to load."""
-    html = Template("{% load seg_analytics %}{% seg_analytics %}").render(
+    html: str = Template("{% load seg_analytics %}{% seg_analytics %}").render(
         Context({"request": RequestFactory().get("/")})
     )
     if load_options:
