@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from enum import StrEnum
 
 from . import conf
 from .exceptions import Unauthorized
@@ -23,16 +24,39 @@ def key_from_header(authorization: str | None) -> str | None:
     return decoded.partition(":")[0]
 
 
-def check_key(candidate: object) -> None:
-    """Raise Unauthorized unless ``candidate`` is one of SEG_WRITE_KEYS.
+class KeyKind(StrEnum):
+    """Who holds a write key: a server (SEG_WRITE_KEYS, secret) or pages
+    (SEG_BROWSER_WRITE_KEYS, public)."""
 
-    Compares against every key in constant time, so timing tells nothing.
+    SERVER = "server"
+    BROWSER = "browser"
+
+
+def check_key(candidate: object) -> KeyKind:
+    """The kind of write key ``candidate`` is; Unauthorized when it is none.
+
+    Compares against every key of both lists in constant time, so timing
+    tells nothing. A key in both lists (check E102) counts as a browser key,
+    the kind with the narrower rights.
     """
     if not isinstance(candidate, str) or not candidate:
         raise Unauthorized("A write key is required (Basic auth user name, or writeKey).")
     given = candidate.encode("utf-8", "surrogatepass")
-    matched = False
+    server = browser = False
     for key in conf.write_keys():
-        matched |= hmac.compare_digest(given, key.encode("utf-8"))
-    if not matched:
-        raise Unauthorized("The write key is not valid.")
+        server |= hmac.compare_digest(given, key.encode("utf-8"))
+    for key in conf.browser_write_keys():
+        browser |= hmac.compare_digest(given, key.encode("utf-8"))
+    if browser:
+        return KeyKind.BROWSER
+    if server:
+        return KeyKind.SERVER
+    raise Unauthorized("The write key is not valid.")
+
+
+def is_browser_key(candidate: str) -> bool:
+    """True when ``candidate`` is one of SEG_BROWSER_WRITE_KEYS (constant time)."""
+    try:
+        return check_key(candidate) is KeyKind.BROWSER
+    except Unauthorized:
+        return False

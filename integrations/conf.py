@@ -50,6 +50,26 @@ DEFAULTS: dict[str, Any] = {
     "SEG_REDIS_URL": None,
     "SEG_RETENTION_DAYS": 30,
     "SEG_RETENTION_BATCH": 5000,
+    # --- Sending from the browser (analytics.js) ---
+    # Keys that pages use: public, so they may not send alias, and each client
+    # address is rate-limited. SEG_WRITE_KEYS stay secret, for servers.
+    "SEG_BROWSER_WRITE_KEYS": (),
+    # Origins (scheme://host[:port]) that get CORS answers, with credentials;
+    # empty: every origin, with "*" and no credentials.
+    "SEG_ALLOWED_ORIGINS": (),
+    # The shop's origin as browsers reach it (https://shop.example), for a shop
+    # behind a proxy; None: taken from each request.
+    "SEG_PUBLIC_ORIGIN": None,
+    # analytics.js itself: a file this server sends, or a URL it redirects to.
+    "SEG_ANALYTICS_JS_PATH": None,
+    "SEG_ANALYTICS_JS_URL": None,
+    # Messages a second, and at once, that one client address may send with a
+    # browser key (0 for no limit).
+    "SEG_BROWSER_RATE_LIMIT": 20.0,
+    "SEG_BROWSER_BURST": 200,
+    # The header a trusted proxy puts the client's address in (its last entry
+    # is used); None: the connection's own address (REMOTE_ADDR).
+    "SEG_CLIENT_IP_HEADER": None,
 }
 
 DURATIONS = {
@@ -99,11 +119,26 @@ def tracker_url() -> str:
 
 
 def write_keys() -> tuple[str, ...]:
-    """The write keys a shop may authenticate with; a comma-separated string is split."""
-    value = get_setting("SEG_WRITE_KEYS")
+    """The secret (server) write keys; a comma-separated string is split."""
+    return text_list("SEG_WRITE_KEYS")
+
+
+def browser_write_keys() -> tuple[str, ...]:
+    """The public write keys pages use (SEG_BROWSER_WRITE_KEYS)."""
+    return text_list("SEG_BROWSER_WRITE_KEYS")
+
+
+def allowed_origins() -> tuple[str, ...]:
+    """SEG_ALLOWED_ORIGINS without trailing slashes; empty for every origin."""
+    return tuple(origin.rstrip("/") for origin in text_list("SEG_ALLOWED_ORIGINS"))
+
+
+def text_list(name: str) -> tuple[str, ...]:
+    """A setting that lists strings, given as a sequence or one comma-separated string."""
+    value = get_setting(name) or ()
     if isinstance(value, str):
         value = value.split(",")
-    return tuple(key.strip() for key in value if key and key.strip())
+    return tuple(item.strip() for item in value if isinstance(item, str) and item.strip())
 
 
 def redis_url() -> str:

@@ -1,7 +1,9 @@
-"""Routes for Segment's HTTP Tracking API; include under a prefix such as ``seg/``."""
+"""Routes for Segment's HTTP Tracking API and what analytics.js asks its CDN for;
+include under a prefix such as ``seg/``."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 
+from . import cdn
 from .views import track_api
 
 app_name = "integrations"
@@ -12,4 +14,12 @@ urlpatterns = [
         track_api,
         name="track-api",
     ),
+    path("v1/m", cdn.metrics, name="metrics"),
+    path("v1/projects/<str:write_key>/settings", cdn.project_settings, name="cdn-settings"),
+    path(
+        "analytics.js/v1/<str:write_key>/analytics.min.js",
+        cdn.bundle,
+        name="analytics-js",
+    ),
+    path("analytics-next/bundles/<str:name>", cdn.chunk, name="analytics-js-chunk"),
 ]

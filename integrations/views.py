@@ -1,6 +1,8 @@
 """The ingestion endpoint: Segment's HTTP Tracking API, parsed and authenticated.
 
-It parses and authenticates, then hands the messages to ``ingest``.
+It parses and authenticates, then hands the messages to ``ingest``. A browser
+key (SEG_BROWSER_WRITE_KEYS) is public: it may not send alias, and each client
+address is rate-limited (``limiter``).
 """
 
 from __future__ import annotations
@@ -13,31 +15,29 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .auth import check_key, key_from_header
+from . import limiter
+from .auth import KeyKind, check_key, key_from_header
 from .bodies import decode_body
+from .cors import cors
 from .exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge, Unauthorized
-from .ingest import ingest
+from .ingest import Result, ingest
 from .spec import MAX_REQUEST_BYTES, SHORT_PATHS, split_batch
 
 logger = logging.getLogger(__name__)
 
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
-    "Access-Control-Max-Age": "86400",
-}
-
-
-def _answer(status: int, body: dict[str, Any]) -> JsonResponse:
-    response = JsonResponse(body, status=status)
-    for header, value in CORS.items():
-        response[header] = value
-    return response
+# Segment's docs keep alias for "your server": with a public key anyone could
+# move a customer's email to an address of their own.
+ALIAS_REFUSED = (
+    "alias is refused with a browser key (SEG_BROWSER_WRITE_KEYS): anyone can read that "
+    "key from the page, and an alias moves a customer to another email. Send alias from "
+    "the server, with a key of SEG_WRITE_KEYS."
+)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
-    return _answer(status, {"success": False, "code": code, "message": message, **extra})
+    return JsonResponse(
+        {"success": False, "code": code, "message": message, **extra}, status=status
+    )
 
 
 def _invalid(error: InvalidMessage) -> JsonResponse:
@@ -47,31 +47,39 @@ def _invalid(error: InvalidMessage) -> JsonResponse:
 
 
 @csrf_exempt
+@cors("POST")
 def track_api(request: HttpRequest, call: str) -> HttpResponse:
-    """POST /v1/<call>: store a message or a batch; answer as Segment's API does."""
-    if request.method == "OPTIONS":
-        response = HttpResponse(status=204)
-        for header, value in CORS.items():
-            response[header] = value
-        return response
+    """POST /v1/<call>: store a message or a batch; answer as Segment's API does.
+
+    With a browser key: an alias gets 403 and is not stored; in a batch each
+    alias is listed as refused (code ``forbidden``) and the rest are stored.
+    Past the client address's rate limit: 429 with ``Retry-After``.
+    """
     if request.method != "POST":
         return _error(405, "method_not_allowed", "Use POST.")
     call = SHORT_PATHS.get(call, call)
     try:
         header_key = key_from_header(request.headers.get("Authorization"))
-        if header_key is not None:
-            check_key(header_key)
+        kind = check_key(header_key) if header_key is not None else None
         body = decode_body(_read(request), request.headers.get("Content-Encoding"))
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object.")
-        if header_key is None:
-            check_key(body.get("writeKey"))
+        if kind is None:
+            kind = check_key(body.get("writeKey"))
         if call == "batch":
             messages, shared = split_batch(body)
             call_type = None
         else:
             messages, shared, call_type = [body], {}, call
-        result = ingest([_without_key(m) for m in messages], call_type, shared)
+        refused: list[int] = []
+        if kind is KeyKind.BROWSER:
+            refused = [i for i, m in enumerate(messages) if _is_alias(m, call_type)]
+            if refused and call != "batch":
+                return _error(403, "forbidden", ALIAS_REFUSED)
+            if limited := _limit(request, len(messages) - len(refused)):
+                return limited
+        kept = sorted(set(range(len(messages))) - set(refused))
+        result = ingest([_without_key(messages[i]) for i in kept], call_type, shared)
     except Unauthorized as error:
         return _error(401, error.code, str(error))
     except InvalidMessage as error:
@@ -83,18 +91,48 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
         return response
     if call != "batch" and result.errors:
         return _invalid(result.errors[0][1])
+    return _batch_answer(result, kept, refused)
+
+
+def _batch_answer(result: Result, kept: list[int], refused: list[int]) -> JsonResponse:
+    """200 listing each bad or refused message by its index in the request; 400 or 403
+    when none was stored."""
     errors = [
-        {"index": index, "code": error.code, "message": str(error), "field": error.field}
-        for index, error in result.errors
+        {"index": kept[i], "code": error.code, "message": str(error), "field": error.field}
+        for i, error in result.errors
+    ] + [
+        {"index": i, "code": "forbidden", "message": ALIAS_REFUSED, "field": "type"}
+        for i in refused
     ]
+    errors.sort(key=lambda error: int(error["index"] or 0))
     if errors and not (result.stored or result.duplicates):
+        if refused and not result.errors:
+            return _error(403, "forbidden", ALIAS_REFUSED, errors=errors)
         return _error(
             400, "invalid_batch", "No message in the batch could be stored.", errors=errors
         )
     body_out: dict[str, Any] = {"success": True}
     if errors:
         body_out["errors"] = errors
-    return _answer(200, body_out)
+    return JsonResponse(body_out)
+
+
+def _is_alias(message: Any, call_type: str | None) -> bool:
+    kind = call_type or (message.get("type") if isinstance(message, dict) else None)
+    return kind == "alias"
+
+
+def _limit(request: HttpRequest, messages: int) -> JsonResponse | None:
+    """None when the client address may send ``messages`` more; else the 413 or 429."""
+    try:
+        wait = limiter.charge(limiter.client_address(request), messages)
+    except limiter.TooLarge as error:
+        return _error(413, "payload_too_large", str(error))
+    if wait is None:
+        return None
+    response = _error(429, "rate_limited", "Too many messages from this address; retry later.")
+    response["Retry-After"] = limiter.retry_after(wait)
+    return response
 
 
 def _read(request: HttpRequest) -> bytes:
