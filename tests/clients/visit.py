@@ -74,6 +74,11 @@ def expect_delivered(received: list[Received], email: str, user_id: str) -> None
     assert views[3]["Product"]["Brands"] == ["Hasbro"]
     assert views[4]["OrderLines"] == [views[3]["Product"] | {"Quantity": 2, "Added": True}]
     [order] = by_action["order-placed"]
+    expect_order(order, email, user_id)
+
+
+def expect_order(order: dict[str, Any], email: str, user_id: str) -> None:
+    """The visit's order as Seg receives it: Monopoly x 2 and Catan, express, DEMO10."""
     assert order["Email"] == email and order["UserId"] == user_id
     assert order["Id"].startswith("SF-")
     # 2 x 19.00 + 39.90 = 77.90, less 10% (7.79) = 70.11, plus express delivery 9.95.
