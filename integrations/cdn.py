@@ -158,12 +158,9 @@ def _serve(request: HttpRequest, name: str | None, max_age: int) -> HttpResponse
         if not path.is_file():
             return _not_found("No such file.")
     gzipped = path.with_name(path.name + ".gz")
-    use_gzip = (
-        "gzip" in request.headers.get("Accept-Encoding", "")
-        and gzipped.is_file()
-        and gzipped.stat().st_mtime >= path.stat().st_mtime
-    )
+    use_gzip = "gzip" in request.headers.get("Accept-Encoding", "") and _gzip_of(gzipped, path)
     response = FileResponse((gzipped if use_gzip else path).open("rb"), content_type=JAVASCRIPT)
+    del response["Content-Disposition"]
     if use_gzip:
         response["Content-Encoding"] = "gzip"
     patch_vary_headers(response, ("Accept-Encoding",))
@@ -171,6 +168,20 @@ def _serve(request: HttpRequest, name: str | None, max_age: int) -> HttpResponse
     if max_age == CHUNK_MAX_AGE:
         patch_cache_control(response, immutable=True)
     return response
+
+
+def _gzip_of(gzipped: Path, path: Path) -> bool:
+    """True when ``gzipped`` is a gzip file of ``path``'s size (its ISIZE trailer,
+    RFC 1952): a ``.gz`` left from another version is not served."""
+    try:
+        with gzipped.open("rb") as file:
+            if file.read(2) != b"\x1f\x8b":
+                return False
+            file.seek(-4, 2)
+            size = int.from_bytes(file.read(4), "little")
+        return size == path.stat().st_size % 2**32
+    except OSError:
+        return False
 
 
 @csrf_exempt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -112,10 +113,129 @@ def check_publish_retries(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     return []
 
 
+def check_browser_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    both = sorted(set(conf.write_keys()) & set(conf.browser_write_keys()))
+    if both:
+        return [
+            Error(
+                f"{len(both)} key(s) are in both SEG_WRITE_KEYS and SEG_BROWSER_WRITE_KEYS.",
+                hint="A browser key is public (any visitor reads it from the page); a server "
+                "key must stay secret. Give pages and servers different keys.",
+                id="integrations.E101",
+            )
+        ]
+    return []
+
+
+def check_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for origin in conf.allowed_origins():
+        if not _is_origin(origin):
+            errors.append(
+                Error(
+                    f"SEG_ALLOWED_ORIGINS holds {origin!r}, which is not an origin.",
+                    hint="List origins as browsers send them: scheme, host and port only, "
+                    "e.g. https://shop.example or http://127.0.0.1:8000 (no path, no '*'; "
+                    "leave the setting empty to allow every origin).",
+                    id="integrations.E102",
+                )
+            )
+    public = conf.get_setting("SEG_PUBLIC_ORIGIN")
+    if public and not (isinstance(public, str) and _is_origin(public.rstrip("/"))):
+        errors.append(
+            Error(
+                f"SEG_PUBLIC_ORIGIN {public!r} is not an origin.",
+                hint="Set it to the shop's origin as browsers reach it, e.g. "
+                "https://shop.example, or leave it unset to take it from each request.",
+                id="integrations.E103",
+            )
+        )
+    return errors
+
+
+def _is_origin(value: str) -> bool:
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not (parts.path or parts.query or parts.fragment)
+        and "*" not in value
+        and "@" not in parts.netloc
+    )
+
+
+def check_browser_limit(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    rate = conf.get_setting("SEG_BROWSER_RATE_LIMIT")
+    burst = conf.get_setting("SEG_BROWSER_BURST")
+    numbers = isinstance(rate, int | float) and isinstance(burst, int)
+    if not numbers or rate < 0 or burst < 1:
+        return [
+            Error(
+                f"SEG_BROWSER_RATE_LIMIT ({rate!r}) must be a number >= 0 and "
+                f"SEG_BROWSER_BURST ({burst!r}) a whole number >= 1.",
+                hint="The defaults (20 messages a second, 200 at once per client address) "
+                "suit a shop; 0 turns the limit off.",
+                id="integrations.E104",
+            )
+        ]
+    return []
+
+
+def check_analytics_js(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not conf.browser_write_keys():
+        return []
+    path = conf.get_setting("SEG_ANALYTICS_JS_PATH")
+    if path and not Path(path).is_file():
+        return [
+            Warning(
+                f"SEG_ANALYTICS_JS_PATH {str(path)!r} is not a file: pages that load "
+                "analytics.js from the shop get 404.",
+                hint="Run `npm ci` at the project's root (package.json pins "
+                "@segment/analytics-next), or point the setting at the file you installed.",
+                id="integrations.W101",
+            )
+        ]
+    if not path and not conf.get_setting("SEG_ANALYTICS_JS_URL"):
+        return [
+            Warning(
+                "SEG_BROWSER_WRITE_KEYS is set but analytics.js is not: "
+                "<mount>/analytics.js/v1/<key>/analytics.min.js answers 404.",
+                hint="Set SEG_ANALYTICS_JS_PATH to node_modules/@segment/analytics-next/dist/"
+                "umd/standalone.js (npm ci), or SEG_ANALYTICS_JS_URL to where you serve it. A "
+                "shop that bundles analytics.js itself (cdnURL) may silence this check.",
+                id="integrations.W102",
+            )
+        ]
+    return []
+
+
+def check_request_processor(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not conf.browser_write_keys():
+        return []
+    processor = "django.template.context_processors.request"
+    engines: list[dict[str, Any]] = settings.TEMPLATES
+    for engine in engines:
+        if processor in engine.get("OPTIONS", {}).get("context_processors", ()):
+            return []
+    return [
+        Warning(
+            "No template engine has the request context processor: {% seg_analytics %} "
+            "needs the request to build its URLs.",
+            hint=f'Add "{processor}" to the context_processors of TEMPLATES.',
+            id="integrations.W103",
+        )
+    ]
+
+
 ALL_CHECKS = (
     check_website_id,
     check_write_keys,
     check_tracker_url,
     check_timings,
     check_publish_retries,
+    check_browser_keys,
+    check_origins,
+    check_browser_limit,
+    check_analytics_js,
+    check_request_processor,
 )

@@ -14,14 +14,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import os
 from datetime import timedelta
 from time import monotonic
 
 import redis
 from django.http import HttpRequest
+from redis.commands.core import Script
 
 from . import conf
-from .processes import per_process
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +47,21 @@ redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_t
 return 0
 """
 
-# Short timeouts: a Redis that does not answer must not hold up the shop.
-_client = per_process(
-    lambda: redis.Redis.from_url(conf.redis_url(), socket_connect_timeout=0.25, socket_timeout=0.25)
-)
-_script = per_process(lambda: _client().register_script(GCRA))
+_connections: dict[tuple[int, str], tuple[redis.Redis, Script]] = {}
 _off_until = float("-inf")
+
+
+def _redis() -> tuple[redis.Redis, Script]:
+    """This process's client for the Redis of conf.redis_url(), and the script on it.
+
+    Short timeouts: a Redis that does not answer must not hold up the shop.
+    Kept per process and URL, so a forked worker or a changed setting gets its own.
+    """
+    key = (os.getpid(), conf.redis_url())
+    if key not in _connections:
+        client = redis.Redis.from_url(key[1], socket_connect_timeout=0.25, socket_timeout=0.25)
+        _connections[key] = (client, client.register_script(GCRA))
+    return _connections[key]
 
 
 class TooLarge(Exception):
@@ -93,7 +103,7 @@ def charge(address: str, messages: int) -> timedelta | None:
     if monotonic() < _off_until:
         return None
     try:
-        wait_ms = int(_script()(keys=[PREFIX + address], args=[1000 / rate, burst, messages]))
+        wait_ms = int(_redis()[1](keys=[PREFIX + address], args=[1000 / rate, burst, messages]))
     except redis.RedisError:
         pause: timedelta = conf.get_setting("SEG_PUBLISH_PAUSE")
         _off_until = monotonic() + pause.total_seconds()
@@ -119,6 +129,6 @@ def resume() -> None:
 
 def reset() -> None:
     """Forget every bucket (for tests and operators)."""
-    r = _client()
+    r = _redis()[0]
     for key in r.scan_iter(PREFIX + "*", count=1000):
         r.delete(key)

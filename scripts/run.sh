@@ -5,6 +5,7 @@
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
 setup_venv "$ROOT/requirements.txt"
+setup_node
 
 pids=()
 cleanup() { for pid in "${pids[@]}" ${REDIS_PID:-}; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -13,6 +14,7 @@ trap cleanup EXIT INT TERM
 start_private_redis
 export DEBUG="${DEBUG:-1}"
 export SEG_WRITE_KEYS="${SEG_WRITE_KEYS:-dev-write-key}"
+export SEG_BROWSER_WRITE_KEYS="${SEG_BROWSER_WRITE_KEYS:-dev-browser-key}"
 if [ -z "${SECRET_KEY:-}" ]; then
   [ -f "$RUN_DIR/secret_key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$RUN_DIR/secret_key"
   SECRET_KEY="$(cat "$RUN_DIR/secret_key")"; export SECRET_KEY
@@ -49,6 +51,7 @@ cat <<MSG
   The shop:       http://127.0.0.1:$port/   (demo customer ann, password ann)
   The admin:      http://127.0.0.1:$port/admin/   (user admin, password $admin_password)
   Segment API:    http://127.0.0.1:$port/seg/v1/batch   (write key: ${SEG_WRITE_KEYS%%,*})
+  analytics.js:   http://127.0.0.1:$port/seg   (its CDN; browser key: ${SEG_BROWSER_WRITE_KEYS%%,*})
   Seg tracker:    $SEG_TRACKER_URL
   Press Ctrl-C to stop.
 

@@ -65,3 +65,16 @@ start_private_redis() {
   export REDIS_URL="redis://127.0.0.1:$port/0"
   echo "Started a private Redis at $REDIS_URL (pid $REDIS_PID)."
 }
+
+# Segment's JavaScript clients from package-lock.json (analytics.js, which the
+# shop serves, among them), installed with `npm ci` when the lock is newer than
+# node_modules. Without npm the shop still runs; analytics.js then answers 404.
+setup_node() {
+  local stamp="$ROOT/node_modules/.package-lock.json"
+  if [ -f "$stamp" ] && [ ! "$ROOT/package-lock.json" -nt "$stamp" ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm not found: analytics.js (package.json) is not installed." >&2; return 0
+  fi
+  (cd "$ROOT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+    || echo "npm ci failed: analytics.js is not installed." >&2
+}

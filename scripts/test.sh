@@ -4,6 +4,7 @@
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
 setup_venv "$ROOT/requirements-dev.txt"
+setup_node
 trap '[ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null; true' EXIT
 start_private_redis
 python -m pytest "$@"

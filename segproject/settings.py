@@ -1,7 +1,7 @@
 """Settings for the example project, taken from the environment with safe defaults.
 
-DATABASE_URL, REDIS_URL, SEG_WEBSITE_ID, SEG_TRACKER_URL and SEG_WRITE_KEYS
-configure the product; DEBUG, SECRET_KEY and ALLOWED_HOSTS the site. Every
+DATABASE_URL, REDIS_URL, SEG_WEBSITE_ID, SEG_TRACKER_URL, SEG_WRITE_KEYS and
+SEG_BROWSER_WRITE_KEYS configure the product; DEBUG, SECRET_KEY and ALLOWED_HOSTS the site. Every
 other SEG_* setting may be given too: durations in seconds (SEG_LEASE=90),
 counts as whole numbers.
 """
@@ -143,6 +143,20 @@ SEG_REDIS_URL = os.environ.get("SEG_REDIS_URL") or None
 SEG_RETENTION_DAYS = int(os.environ.get("SEG_RETENTION_DAYS") or 30)
 SEG_RETENTION_BATCH = int(os.environ.get("SEG_RETENTION_BATCH") or 5000)
 SEG_SWEEP_INTERVAL = float(os.environ.get("SEG_SWEEP_INTERVAL", "10"))
+# Sending from the browser (analytics.js): public keys for pages, the origins
+# that may read answers (empty: all, without credentials), the shop's origin
+# behind a proxy, analytics.js itself (npm ci installs it), the limit per
+# client address, and the header a trusted proxy puts that address in.
+SEG_BROWSER_WRITE_KEYS = env_list("SEG_BROWSER_WRITE_KEYS")
+SEG_ALLOWED_ORIGINS = env_list("SEG_ALLOWED_ORIGINS")
+SEG_PUBLIC_ORIGIN = os.environ.get("SEG_PUBLIC_ORIGIN") or None
+SEG_ANALYTICS_JS_PATH = os.environ.get("SEG_ANALYTICS_JS_PATH") or str(
+    BASE_DIR / "node_modules/@segment/analytics-next/dist/umd/standalone.js"
+)
+SEG_ANALYTICS_JS_URL = os.environ.get("SEG_ANALYTICS_JS_URL") or None
+SEG_BROWSER_RATE_LIMIT = float(os.environ.get("SEG_BROWSER_RATE_LIMIT") or 20)
+SEG_BROWSER_BURST = int(os.environ.get("SEG_BROWSER_BURST") or 200)
+SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 
 # --- Celery: at-least-once delivery over Redis ---------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

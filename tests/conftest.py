@@ -18,18 +18,20 @@ import redis
 from celery import current_app
 from django.db import connection
 
-from integrations import dispatch, rules, throttle
+from integrations import dispatch, limiter, rules, throttle
 from integrations.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBSITE_ID = "abc8fb18-7559-4324-9921-a4b5015b4a1c"
 WRITE_KEY = "test-write-key"
+BROWSER_KEY = "test-browser-key"
 
 
 @pytest.fixture(autouse=True)
 def seg_settings(settings: Any) -> Any:
     settings.SEG_WEBSITE_ID = WEBSITE_ID
     settings.SEG_WRITE_KEYS = [WRITE_KEY, "second-key"]
+    settings.SEG_BROWSER_WRITE_KEYS = [BROWSER_KEY]
     settings.SEG_TRACKER_URL = "http://127.0.0.1:9"  # refused, unless a test sets a sandbox
     return settings
 
@@ -61,8 +63,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def fresh_throttle() -> Iterator[None]:
     """Shared throttle state (pauses, the breaker) must not leak between tests."""
     throttle.reset()
+    limiter.reset()
     yield
     throttle.reset()
+    limiter.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -76,8 +80,10 @@ def redis_tests_start_fresh(request: pytest.FixtureRequest) -> None:
 def publishing() -> Iterator[None]:
     """A failed publish pauses this process's publishing; no test inherits another's pause."""
     dispatch.resume()
+    limiter.resume()
     yield
     dispatch.resume()
+    limiter.resume()
 
 
 @pytest.fixture
@@ -117,6 +123,7 @@ def child_env(sandbox: Sandbox, **extra: str) -> dict[str, str]:
         SEG_TRACKER_URL=sandbox.url,
         SEG_WEBSITE_ID=WEBSITE_ID,
         SEG_WRITE_KEYS=WRITE_KEY,
+        SEG_BROWSER_WRITE_KEYS=BROWSER_KEY,
     )
     env.update(extra)
     return env

@@ -21,14 +21,22 @@ TEXT = [
     ("SEG_TRACKER_URL", "http://127.0.0.1:8765", "http://127.0.0.1:8765"),
     ("SEG_WRITE_KEYS", "one, two,", ["one", "two"]),
     ("SEG_REDIS_URL", "redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),
+    ("SEG_BROWSER_WRITE_KEYS", "pk-1, pk-2", ["pk-1", "pk-2"]),
+    ("SEG_ALLOWED_ORIGINS", "https://shop.example,", ["https://shop.example"]),
+    ("SEG_PUBLIC_ORIGIN", "https://shop.example", "https://shop.example"),
+    ("SEG_ANALYTICS_JS_PATH", "/srv/analytics.js", "/srv/analytics.js"),
+    ("SEG_ANALYTICS_JS_URL", "https://cdn.shop/a.js", "https://cdn.shop/a.js"),
+    ("SEG_CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For"),
 ]
+# Unset, each of these keeps the app's default (None).
+OPTIONAL_TEXT = ["SEG_PUBLIC_ORIGIN", "SEG_ANALYTICS_JS_URL", "SEG_CLIENT_IP_HEADER"]
 NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT})
 # Unset, each keeps the app's default, but for the two the app requires. Set
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is
 # read as given, and the checks report it).
 KEPT: list[tuple[str, dict[str, str]]] = [
-    (name, {}) for name in [*NUMBERS, "SEG_TRACKER_URL", "SEG_REDIS_URL"]
-] + [(name, {name: ""}) for name in [*NUMBERS, "SEG_REDIS_URL"]]
+    (name, {}) for name in [*NUMBERS, "SEG_TRACKER_URL", "SEG_REDIS_URL", *OPTIONAL_TEXT]
+] + [(name, {name: ""}) for name in [*NUMBERS, "SEG_REDIS_URL", *OPTIONAL_TEXT]]
 
 
 def read_settings(monkeypatch: pytest.MonkeyPatch, **environ: str) -> dict[str, Any]:
@@ -53,6 +61,13 @@ def test_the_sweep_interval_is_read_in_seconds(monkeypatch: pytest.MonkeyPatch) 
     read = read_settings(monkeypatch, SEG_SWEEP_INTERVAL="1")
     assert read["SEG_SWEEP_INTERVAL"] == 1.0
     assert read["CELERY_BEAT_SCHEDULE"]["seg-sweep"]["schedule"] == 1.0
+
+
+def test_the_example_serves_the_analytics_js_that_npm_installs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = read_settings(monkeypatch)["SEG_ANALYTICS_JS_PATH"]
+    assert path.endswith("node_modules/@segment/analytics-next/dist/umd/standalone.js")
 
 
 @pytest.mark.parametrize(("name", "text", "value"), TEXT)

@@ -1,0 +1,85 @@
+"""{% seg_analytics %}: Segment's snippet for this shop, every value escaped."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AnonymousUser, User
+from django.template import Context, Template
+from django.test import RequestFactory
+
+from integrations.exceptions import SegConfigurationError
+
+from .conftest import BROWSER_KEY
+
+TAG = Template("{% load seg_analytics %}{% seg_analytics %}")
+HOSTILE = "</script><script>alert(1)</script><!--\u2028\u2029'\"&"
+
+
+def render(user: Any = None, secure: bool = False, **request_extra: Any) -> str:
+    request = RequestFactory().get("/shop/", secure=secure, **request_extra)
+    request.user = user or AnonymousUser()
+    return TAG.render(Context({"request": request}))
+
+
+def config_of(html: str) -> dict[str, Any]:
+    match = re.search(
+        r'<script id="seg-analytics-config" type="application/json">(.*?)</script>', html, re.S
+    )
+    assert match, html
+    return dict(json.loads(match.group(1)))
+
+
+def scripts_of(html: str) -> int:
+    return html.count("</script>")
+
+
+def test_the_snippet_loads_analytics_js_from_the_shop_and_calls_page() -> None:
+    html = render()
+    config = config_of(html)
+    assert config == {"writeKey": BROWSER_KEY, "cdn": "http://testserver/seg", "identify": None}
+    assert 'analytics._cdn+"/analytics.js/v1/"' in html
+    assert "analytics.page();" in html
+    assert "analytics._cdn=config.cdn" in html
+
+
+def test_the_cdn_follows_the_public_origin(settings: Any) -> None:
+    assert config_of(render(secure=True))["cdn"] == "https://testserver/seg"
+    settings.SEG_PUBLIC_ORIGIN = "https://shop.example"
+    assert config_of(render())["cdn"] == "https://shop.example/seg"
+
+
+@pytest.mark.django_db
+def test_a_logged_in_user_is_identified_with_their_email() -> None:
+    user = User.objects.create_user("ann", "ann@example.com", "x")
+    config = config_of(render(user))
+    assert config["identify"] == {"userId": str(user.pk), "traits": {"email": "ann@example.com"}}
+
+
+@pytest.mark.django_db
+def test_hostile_values_stay_data(settings: Any) -> None:
+    settings.SEG_BROWSER_WRITE_KEYS = [HOSTILE]
+    settings.SEG_PUBLIC_ORIGIN = "https://shop.example</script><!--"
+    user = User.objects.create_user(HOSTILE, HOSTILE, "x")
+    html = render(user)
+    # Only the two script elements close; the values cannot open a third.
+    assert scripts_of(html) == 2
+    assert "<!--" not in html and "alert(1)</script>" not in html
+    config = config_of(html)
+    assert config["writeKey"] == HOSTILE
+    assert config["identify"]["traits"]["email"] == HOSTILE
+    assert config["cdn"] == "https://shop.example</seg"  # the origin ends at the path
+
+
+def test_without_the_request_the_error_names_the_context_processor() -> None:
+    with pytest.raises(SegConfigurationError, match="context_processors.request"):
+        TAG.render(Context({}))
+
+
+def test_without_a_browser_key_the_error_names_the_setting(settings: Any) -> None:
+    settings.SEG_BROWSER_WRITE_KEYS = []
+    with pytest.raises(SegConfigurationError, match="SEG_BROWSER_WRITE_KEYS"):
+        render()

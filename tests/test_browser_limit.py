@@ -1,0 +1,171 @@
+"""The rate limit on browser keys, on real Redis; and the mount over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from django.test import Client, RequestFactory
+
+from integrations import limiter
+from integrations.models import Event
+
+from .conftest import BROWSER_KEY, ROOT, WRITE_KEY, RedisServer, WebServer, free_port
+
+pytestmark = pytest.mark.redis
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def track(client: Client, address: str, key: str = BROWSER_KEY, **extra: Any) -> Any:
+    body = {"userId": "u1", "event": "Product Viewed", "properties": {"id": "p1"}}
+    extra |= auth(key)
+    return client.post(
+        "/seg/v1/t",
+        data=json.dumps(body),
+        content_type="text/plain",
+        REMOTE_ADDR=address,
+        **extra,
+    )
+
+
+@pytest.fixture
+def small_bucket(settings: Any, db: None) -> Any:
+    return _small(settings)
+
+
+def _small(settings: Any) -> Any:
+    settings.SEG_BROWSER_RATE_LIMIT = 0.5
+    settings.SEG_BROWSER_BURST = 5
+    return settings
+
+
+def test_a_burst_from_one_address_gets_429_while_another_goes_on(
+    client: Client, small_bucket: Any
+) -> None:
+    statuses = [track(client, "203.0.113.7").status_code for _ in range(8)]
+    assert statuses == [200] * 5 + [429] * 3
+    refused = track(client, "203.0.113.7")
+    assert refused.json()["code"] == "rate_limited"
+    assert 1 <= int(refused["Retry-After"]) <= 2
+    assert refused["Access-Control-Allow-Origin"] == "*"
+    assert "Retry-After" in refused["Access-Control-Expose-Headers"]
+    assert [track(client, "198.51.100.9").status_code for _ in range(5)] == [200] * 5
+    assert Event.objects.count() == 10
+
+
+def test_server_keys_are_never_limited(client: Client, small_bucket: Any) -> None:
+    assert {track(client, "203.0.113.7", key=WRITE_KEY).status_code for _ in range(20)} == {200}
+    # The server's calls took nothing from the address's bucket either.
+    assert [track(client, "203.0.113.7").status_code for _ in range(5)] == [200] * 5
+
+
+def test_a_batch_counts_its_messages(client: Client, small_bucket: Any) -> None:
+    def batch(size: int) -> Any:
+        items = [{"type": "page", "userId": "u1", "name": f"p{i}"} for i in range(size)]
+        extra: dict[str, Any] = auth(BROWSER_KEY) | {"REMOTE_ADDR": "203.0.113.8"}
+        return client.post(
+            "/seg/v1/b", data=json.dumps({"batch": items}), content_type="text/plain", **extra
+        )
+
+    assert batch(4).status_code == 200
+    assert batch(2).status_code == 429  # 4 + 2 > 5
+    assert batch(6).status_code == 413  # more than a bucket holds: no wait would do
+
+
+def test_the_address_comes_from_the_trusted_proxy_header(client: Client, small_bucket: Any) -> None:
+    small_bucket.SEG_CLIENT_IP_HEADER = "X-Forwarded-For"
+    proxy = "10.0.0.1"
+
+    def via_proxy(forwarded: str) -> int:
+        return int(track(client, proxy, HTTP_X_FORWARDED_FOR=forwarded).status_code)
+
+    # The client writes what it likes in front; the proxy's own entry is last.
+    assert [via_proxy(f"1.1.1.{i}, 203.0.113.7") for i in range(6)] == [200] * 5 + [429]
+    assert via_proxy("203.0.113.8") == 200
+
+
+def test_client_address(db: None) -> None:
+    factory = RequestFactory()
+    v6 = factory.get("/", REMOTE_ADDR="2001:db8:1:2:3:4:5:6")
+    assert limiter.client_address(v6) == "2001:db8:1:2::/64"
+    mapped = factory.get("/", REMOTE_ADDR="::ffff:203.0.113.7")
+    assert limiter.client_address(mapped) == "203.0.113.7"
+
+
+def test_redis_down_turns_no_event_away_and_makes_none_wait(
+    client: Client, small_bucket: Any
+) -> None:
+    small_bucket.SEG_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        assert track(client, "203.0.113.7").status_code == 200
+        times.append(time.perf_counter() - start)
+    assert max(times) < 0.5
+    assert Event.objects.count() == 20
+
+
+def test_redis_stopped_then_back(client: Client, small_bucket: Any) -> None:
+    server = RedisServer()
+    small_bucket.SEG_REDIS_URL = server.url
+    small_bucket.SEG_PUBLISH_PAUSE = 0.2
+    try:
+        assert [track(client, "203.0.113.7").status_code for _ in range(6)][-1] == 429
+        server.stop()
+        assert {track(client, "203.0.113.7").status_code for _ in range(10)} == {200}
+        server.start()
+        time.sleep(0.3)  # past the pause: the limit is back, with an empty bucket
+        statuses = [track(client, "203.0.113.7").status_code for _ in range(7)]
+        assert statuses[-1] == 429
+    finally:
+        server.stop()
+
+
+# --- over real HTTP, under gunicorn ------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_the_mount_over_http(start_web: Callable[..., WebServer]) -> None:
+    standalone = ROOT / "node_modules/@segment/analytics-next/dist/umd/standalone.js"
+    web = start_web(
+        SEG_ANALYTICS_JS_PATH=str(standalone),
+        SEG_BROWSER_BURST="3",
+        SEG_BROWSER_RATE_LIMIT="0.1",
+    )
+    origin = {"Origin": "http://127.0.0.1:1"}
+    flight = requests.options(
+        f"{web.url}/seg/v1/t",
+        headers=origin
+        | {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization,x-retry-count",
+        },
+        timeout=10,
+    )
+    assert flight.status_code == 204
+    assert "x-retry-count" in flight.headers["Access-Control-Allow-Headers"]
+    got = requests.get(f"{web.url}/seg/v1/projects/{BROWSER_KEY}/settings", timeout=10)
+    host = web.url.removeprefix("http://")
+    assert got.json()["integrations"]["Segment.io"]["apiHost"] == f"{host}/seg/v1"
+    if standalone.is_file():
+        bundle = requests.get(
+            f"{web.url}/seg/analytics.js/v1/{BROWSER_KEY}/analytics.min.js", timeout=10
+        )
+        assert bundle.status_code == 200 and bundle.content == standalone.read_bytes()
+    statuses = [
+        requests.post(
+            f"{web.url}/seg/v1/t",
+            data=json.dumps({"userId": "u1", "event": "Product Viewed"}),
+            auth=(BROWSER_KEY, ""),
+            headers=origin | {"Content-Type": "text/plain", "X-Retry-Count": "1"},
+            timeout=10,
+        ).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
