@@ -141,7 +141,7 @@ def new_page(chromium: Any) -> tuple[Any, Recorded]:
     seen = Recorded()
     context.on("request", lambda request: seen.requests.append(request))
     context.on("requestfailed", lambda request: seen.failed.append(request))
-    page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
+    page.on("console", lambda m: seen.errors.extend([m.text] if m.type == "error" else []))
     page.on("pageerror", lambda error: seen.errors.append(str(error)))
     return page, seen
 
