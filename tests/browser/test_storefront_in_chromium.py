@@ -15,8 +15,11 @@ import json
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -290,3 +293,65 @@ def test_analytics_js_retries_a_call_that_met_a_stopped_server(
     assert seen.hosts() == {"127.0.0.1"}
     # The refused connections are the only errors the console shows.
     assert all("ERR_CONNECTION_REFUSED" in error for error in seen.errors), seen.errors
+
+
+SNIPPET = (ROOT / "tests" / "clients" / "segment-snippet.min.js").read_text()
+
+
+def proxied(snippet: str, mount: str, key: str) -> str:
+    """Segment's snippet with the edits of its custom-proxy guide: analytics.js from the
+    shop's mount instead of cdn.segment.com, ``analytics._cdn`` set to the same place
+    (what @segment/snippet's ``useHostForBundles`` writes), and the source's key."""
+    edited = snippet.replace("https://cdn.segment.com", mount)
+    edited = edited.replace(
+        "analytics._writeKey=", f'analytics._cdn="{mount}";analytics._writeKey='
+    )
+    return edited.replace("YOUR_WRITE_KEY", key)
+
+
+@contextmanager
+def serving(html: str) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1 that answers ``html`` at every path; yields its URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/pasted/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_segments_own_snippet_loads_analytics_js_from_the_shop(
+    open_shop: Callable[..., Origins], chromium: Any
+) -> None:
+    # The mount answers every origin ("*"); the page is a plain one on a third port.
+    origins = open_shop(allowed="*")
+    snippet = proxied(SNIPPET, origins.mount, BROWSER_KEY)
+    page, seen = new_page(chromium)
+    with serving(f"<!doctype html><title>Pasted</title><script>{snippet}</script>") as pasted:
+        page.goto(pasted)
+        pump_until(page, lambda: stored(CallType.PAGE))
+    event = Event.objects.get()
+    assert event.message["context"]["library"]["name"] == "analytics.js"
+    assert event.message["context"]["page"]["url"] == pasted
+    assert event.status == Status.HELD
+    pump_until(page, lambda: seen.posts("/seg/v1/p"))
+    bundle = f"{origins.mount}/analytics.js/v1/{BROWSER_KEY}/analytics.min.js"
+    settings = f"{origins.mount}/v1/projects/{BROWSER_KEY}/settings"
+    assert {bundle, settings} <= {r.url for r in seen.requests}
+    assert seen.hosts() == {"127.0.0.1"}
+    assert seen.failed == [] and seen.errors == []
