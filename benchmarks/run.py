@@ -40,7 +40,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks import harness  # noqa: E402
+from benchmarks import browser, harness  # noqa: E402
 from benchmarks.harness import Row, median, percentile  # noqa: E402
 from integrations import api, dispatch, operations, outbox  # noqa: E402
 from integrations.identity import Resolver  # noqa: E402
@@ -713,6 +713,7 @@ def main() -> int:
         part("operate", bench_operate)
         part("memory", lambda: bench_memory(tracker))
         part("outage", lambda: bench_broker_down(tracker))
+        part("browser", lambda: browser.bench(tracker, reset_events, n(4000)))
     finally:
         web.stop()
         box.stop()

@@ -96,7 +96,7 @@ def charge(address: str, messages: int) -> timedelta | None:
     global _off_until
     rate = float(conf.get_setting("SEG_BROWSER_RATE_LIMIT") or 0)
     burst = int(conf.get_setting("SEG_BROWSER_BURST"))
-    if rate <= 0:
+    if rate <= 0 or messages <= 0:
         return None
     if messages > burst:
         raise TooLarge(f"A request with a browser key holds at most {burst} messages.")

@@ -75,7 +75,7 @@ def test_hostile_values_stay_data(settings: Any) -> None:
 
 
 def test_without_the_request_the_error_names_the_context_processor() -> None:
-    with pytest.raises(SegConfigurationError, match="context_processors.request"):
+    with pytest.raises(SegConfigurationError, match=r"context_processors\.request"):
         TAG.render(Context({}))
 
 

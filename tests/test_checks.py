@@ -22,6 +22,8 @@ GOOD: dict[str, Any] = {
     "SEG_WRITE_KEYS": ["key"],
     "SEG_TRACKER_URL": "https://tracker.segapp.com",
     "DEBUG": False,
+    "SEG_BROWSER_WRITE_KEYS": ["page-key"],
+    "SEG_ANALYTICS_JS_PATH": __file__,
 }
 
 # Each check id, the change to the good configuration that gives it, and a
@@ -69,6 +71,30 @@ BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
         "a shop's request would wait",
         "CELERY_BROKER_TRANSPORT_OPTIONS",
     ),
+    ("integrations.E101", {"SEG_BROWSER_WRITE_KEYS": ["key"]}, "in both", "secret"),
+    (
+        "integrations.E102",
+        {"SEG_ALLOWED_ORIGINS": ["https://shop.example/shop"]},
+        "is not an origin",
+        "no path",
+    ),
+    ("integrations.E102", {"SEG_ALLOWED_ORIGINS": "*"}, "'*'", "every origin"),
+    ("integrations.E103", {"SEG_PUBLIC_ORIGIN": "shop.example"}, "not an origin", "https://"),
+    ("integrations.E104", {"SEG_BROWSER_BURST": 0}, "SEG_BROWSER_BURST (0)", "turns the limit off"),
+    ("integrations.E104", {"SEG_BROWSER_RATE_LIMIT": -1}, "a number >= 0", "20 messages"),
+    ("integrations.W101", {"SEG_ANALYTICS_JS_PATH": "/nowhere.js"}, "is not a file", "npm ci"),
+    (
+        "integrations.W102",
+        {"SEG_ANALYTICS_JS_PATH": UNSET},
+        "analytics.js is not",
+        "SEG_ANALYTICS_JS_URL",
+    ),
+    (
+        "integrations.W103",
+        {"TEMPLATES": [{"BACKEND": "django.template.backends.django.DjangoTemplates"}]},
+        "request context processor",
+        "context_processors",
+    ),
 ]
 
 # Good configurations beside each bad one: no check speaks.
@@ -85,6 +111,10 @@ ALSO_GOOD: list[dict[str, Any]] = [
     {"SEG_LEASE": timedelta(minutes=2), "SEG_RETRY_WINDOW": 3600},
     {"SEG_CONNECT_TIMEOUT": 1, "SEG_READ_TIMEOUT": 2.5, "SEG_LEASE": 4},
     {"CELERY_BROKER_TRANSPORT_OPTIONS": {"max_retries": 0}},
+    {"SEG_BROWSER_WRITE_KEYS": UNSET, "SEG_ANALYTICS_JS_PATH": UNSET},
+    {"SEG_ANALYTICS_JS_PATH": UNSET, "SEG_ANALYTICS_JS_URL": "https://cdn.shop.example/a.js"},
+    {"SEG_ALLOWED_ORIGINS": "https://shop.example, http://127.0.0.1:8000/"},
+    {"SEG_PUBLIC_ORIGIN": "https://shop.example:8443", "SEG_BROWSER_RATE_LIMIT": 0},
 ]
 
 
