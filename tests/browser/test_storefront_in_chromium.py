@@ -290,6 +290,9 @@ def test_analytics_js_retries_a_call_that_met_a_stopped_server(
     assert len(added) >= 2 and len(set(added)) == 1
     assert Event.objects.filter(message_id=added[0]).count() == 1
     assert all(int(r.headers["x-retry-count"]) >= 1 for r in tries[1:])
+    ARTIFACTS.mkdir(exist_ok=True)
+    record = [{"retry": r.headers.get("x-retry-count"), "failed": r in seen.failed} for r in tries]
+    (ARTIFACTS / "analytics-js-retry.json").write_text(json.dumps(record))
     assert seen.hosts() == {"127.0.0.1"}
     # The refused connections are the only errors the console shows.
     assert all("ERR_CONNECTION_REFUSED" in error for error in seen.errors), seen.errors
