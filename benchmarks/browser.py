@@ -17,9 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from django.test import override_settings
 
 from benchmarks import harness
 from benchmarks.harness import Row, median, percentile
+from integrations import limiter  # imported by benchmarks.run once Django is set up
 
 BROWSER_KEY = "bench-browser-key"
 SERVER_KEY = harness.WRITE_KEY
@@ -51,6 +53,30 @@ def analytics_js_event(i: int, tag: str) -> dict[str, Any]:
         "integrations": {},
         "sentAt": "2026-11-28T10:00:00.010Z",
     }
+
+
+def bench_charge(count: int) -> Row:
+    """limiter.charge in this process, against a bare PING to the same Redis."""
+    with override_settings(SEG_BROWSER_RATE_LIMIT=20, SEG_BROWSER_BURST=200):
+        limiter.charge("192.0.2.1", 1)
+        r = limiter._redis()[0]
+        start = time.perf_counter()
+        for _ in range(count):
+            r.ping()
+        ping = (time.perf_counter() - start) / count * 1e6
+        start = time.perf_counter()
+        for i in range(count):
+            limiter.charge(f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}", 1)
+        charge = (time.perf_counter() - start) / count * 1e6
+        limiter.reset()
+    return Row(
+        "browser key, limiter.charge in process",
+        charge,
+        "us a call",
+        ping,
+        note=f"baseline: a bare Redis PING on the same connection; {count} calls each, "
+        "every call a new address",
+    )
 
 
 def bench(tracker: str, reset: Callable[[], None], count: int, clients: int = 2) -> list[Row]:

@@ -713,7 +713,11 @@ def main() -> int:
         part("operate", bench_operate)
         part("memory", lambda: bench_memory(tracker))
         part("outage", lambda: bench_broker_down(tracker))
-        part("browser", lambda: browser.bench(tracker, reset_events, n(4000)))
+        part(
+            "browser",
+            lambda: browser.bench(tracker, reset_events, n(4000)),
+            lambda: browser.bench_charge(n(20000)),
+        )
     finally:
         web.stop()
         box.stop()
