@@ -146,16 +146,16 @@ def test_the_mount_over_http(start_web: Callable[..., WebServer]) -> None:
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "content-type,authorization,x-retry-count",
         },
-        timeout=10,
+        timeout=60,
     )
     assert flight.status_code == 204
     assert "x-retry-count" in flight.headers["Access-Control-Allow-Headers"]
-    got = requests.get(f"{web.url}/seg/v1/projects/{BROWSER_KEY}/settings", timeout=10)
+    got = requests.get(f"{web.url}/seg/v1/projects/{BROWSER_KEY}/settings", timeout=60)
     host = web.url.removeprefix("http://")
     assert got.json()["integrations"]["Segment.io"]["apiHost"] == f"{host}/seg/v1"
     if standalone.is_file():
         bundle = requests.get(
-            f"{web.url}/seg/analytics.js/v1/{BROWSER_KEY}/analytics.min.js", timeout=10
+            f"{web.url}/seg/analytics.js/v1/{BROWSER_KEY}/analytics.min.js", timeout=60
         )
         assert bundle.status_code == 200 and bundle.content == standalone.read_bytes()
     statuses = [
@@ -164,7 +164,7 @@ def test_the_mount_over_http(start_web: Callable[..., WebServer]) -> None:
             data=json.dumps({"userId": "u1", "event": "Product Viewed"}),
             auth=(BROWSER_KEY, ""),
             headers=origin | {"Content-Type": "text/plain", "X-Retry-Count": "1"},
-            timeout=10,
+            timeout=60,
         ).status_code
         for _ in range(4)
     ]
