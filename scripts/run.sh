@@ -35,6 +35,9 @@ User = get_user_model()
 if not User.objects.filter(is_superuser=True).exists():
     User.objects.create_superuser('admin', 'admin@example.com', '$admin_password')
     print('Created the superuser admin.')
+if not User.objects.filter(username='ann').exists():
+    User.objects.create_user('ann', 'ann@example.com', 'ann', first_name='Ann', last_name='Smith')
+    print('Created the demo customer ann (password ann).')
 "
 "$PY" manage.py check --deploy --fail-level ERROR >/dev/null 2>&1 || "$PY" manage.py check
 
@@ -45,6 +48,7 @@ port="${PORT:-8000}"
 wait_for_port "$port" "The web app"
 cat <<MSG
 
+  The shop:       http://127.0.0.1:$port/   (demo customer ann, password ann)
   The admin:      http://127.0.0.1:$port/admin/   (user admin, password $admin_password)
   Segment API:    http://127.0.0.1:$port/seg/v1/batch   (write key: ${SEG_WRITE_KEYS%%,*})
   analytics.js:   http://127.0.0.1:$port/seg   (its CDN; browser key: ${SEG_BROWSER_WRITE_KEYS%%,*})

@@ -1,4 +1,4 @@
-"""URLs: the admin, Segment's HTTP API under /seg/, and the site's icon."""
+"""URLs: the admin, Segment's HTTP API under /seg/, the site's icon, and the demo storefront."""
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -16,4 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("seg/", include("integrations.urls")),
     path("favicon.ico", favicon),
+    path("", include("segproject.storefront.urls")),
 ]
