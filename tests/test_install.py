@@ -217,13 +217,15 @@ def test_a_new_shop_installed_as_the_readme_says_delivers(
         timeout=10,
     )
     assert answer.status_code == 200, answer.text
-    manage(
+    sent = manage(
         "shell",
         "-c",
-        "from integrations import api; api.track('shop-user-1', 'Order Completed', "
-        "{'orderId': 'shop-order-1', 'total': 30}, "
+        "import integrations; from integrations import api; print(integrations.__file__); "
+        "api.track('shop-user-1', 'Order Completed', {'orderId': 'shop-order-1', 'total': 30}, "
         "context={'traits': {'email': 'ann@shop.example'}}, message_id='install-api-1')",
     )
+    # The pip-installed copy answered, not the working tree.
+    assert sent.stdout.strip().splitlines()[-1].startswith(str(site))
 
     delivered = wait_until(
         lambda: {"install-http-1", "install-api-1"} <= set(sandbox.delivered_keys()),
