@@ -3,7 +3,7 @@
 from django.apps import AppConfig
 from django.core import checks
 
-from .checks import ALL_CHECKS
+from .checks import ALL_CHECKS, DATABASE_CHECKS
 
 
 class IntegrationsConfig(AppConfig):
@@ -14,3 +14,5 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         for check in ALL_CHECKS:
             checks.register(check, "integrations")
+        for check in DATABASE_CHECKS:
+            checks.register(check, checks.Tags.database)

@@ -8,10 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import current_app
+from celery._state import get_current_app
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from . import conf
+from .celery_checks import check_celery_app, check_delivery_moves, is_celery_fallback
 from .exceptions import SegConfigurationError
 
 GUID_RE = re.compile(
@@ -98,6 +100,8 @@ def check_timings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 
 def check_publish_retries(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if is_celery_fallback(get_current_app()):
+        return []  # integrations.E007 says why: no setting is read at all
     options = current_app.conf.broker_transport_options or {}
     if options.get("max_retries") != 0:
         return [
@@ -238,4 +242,6 @@ ALL_CHECKS = (
     check_browser_limit,
     check_analytics_js,
     check_request_processor,
+    check_celery_app,
 )
+DATABASE_CHECKS = (check_delivery_moves,)

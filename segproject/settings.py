@@ -159,51 +159,18 @@ SEG_BROWSER_BURST = int(os.environ.get("SEG_BROWSER_BURST") or 200)
 SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 
 # --- Celery: at-least-once delivery over Redis ---------------------------
+# The settings Seg's guarantees rest on (late acks, reject on worker lost,
+# prefetch 1, the visibility timeout, the consumer that survives losing Redis,
+# the sweeper's beat schedule, the seg queue), each commented in the module.
+from integrations.celery_settings import *  # noqa: E402, F403
+from integrations.celery_settings import beat_schedule  # noqa: E402
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
-# Nothing reads task results: the event row is the record.
-CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
-# Ack after the task ran, so a worker killed mid-task has its message
-# delivered again rather than dropped.
-CELERY_TASK_ACKS_LATE = True
-# When a pool process dies (SIGKILL, OOM), requeue its message instead of
-# acking it as failed.
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# One message at a time per process: a dying worker strands at most the
-# events it is running, and busy workers do not hoard the queue.
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Redis redelivers an unacked message after the visibility timeout. It must
-# outlast the longest countdown (SEG_MAX_COUNTDOWN, 60 s) and the longest
-# task (SEG_LEASE), or Redis would hand a task to a second worker while the
-# first still holds it. Retries due later wait on the row for the sweeper.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 2 * 60 * 60,
-    "socket_connect_timeout": 2,
-    "socket_timeout": 5,
-    # A publish that finds no connection tries to connect once. Without this,
-    # kombu keeps trying for CELERY_BROKER_CONNECTION_TIMEOUT, sleeping 2 s and
-    # then 4 s: six seconds of the shop's request for each publish while Redis
-    # is down, when the row is already stored and the sweeper will queue it.
-    # The worker's own connection sets its own limit (below) and still
-    # reconnects for as long as Redis is away.
-    "max_retries": 0,
-}
-# A worker that loses Redis stops its running tasks rather than acking them
-# on a connection that is gone; the lease and the sweeper take it from there.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Keep reconnecting however long Redis is away (the default gives up after
-# 100 tries): the events wait in the database, the worker waits for Redis.
-CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-# Survive losing Redis while holding unacknowledged messages (see the module).
-CELERY_WORKER_CONSUMER = "integrations.worker:Consumer"
 CELERY_TASK_DEFAULT_QUEUE = "seg"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE = {
-    "seg-sweep": {"task": "integrations.sweep", "schedule": SEG_SWEEP_INTERVAL},
-    "seg-purge": {"task": "integrations.purge", "schedule": 3600.0},
-}
+CELERY_BEAT_SCHEDULE = beat_schedule(SEG_SWEEP_INTERVAL)
 
 LOGGING = {
     "version": 1,

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from celery import Celery
+from celery._state import get_current_app
 from django.core import checks
 
+from integrations import celery_checks, dispatch, tasks
 from integrations import checks as seg_checks
 
 from .conftest import WEBSITE_ID
+
+assert tasks  # the app's tasks, registered: a new Celery app takes them in
 
 # Stands for a setting left out of settings.py, so the app's default applies.
 UNSET = object()
@@ -97,6 +103,10 @@ BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
     ),
 ]
 
+BAD.append(
+    ("integrations.E008", {"CELERY_BROKER_URL": UNSET}, "has no broker URL", "CELERY_BROKER_URL")
+)
+
 # Good configurations beside each bad one: no check speaks.
 ALSO_GOOD: list[dict[str, Any]] = [
     {},
@@ -154,7 +164,74 @@ def test_a_good_configuration_gives_no_check(settings: Any, changes: dict[str, A
     assert run() == []
 
 
+def shop_app(**conf: Any) -> Celery:
+    """A Celery app as a shop makes one, not made current: the app's tasks join it."""
+    app = Celery("shop", set_as_current=False)
+    app.conf.update(broker_url="redis://127.0.0.1:6379/0", **conf)
+    return app
+
+
+# Each Celery app and the checks it gives (the example project's app gives none).
+APPS: list[tuple[str, Callable[[], Celery], list[str], str, str]] = [
+    (
+        "Celery's own fallback: the shop's app module was never imported",
+        lambda: Celery("default", fixups=[], set_as_current=False),
+        ["integrations.E007"],
+        "No Celery app is loaded",
+        "from .celery import app as celery_app",
+    ),
+    (
+        "an app that was never configured",
+        lambda: Celery("shop", set_as_current=False),
+        ["integrations.E008"],
+        "'shop' has no broker URL",
+        'namespace="CELERY"',
+    ),
+    (
+        "late acks annotated off",
+        lambda: shop_app(task_annotations={dispatch.DELIVER_EVENTS: {"acks_late": False}}),
+        ["integrations.W003"],
+        "Late acks are off for integrations.deliver_events",
+        "CELERY_TASK_ACKS_LATE",
+    ),
+    (
+        "reject on worker lost annotated off",
+        lambda: shop_app(
+            task_annotations={"*": {"reject_on_worker_lost": False, "acks_late": False}}
+        ),
+        ["integrations.W003", "integrations.W004"],
+        "integrations.deliver_event, integrations.deliver_events, integrations.fan_out",
+        "do not annotate",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "make", "ids", "message", "hint"), APPS)
+def test_a_celery_app_that_would_not_carry_the_tasks_is_reported(
+    case: str, make: Callable[[], Celery], ids: list[str], message: str, hint: str
+) -> None:
+    found = celery_checks.celery_app_messages(make())
+    assert [m.id for m in found] == ids
+    assert message in found[-1].msg
+    assert hint in found[-1].hint
+
+
+def test_the_example_projects_celery_app_gives_no_check() -> None:
+    assert celery_checks.celery_app_messages(get_current_app()) == []
+    assert celery_checks.celery_app_messages(shop_app()) == []
+
+
+def test_the_checked_task_names_are_the_ones_dispatch_publishes() -> None:
+    assert set(celery_checks.DELIVERY_TASKS) == {
+        dispatch.DELIVER_EVENT,
+        dispatch.DELIVER_EVENTS,
+        dispatch.FAN_OUT,
+    }
+
+
 def test_every_check_id_in_the_module_is_tested() -> None:
-    # run_checks(tags=["integrations"]) found each above: ready() registered them all.
-    source = Path(seg_checks.__file__).read_text()
-    assert set(re.findall(r"integrations\.[EW]\d{3}", source)) == {case[0] for case in BAD}
+    # run_checks(tags=["integrations"]) found each in BAD: ready() registered them all.
+    source = Path(seg_checks.__file__).read_text() + Path(celery_checks.__file__).read_text()
+    tested = {case[0] for case in BAD} | {i for case in APPS for i in case[2]}
+    tested |= {"integrations.W005"}  # tests/test_health.py
+    assert set(re.findall(r"integrations\.[EW]\d{3}", source)) == tested

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from .. import charts, metrics, throttle, timeline, tracker
+from .. import charts, health, metrics, throttle, timeline, tracker
 from ..identity import identity_chain
 from ..models import Alias, Attempt, Event, Identity, Status
 from .display import pretty_json, seconds, status_badge
@@ -66,6 +66,7 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
         "held": metrics.held_summary(),
         "statuses": Status.values,
         "circuit_open": throttle.is_open(),
+        "stall": health.delivery_stall(now),
     }
     return TemplateResponse(request, "admin/integrations/event/dashboard.html", context)
 
