@@ -129,25 +129,35 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         - conf.get_setting("SEG_READ_TIMEOUT")
     )
     verdicts: list[Verdict] = []
-    for position, held in enumerate(claims):
-        if position and time.monotonic() - claimed_at > room:
-            give_back(
-                claims[position:],
-                throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
-            )
-            break
-        wait = throttle.gate()
-        while wait is not None and throttle.sleep_briefly(wait):
-            wait = throttle.gate()
-        if wait is not None:
-            give_back(claims[position:], wait)
-            break
-        verdicts.append(record(attempt(held)))
+    unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
+    try:
+        for position, held in enumerate(claims):
+            if position and time.monotonic() - claimed_at > room:
+                give_back(
+                    claims[position:],
+                    throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
+                )
+                break
+            wait, unreported = throttle.gate(delivered=unreported), False
+            while wait is not None and throttle.sleep_briefly(wait):
+                wait = throttle.gate()
+            if wait is not None:
+                give_back(claims[position:], wait)
+                break
+            posted = attempt(held, report_delivered=False)
+            unreported = posted.answer.verdict is Verdict.DELIVERED
+            verdicts.append(record(posted))
+    finally:
+        if unreported:
+            throttle.report(Verdict.DELIVERED, 200, None)
     return verdicts
 
 
-def attempt(held: Claim) -> Posted:
+def attempt(held: Claim, report_delivered: bool = True) -> Posted:
     """Build and post one claimed event's request, and tell the throttle; what came of it.
+
+    With ``report_delivered`` false a 2xx is left for the caller to report
+    (``throttle.gate(delivered=True)`` before its next post saves a round trip).
 
     An unexpected error while building or posting it (a payload that will not
     encode, a header that will not send) is this event's attempt, with its
@@ -167,7 +177,8 @@ def attempt(held: Claim) -> Posted:
         answer = tracker.Answer.unanswered(exc, f"{type(exc).__name__}: {exc}", started)
     else:
         # Only what Seg (or the network to it) answered moves the shared throttle.
-        throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+        if report_delivered or answer.verdict is not Verdict.DELIVERED:
+            throttle.report(answer.verdict, answer.status_code, answer.retry_after)
     return Posted(held, url, started_at, answer)
 
 
