@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, throttle, tracker
+from . import conf, dispatch, lifecycle, ordering, throttle, tracker
 from .answers import RetryPolicy, Verdict
 from .models import Attempt, Event, EventQuerySet
 
@@ -67,26 +67,27 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
     Two statements for the lot: the rows are locked as they are read (rows
     another worker is claiming are skipped), then leased.
     """
+    in_order = ordering.enabled()
     with transaction.atomic():
         events = list(
-            Event.objects.filter(pk__in=list(event_ids))
-            .due(now)
+            claimable(event_ids, now, in_order)
             .select_for_update(skip_locked=True)
             .order_by("pk")
             .only("attempts", "tries", "action", "payload", "message_id", "first_attempt_at")
         )
-        if not events:
-            return []
-        lifecycle.move(
-            Event.objects.filter(pk__in=[event.pk for event in events]),
-            "claim",
-            now=now,
-            attempts=F("attempts") + 1,
-            tries=F("tries") + 1,
-            next_attempt_at=now + conf.get_setting("SEG_LEASE"),
-            enqueued_at=None,
-            first_attempt_at=Coalesce(F("first_attempt_at"), now),
-        )
+        if events:
+            lifecycle.move(
+                Event.objects.filter(pk__in=[event.pk for event in events]),
+                "claim",
+                now=now,
+                attempts=F("attempts") + 1,
+                tries=F("tries") + 1,
+                next_attempt_at=now + conf.get_setting("SEG_LEASE"),
+                enqueued_at=None,
+                first_attempt_at=Coalesce(F("first_attempt_at"), now),
+            )
+    if in_order and len(events) < len(event_ids):
+        ordering.forget_blocked(event_ids, now)
     claims = []
     for event in events:
         event.attempts += 1
@@ -94,6 +95,13 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
         event.first_attempt_at = event.first_attempt_at or now
         claims.append(Claim(event.attempts, event.tries, event))
     return claims
+
+
+def claimable(event_ids: Sequence[int], now: datetime, in_order: bool) -> EventQuerySet:
+    """The due events among ``event_ids``; ``in_order``, only those first in their customer's
+    line: the rule lives in the claim's query, whatever the wake-ups (integrations/ordering.py)."""
+    due = Event.objects.filter(pk__in=list(event_ids)).due(now)
+    return ordering.first_in_line(due) if in_order else due
 
 
 def claim(event_id: int, now: datetime) -> Claim | None:
@@ -275,6 +283,9 @@ def record(posted: Sequence[Posted]) -> list[Verdict]:
                 kept += 1
                 if countdown is not None:
                     transaction.on_commit(partial(dispatch.queue, [held.event.pk], countdown))
+        # The customers' next events, which waited on these, are due now.
+        gone = [held for held, move, *_ in others if move == "fail"]
+        ordering.wake_next([held.event.pk for held in [*delivered, *gone]], now)
     if kept < len(posted):
         logger.warning(
             "%d of %d attempt(s) finished after their lease was taken: recorded, not applied.",

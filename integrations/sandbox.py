@@ -2,7 +2,8 @@
 
 The run command starts it when SEG_TRACKER_URL is not set, so deliveries can
 be watched without a Seg account; tests script it to answer 2xx, 4xx, 429
-with Retry-After, 5xx, slowly, or not at all. It never forwards anything.
+with Retry-After, 5xx, slowly, or not at all, and may answer one Idempotency-Key
+apart. It never forwards anything.
 
 Control endpoints (for a sandbox in another process):
 ``GET /_sandbox/received`` lists what arrived; ``DELETE`` clears it;
@@ -68,6 +69,7 @@ class Sandbox:
         self.log_level = log_level
         self._lock = threading.Lock()
         self._answers: deque[Answer] = deque()
+        self._for_key: dict[str, deque[Answer]] = {}
         self._default = Answer()
         self.received: deque[Received] = deque(maxlen=keep)
         self.arrived = 0  # requests that arrived, answered or not yet
@@ -96,9 +98,16 @@ class Sandbox:
             if default is not None:
                 self._default = default
 
-    def next_answer(self) -> Answer:
+    def script_key(self, key: str, *answers: Answer) -> None:
+        """Answer the next requests with Idempotency-Key ``key`` with ``answers``, before the rest."""
+        with self._lock:
+            self._for_key[key] = deque(answers)
+
+    def next_answer(self, key: str = "") -> Answer:
         with self._lock:
             self.arrived += 1
+            if own := self._for_key.get(key):
+                return own.popleft()
             return self._answers.popleft() if self._answers else self._default
 
     def record(self, item: Received) -> None:
@@ -122,6 +131,7 @@ class Sandbox:
             self.received.clear()
             self.arrived = 0
             self._answers.clear()
+            self._for_key.clear()
             self._default = Answer()
 
 
@@ -175,7 +185,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 )
                 self._reply(200, {"scripted": True})
                 return
-            answer = sandbox.next_answer()
+            answer = sandbox.next_answer(self.headers.get("Idempotency-Key", ""))
             parts = self.path.strip("/").split("/")
             try:
                 body: Any = json.loads(raw)

@@ -95,7 +95,6 @@ PUBLISHERS: dict[str, Callable[[list[int]], object]] = {
     "a batch": lambda ids: dispatch.queue(ids),
     "a fan-out": lambda ids: dispatch.queue(ids * 30),
     "a countdown": lambda ids: dispatch.queue(ids, timedelta(seconds=5)),
-    "in order": dispatch.queue_in_order,
     # Late enough that every stored wake-up counts as lost.
     "the sweeper": lambda ids: outbox.sweep(timezone.now() + timedelta(hours=1)),
     "a retry": operated(Status.FAILED, operations.retry),
