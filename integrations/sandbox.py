@@ -99,7 +99,7 @@ class Sandbox:
                 self._default = default
 
     def script_key(self, key: str, *answers: Answer) -> None:
-        """Answer the next requests with Idempotency-Key ``key`` with ``answers``, before the rest."""
+        """Answer the next requests that carry Idempotency-Key ``key`` with ``answers``."""
         with self._lock:
             self._for_key[key] = deque(answers)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -39,7 +40,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def stored(count: int) -> list[int]:
     """Pending events, stored without publishing (the test's transaction never commits)."""
     message_ids = [
-        api.track("u1", "Product Viewed", {"id": str(i)}, context={"traits": {"email": "a@b.co"}})
+        api.track(
+            "u1",
+            "Product Viewed",
+            {"id": str(i)},
+            context={"traits": {"email": f"{i}-{uuid.uuid4().hex[:8]}@b.co"}},
+        )
         for i in range(count)
     ]
     return list(

@@ -26,7 +26,9 @@ T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 ANN, BOB = "ann@example.com", "bob@example.com"
 
 
-def call(kind: str = "track", minute: int = 0, email: str | None = ANN, **fields: Any) -> dict:
+def call(
+    kind: str = "track", minute: int = 0, email: str | None = ANN, **fields: Any
+) -> dict[str, Any]:
     message: dict[str, Any] = {
         "type": kind,
         "messageId": f"m-{uuid.uuid4().hex[:12]}",
@@ -40,7 +42,7 @@ def call(kind: str = "track", minute: int = 0, email: str | None = ANN, **fields
     return message | fields
 
 
-def stored(*messages: dict) -> list[Event]:
+def stored(*messages: dict[str, Any]) -> list[Event]:
     """Store each message in its own request, in the order given; the rows in that order."""
     for message in messages:
         assert ingest([message]).stored == 1
