@@ -39,14 +39,12 @@ def ahead(email: str = "email") -> Exists:
     timestamp, id), which stops at the first row found. A row without an
     email has no customer to keep in order, and nothing is ahead of it.
     """
-    earlier = Q(timestamp__lt=OuterRef("timestamp")) | Q(
-        timestamp=OuterRef("timestamp"), pk__lt=OuterRef("pk")
-    )
-    return Exists(
-        Event.objects.filter(earlier, email=OuterRef(email), status__in=OUTSTANDING).exclude(
-            email=""
-        )
-    )
+    # (timestamp, id) < the row's, written so that the index seeks to the
+    # line's part up to the row's timestamp: the first in a long line scans
+    # only its own, not the whole line behind it.
+    earlier = Q(timestamp__lt=OuterRef("timestamp")) | Q(pk__lt=OuterRef("pk"))
+    line = Event.objects.filter(email=OuterRef(email), status__in=OUTSTANDING)
+    return Exists(line.filter(earlier, timestamp__lte=OuterRef("timestamp")).exclude(email=""))
 
 
 def _waiting(queryset: EventQuerySet) -> tuple[EventQuerySet, Q]:
