@@ -76,28 +76,33 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
 
     Only a pending event is returned, and only one whose next attempt is due:
     one still sending needs no wake-up, one retrying later has its own. One
-    query per 500 ids, one index probe each (the first row of the customer's
-    line in ``seg_event_in_line``): what a backlog costs is its first row,
-    not its length.
+    query per 500 ids, a few seeks of ``seg_event_in_line`` each (the first
+    row of the customer's line): what a backlog costs is its first row, not
+    its length.
     """
     found: set[int] = set()
-    first = (
-        Event.objects.filter(email=OuterRef("email"), status__in=OUTSTANDING)
-        .order_by("timestamp", "pk")
-        .values("pk")[:1]
-    )
+    line = Event.objects.filter(email=OuterRef("email"), status__in=OUTSTANDING)
+    first = line.order_by("timestamp", "pk")
     for start in range(0, len(event_ids), _CHUNK):
         chunk = list(event_ids[start : start + _CHUNK])
+        # The first row's id, status and due time, each a seek of its line:
+        # asked as "pk IN (heads) AND pending", a planner short of statistics
+        # scans every pending row instead.
         leaders = (
             Event.objects.filter(pk__in=chunk)
             .exclude(email="")
-            .annotate(first=Subquery(first))
-            .values("first")
+            .order_by()
+            .annotate(
+                first=Subquery(first.values("pk")[:1]),
+                first_status=Subquery(first.values("status")[:1]),
+                first_due=Subquery(first.values("next_attempt_at")[:1]),
+            )
+            .values_list("first", "first_status", "first_due")
         )
         found.update(
-            Event.objects.filter(
-                pk__in=leaders, status=Status.PENDING, next_attempt_at__lte=now
-            ).values_list("pk", flat=True)
+            pk
+            for pk, status, due in leaders
+            if status == Status.PENDING and due is not None and due <= now
         )
     return sorted(found)
 
