@@ -120,11 +120,14 @@ def deliver(event_id: int) -> Verdict | None:
 def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
 
-    Claims them together, posts them one by one on a keep-alive session, and
-    records them together. A post starts only while its lease has room for
-    the longest answer; claims past that, or held back by the throttle, are
-    given back. Returns the verdicts of the attempts made. Database errors
-    propagate; the leases then lapse and the sweeper retries.
+    Claims them together, then posts them one by one on a keep-alive session,
+    committing each outcome before the next post leaves: a worker killed at
+    any moment has at most one post whose outcome is not on its row (the one
+    on the wire), so a kill sends at most one event again per process. A post
+    starts only while its lease has room for the longest answer; claims past
+    that, or held back by the throttle, are given back. Returns the verdicts
+    of the attempts made. Database errors propagate; the leases then lapse
+    and the sweeper retries.
     """
     claimed_at = time.monotonic()
     claims = claim_many(event_ids, timezone.now())
@@ -133,28 +136,26 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         - conf.get_setting("SEG_CONNECT_TIMEOUT")
         - conf.get_setting("SEG_READ_TIMEOUT")
     )
-    posted: list[Posted] = []
-    try:
-        for position, held in enumerate(claims):
-            if position and time.monotonic() - claimed_at > room:
-                give_back(
-                    claims[position:],
-                    throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
-                )
-                break
+    verdicts: list[Verdict] = []
+    for position, held in enumerate(claims):
+        if position and time.monotonic() - claimed_at > room:
+            give_back(
+                claims[position:],
+                throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
+            )
+            break
+        wait = throttle.gate()
+        while wait is not None and throttle.sleep_briefly(wait):
             wait = throttle.gate()
-            while wait is not None and throttle.sleep_briefly(wait):
-                wait = throttle.gate()
-            if wait is not None:
-                give_back(claims[position:], wait)
-                break
-            posted.append(attempt(held))
-    except BaseException:
-        # What Seg already has is recorded, so it is not sent again.
-        if posted:
-            record(posted)
-        raise
-    return record(posted) if posted else []
+        if wait is not None:
+            give_back(claims[position:], wait)
+            break
+        verdicts.append(record(attempt(held)))
+    # The customers' next events, which waited on those delivered or failed, are due now.
+    posted = zip(claims[: len(verdicts)], verdicts, strict=True)
+    done = [held.event.pk for held, verdict in posted if verdict is not Verdict.RETRY]
+    ordering.wake_next(done, timezone.now())
+    return verdicts
 
 
 def attempt(held: Claim) -> Posted:
@@ -215,81 +216,77 @@ def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
             transaction.on_commit(lambda: dispatch.queue(kept_ids, delay))
 
 
-def record(posted: Sequence[Posted]) -> list[Verdict]:
-    """Store the attempts and move the events on, where this worker still holds them.
+@dataclass(frozen=True)
+class Outcome:
+    """What one posted attempt comes to: its verdict, its Attempt row, and the event's move."""
 
-    One transaction: the attempts in one INSERT, the delivered events in one
-    UPDATE, and an UPDATE each for the rest (retries and failures).
+    verdict: Verdict
+    row: Attempt
+    move: str  # a lifecycle move: deliver, retry_later or fail
+    changes: dict[str, Any]
+    countdown: timedelta | None  # the wake-up to queue for a retry soon enough to ride one
+
+
+def outcome(item: Posted, now: datetime) -> Outcome:
+    """Decide what ``item`` comes to at ``now``; no I/O.
+
+    A transient answer is retried on the retry policy's schedule, or fails
+    once the window or the attempt budget is spent; any other answer is
+    final. A retry due within SEG_MAX_COUNTDOWN rides a wake-up; a later one
+    waits on the row for the sweeper.
+    """
+    held, answer = item.held, item.answer
+    verdict, retry_at = answer.verdict, None
+    if verdict is Verdict.RETRY:
+        retry_at = retry_policy().next_attempt(
+            held.tries, held.event.first_attempt_at or item.started_at, now, answer.retry_after
+        )
+        if retry_at is None:
+            verdict = Verdict.FAILED
+    row = Attempt(
+        event_id=held.event.pk,
+        number=held.number,
+        started_at=item.started_at,
+        duration_ms=round(answer.duration_ms, 2),
+        url=item.url[:500],
+        status_code=answer.status_code,
+        response_excerpt=answer.excerpt,
+        error_class=answer.error_class,
+        error=answer.error,
+        verdict=verdict.value,
+        retry_at=retry_at,
+    )
+    if verdict is Verdict.DELIVERED:
+        changes = {"delivered_at": now, "next_attempt_at": None, "last_error": ""}
+        return Outcome(verdict, row, "deliver", changes, None)
+    changes = {"last_error": answer.error}
+    if verdict is Verdict.RETRY and retry_at is not None:
+        countdown = retry_at - now
+        ride = countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
+        changes |= {"next_attempt_at": retry_at, "enqueued_at": now if ride else None}
+        return Outcome(verdict, row, "retry_later", changes, countdown if ride else None)
+    reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
+    changes |= {"next_attempt_at": None, "status_reason": reason}
+    return Outcome(verdict, row, "fail", changes, None)
+
+
+def record(item: Posted) -> Verdict:
+    """Store one attempt and move its event on, if this worker still holds the claim.
+
+    Committed before the caller posts again (``lifecycle.finish``: one
+    statement on PostgreSQL). The move is conditional on the lease token
+    (the attempt number), so a late finish never overwrites a newer claim;
+    its attempt is kept all the same. Returns the attempt's verdict.
     """
     now = timezone.now()
-    attempts: list[Attempt] = []
-    delivered: list[Claim] = []
-    others: list[tuple[Claim, str, dict[str, Any], timedelta | None]] = []
-    verdicts: list[Verdict] = []
-    for item in posted:
-        held, answer = item.held, item.answer
-        verdict, retry_at = answer.verdict, None
-        if verdict is Verdict.RETRY:
-            retry_at = retry_policy().next_attempt(
-                held.tries, held.event.first_attempt_at or item.started_at, now, answer.retry_after
-            )
-            if retry_at is None:
-                verdict = Verdict.FAILED
-        verdicts.append(verdict)
-        attempts.append(
-            Attempt(
-                event_id=held.event.pk,
-                number=held.number,
-                started_at=item.started_at,
-                duration_ms=round(answer.duration_ms, 2),
-                url=item.url[:500],
-                status_code=answer.status_code,
-                response_excerpt=answer.excerpt,
-                error_class=answer.error_class,
-                error=answer.error,
-                verdict=verdict.value,
-                retry_at=retry_at,
-            )
-        )
-        if verdict is Verdict.DELIVERED:
-            delivered.append(held)
-            continue
-        changes: dict[str, Any] = {"last_error": answer.error}
-        countdown = None
-        if verdict is Verdict.RETRY and retry_at is not None:
-            move, countdown = "retry_later", retry_at - now
-            ride = countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
-            changes |= {"next_attempt_at": retry_at, "enqueued_at": now if ride else None}
-            countdown = countdown if ride else None
-        else:
-            move = "fail"
-            reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
-            changes |= {"next_attempt_at": None, "status_reason": reason}
-        others.append((held, move, changes, countdown))
-    kept = 0
-    with transaction.atomic():
-        Attempt.objects.bulk_create(attempts)
-        if delivered:
-            kept += lifecycle.move(
-                holding(*delivered),
-                "deliver",
-                now=now,
-                delivered_at=now,
-                next_attempt_at=None,
-                last_error="",
-            )
-        for held, move, changes, countdown in others:
-            if lifecycle.move(holding(held), move, now=now, **changes):
-                kept += 1
-                if countdown is not None:
-                    transaction.on_commit(partial(dispatch.queue, [held.event.pk], countdown))
-        # The customers' next events, which waited on these, are due now.
-        gone = [held for held, move, *_ in others if move == "fail"]
-        ordering.wake_next([held.event.pk for held in [*delivered, *gone]], now)
-    if kept < len(posted):
+    result = outcome(item, now)
+    if not lifecycle.finish(result.row, result.move, now, **result.changes):
         logger.warning(
-            "%d of %d attempt(s) finished after their lease was taken: recorded, not applied.",
-            len(posted) - kept,
-            len(posted),
+            "Attempt %d of event %s finished after its lease was taken: recorded, not applied.",
+            item.held.number,
+            item.held.event.pk,
         )
-    return verdicts
+    elif result.countdown is not None:
+        # After the commit (at once, outside a transaction).
+        transaction.on_commit(partial(dispatch.queue, [item.held.event.pk], result.countdown))
+    return result.verdict

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
-from .models import Event, EventQuerySet, Status, StatusChange
+from .models import Attempt, Event, EventQuerySet, Status, StatusChange
 
 HELD_REASON = "Waiting for an identify with an email for this visitor."
 
@@ -127,6 +128,60 @@ def move_each(
             StatusChange(event_id=pk, at=now, status=spec.target, cause=cause[:500]) for pk in moved
         )
     return moved
+
+
+def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
+    """Store a worker's attempt and make its move ``name``, if the worker still holds the event.
+
+    The move is conditional on the lease token (the event at
+    ``attempt.number``) and on the move's sources; the attempt is stored
+    whether or not the move is made (a late finish is kept, never applied).
+    Returns whether the event moved. Raises KeyError for an unknown move.
+
+    On PostgreSQL it is one statement, so one round trip; outside a
+    transaction it is its own, committed without waiting for the WAL flush
+    (``synchronous_commit`` off for it alone). The commit is visible to every
+    session at once, which is what a worker killed after it needs: whoever
+    claims the event next sees the outcome. Only a crash of the database
+    server can lose such commits (the last three ``wal_writer_delay``, 600 ms
+    by default), and then those events are sent again, never lost. Elsewhere,
+    one transaction of two statements.
+    """
+    spec = MOVES[name]
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            attempt.save(force_insert=True)
+            held = Event.objects.filter(
+                pk=attempt.event_id, attempts=attempt.number, status__in=spec.sources
+            )
+            return bool(held.update(status=spec.target, updated_at=now, **changes))
+    quote = connection.ops.quote_name
+    sets = {"status": spec.target, "updated_at": now, **changes}
+    fields = [cast("Field[Any, Any]", Event._meta.get_field(name)) for name in sets]
+    stored = [f for f in Attempt._meta.concrete_fields if not f.primary_key]
+    # Inside a caller's transaction the setting would reach its commit: not there.
+    quick = "1" if connection.in_atomic_block else "set_config('synchronous_commit', 'off', true)"
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    columns = ", ".join(quote(str(f.column)) for f in stored)
+    sql = (
+        f"WITH quick AS (SELECT {quick}), "  # noqa: S608
+        f"moved AS (UPDATE {quote(Event._meta.db_table)} SET {assignments} "
+        "WHERE id = %s AND attempts = %s AND status = ANY(%s) RETURNING 1) "
+        f"INSERT INTO {quote(Attempt._meta.db_table)} ({columns}) "
+        f"SELECT {', '.join(['%s'] * len(stored))} FROM quick "
+        "RETURNING (SELECT count(*) FROM moved)"
+    )
+    params = [
+        *(f.get_db_prep_save(v, connection) for f, v in zip(fields, sets.values(), strict=True)),
+        attempt.event_id,
+        attempt.number,
+        [str(source) for source in spec.sources],
+        *(f.get_db_prep_save(getattr(attempt, f.attname), connection) for f in stored),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (moved,) = cursor.fetchone()
+    return bool(moved)
 
 
 def mark_queued(ids: Sequence[int], now: datetime) -> int:

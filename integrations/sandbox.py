@@ -103,11 +103,18 @@ class Sandbox:
         with self._lock:
             self._for_key[key] = deque(answers)
 
-    def next_answer(self, key: str = "") -> Answer:
+    def answer_for_key(self, key: str) -> Answer | None:
+        """The next answer scripted for Idempotency-Key ``key``, counted as arrived; else None."""
+        with self._lock:
+            own = self._for_key.get(key)
+            if not own:
+                return None
+            self.arrived += 1
+            return own.popleft()
+
+    def next_answer(self) -> Answer:
         with self._lock:
             self.arrived += 1
-            if own := self._for_key.get(key):
-                return own.popleft()
             return self._answers.popleft() if self._answers else self._default
 
     def record(self, item: Received) -> None:
@@ -185,7 +192,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 )
                 self._reply(200, {"scripted": True})
                 return
-            answer = sandbox.next_answer(self.headers.get("Idempotency-Key", ""))
+            key = self.headers.get("Idempotency-Key", "")
+            answer = sandbox.answer_for_key(key) or sandbox.next_answer()
             parts = self.path.strip("/").split("/")
             try:
                 body: Any = json.loads(raw)
