@@ -65,7 +65,10 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
     """Take the due, unclaimed events among ``event_ids`` for one attempt each.
 
     Two statements for the lot: the rows are locked as they are read (rows
-    another worker is claiming are skipped), then leased.
+    another worker is claiming are skipped), then leased. With
+    SEG_ORDER_PER_CUSTOMER, only events first in their customer's line are
+    taken (``claimable``); due ones left waiting lose their wake-up mark, in
+    a SELECT and an UPDATE of their own, after the claim commits.
     """
     in_order = ordering.enabled()
     with transaction.atomic():

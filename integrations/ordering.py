@@ -112,8 +112,10 @@ def wake_next(event_ids: Sequence[int], now: datetime) -> list[int]:
 
     For events that just stopped being outstanding (delivered, failed,
     suppressed): the event that waited on one of them need not wait for the
-    next sweep. Run it inside that transaction, after the move. Returns the
-    ids queued; nothing when SEG_ORDER_PER_CUSTOMER is off.
+    next sweep. Call it after the moves are made: inside a transaction the
+    wake-ups leave when it commits, outside one at once. The rows are marked
+    as queued first, so a publish that fails leaves them to the sweeper.
+    Returns the ids queued; nothing when SEG_ORDER_PER_CUSTOMER is off.
     """
     if not event_ids or not enabled():
         return []

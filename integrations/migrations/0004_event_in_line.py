@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0003_field_help_and_verdict_choices'),
+        ("integrations", "0003_field_help_and_verdict_choices"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('status__in', ('pending', 'sending'))), fields=['email', 'timestamp', 'id'], name='seg_event_in_line'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("status__in", ("pending", "sending"))),
+                fields=["email", "timestamp", "id"],
+                name="seg_event_in_line",
+            ),
         ),
     ]
