@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.fields.json import KT
 
 from . import conf, dispatch, lifecycle
-from .models import OUTSTANDING, Event, EventQuerySet, Status
+from .models import OUTSTANDING, Event, EventQuerySet
 
 # Ids one wake-up query names at most: bounded well under SQLite's limit
 # of bound parameters.
@@ -74,8 +74,8 @@ def blocked(queryset: EventQuerySet) -> EventQuerySet:
 def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     """For the customer of each of ``event_ids``, their first outstanding event, if due now.
 
-    Only a pending event is returned, and only one whose next attempt is due:
-    one still sending needs no wake-up, one retrying later has its own. One
+    Only one whose next attempt is due is returned: one being sent needs no
+    wake-up (unless its lease lapsed), one retrying later has its own. One
     query per 500 ids, a few seeks of ``seg_event_in_line`` each (the first
     row of the customer's line): what a backlog costs is its first row, not
     its length.
@@ -85,7 +85,7 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     first = line.order_by("timestamp", "pk")
     for start in range(0, len(event_ids), _CHUNK):
         chunk = list(event_ids[start : start + _CHUNK])
-        # The first row's id, status and due time, each a seek of its line:
+        # The first row's id and due time, each a seek of its line:
         # asked as "pk IN (heads) AND pending", a planner short of statistics
         # scans every pending row instead.
         leaders = (
@@ -94,16 +94,11 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
             .order_by()
             .annotate(
                 first=Subquery(first.values("pk")[:1]),
-                first_status=Subquery(first.values("status")[:1]),
                 first_due=Subquery(first.values("next_attempt_at")[:1]),
             )
-            .values_list("first", "first_status", "first_due")
+            .values_list("first", "first_due")
         )
-        found.update(
-            pk
-            for pk, status, due in leaders
-            if status == Status.PENDING and due is not None and due <= now
-        )
+        found.update(pk for pk, due in leaders if due is not None and due <= now)
     return sorted(found)
 
 
