@@ -67,13 +67,13 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
     Two statements for the lot: the rows are locked as they are read (rows
     another worker is claiming are skipped), then leased. With
     SEG_ORDER_PER_CUSTOMER, only events first in their customer's line are
-    taken (``claimable``); due ones left waiting lose their wake-up mark, in
+    taken (``ordering.claimable``); due ones left waiting lose their wake-up mark, in
     a SELECT and an UPDATE of their own, after the claim commits.
     """
     in_order = ordering.enabled()
     with transaction.atomic():
         events = list(
-            claimable(event_ids, now, in_order)
+            ordering.claimable(event_ids, now, in_order)
             .select_for_update(skip_locked=True)
             .order_by("pk")
             .only("attempts", "tries", "action", "payload", "message_id", "first_attempt_at")
@@ -98,13 +98,6 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
         event.first_attempt_at = event.first_attempt_at or now
         claims.append(Claim(event.attempts, event.tries, event))
     return claims
-
-
-def claimable(event_ids: Sequence[int], now: datetime, in_order: bool) -> EventQuerySet:
-    """The due events among ``event_ids``; ``in_order``, only those first in their customer's
-    line: the rule lives in the claim's query, whatever the wake-ups (integrations/ordering.py)."""
-    due = Event.objects.filter(pk__in=list(event_ids)).due(now)
-    return ordering.first_in_line(due) if in_order else due
 
 
 def claim(event_id: int, now: datetime) -> Claim | None:
@@ -140,29 +133,39 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         - conf.get_setting("SEG_READ_TIMEOUT")
     )
     verdicts: list[Verdict] = []
-    for position, held in enumerate(claims):
-        if position and time.monotonic() - claimed_at > room:
-            give_back(
-                claims[position:],
-                throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
-            )
-            break
-        wait = throttle.gate()
-        while wait is not None and throttle.sleep_briefly(wait):
-            wait = throttle.gate()
-        if wait is not None:
-            give_back(claims[position:], wait)
-            break
-        verdicts.append(record(attempt(held)))
+    unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
+    try:
+        for position, held in enumerate(claims):
+            if position and time.monotonic() - claimed_at > room:
+                give_back(
+                    claims[position:],
+                    throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
+                )
+                break
+            wait, unreported = throttle.gate(delivered=unreported), False
+            while wait is not None and throttle.sleep_briefly(wait):
+                wait = throttle.gate()
+            if wait is not None:
+                give_back(claims[position:], wait)
+                break
+            posted = attempt(held, report_delivered=False)
+            unreported = posted.answer.verdict is Verdict.DELIVERED
+            verdicts.append(record(posted))
+    finally:
+        if unreported:
+            throttle.report(Verdict.DELIVERED, 200, None)
     # The customers' next events, which waited on those delivered or failed, are due now.
-    posted = zip(claims[: len(verdicts)], verdicts, strict=True)
-    done = [held.event.pk for held, verdict in posted if verdict is not Verdict.RETRY]
+    outcomes = zip(claims[: len(verdicts)], verdicts, strict=True)
+    done = [held.event.pk for held, verdict in outcomes if verdict is not Verdict.RETRY]
     ordering.wake_next(done, timezone.now())
     return verdicts
 
 
-def attempt(held: Claim) -> Posted:
+def attempt(held: Claim, report_delivered: bool = True) -> Posted:
     """Build and post one claimed event's request, and tell the throttle; what came of it.
+
+    With ``report_delivered`` false a 2xx is left for the caller to report
+    (``throttle.gate(delivered=True)`` before its next post saves a round trip).
 
     An unexpected error while building or posting it (a payload that will not
     encode, a header that will not send) is this event's attempt, with its
@@ -182,7 +185,8 @@ def attempt(held: Claim) -> Posted:
         answer = tracker.Answer.unanswered(exc, f"{type(exc).__name__}: {exc}", started)
     else:
         # Only what Seg (or the network to it) answered moves the shared throttle.
-        throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+        if report_delivered or answer.verdict is not Verdict.DELIVERED:
+            throttle.report(answer.verdict, answer.status_code, answer.retry_after)
     return Posted(held, url, started_at, answer)
 
 

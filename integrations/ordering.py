@@ -71,6 +71,13 @@ def blocked(queryset: EventQuerySet) -> EventQuerySet:
     return marked.filter(held_back)
 
 
+def claimable(event_ids: Sequence[int], now: datetime, in_order: bool) -> EventQuerySet:
+    """The due events among ``event_ids``; ``in_order``, only those first in their customer's
+    line. The claim's own query: the rule holds whatever the wake-ups do."""
+    due = Event.objects.filter(pk__in=list(event_ids)).due(now)
+    return first_in_line(due) if in_order else due
+
+
 def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     """For the customer of each of ``event_ids``, their first outstanding event, if due now.
 
