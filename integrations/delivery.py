@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, throttle, tracker
+from . import conf, dispatch, lifecycle, ordering, throttle, tracker
 from .answers import RetryPolicy, Verdict
 from .models import Attempt, Event, EventQuerySet
 
@@ -65,28 +65,32 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
     """Take the due, unclaimed events among ``event_ids`` for one attempt each.
 
     Two statements for the lot: the rows are locked as they are read (rows
-    another worker is claiming are skipped), then leased.
+    another worker is claiming are skipped), then leased. With
+    SEG_ORDER_PER_CUSTOMER, only events first in their customer's line are
+    taken (``ordering.claimable``); due ones left waiting lose their wake-up mark, in
+    a SELECT and an UPDATE of their own, after the claim commits.
     """
+    in_order = ordering.enabled()
     with transaction.atomic():
         events = list(
-            Event.objects.filter(pk__in=list(event_ids))
-            .due(now)
+            ordering.claimable(event_ids, now, in_order)
             .select_for_update(skip_locked=True)
             .order_by("pk")
             .only("attempts", "tries", "action", "payload", "message_id", "first_attempt_at")
         )
-        if not events:
-            return []
-        lifecycle.move(
-            Event.objects.filter(pk__in=[event.pk for event in events]),
-            "claim",
-            now=now,
-            attempts=F("attempts") + 1,
-            tries=F("tries") + 1,
-            next_attempt_at=now + conf.get_setting("SEG_LEASE"),
-            enqueued_at=None,
-            first_attempt_at=Coalesce(F("first_attempt_at"), now),
-        )
+        if events:
+            lifecycle.move(
+                Event.objects.filter(pk__in=[event.pk for event in events]),
+                "claim",
+                now=now,
+                attempts=F("attempts") + 1,
+                tries=F("tries") + 1,
+                next_attempt_at=now + conf.get_setting("SEG_LEASE"),
+                enqueued_at=None,
+                first_attempt_at=Coalesce(F("first_attempt_at"), now),
+            )
+    if in_order and len(events) < len(event_ids):
+        ordering.forget_blocked(event_ids, now)
     claims = []
     for event in events:
         event.attempts += 1
@@ -150,6 +154,10 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     finally:
         if unreported:
             throttle.report(Verdict.DELIVERED, 200, None)
+    # The customers' next events, which waited on those delivered or failed, are due now.
+    outcomes = zip(claims[: len(verdicts)], verdicts, strict=True)
+    done = [held.event.pk for held, verdict in outcomes if verdict is not Verdict.RETRY]
+    ordering.wake_next(done, timezone.now())
     return verdicts
 
 

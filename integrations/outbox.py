@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, throttle
+from . import conf, dispatch, lifecycle, ordering, throttle
 from .models import Event, Status
 
 logger = logging.getLogger(__name__)
@@ -56,11 +56,16 @@ def orphans(now: datetime, cutoff: datetime, limit: int) -> QuerySet[Event, int]
     """The ids a sweep takes, oldest due first; run it inside a transaction.
 
     Sweeps that overlap (several beats, or a backlog of sweep tasks after a
-    broker outage) take disjoint rows rather than each queue them all.
+    broker outage) take disjoint rows rather than each queue them all. With
+    SEG_ORDER_PER_CUSTOMER, only events first in their customer's line.
     """
+    orphaned = Event.objects.orphaned(now, cutoff)
+    if ordering.enabled():
+        # An event waiting on an earlier one of its customer is not queued:
+        # that one's outcome wakes it, and the sweep does not spin on it.
+        orphaned = ordering.first_in_line(orphaned)
     return (
-        Event.objects.orphaned(now, cutoff)
-        .select_for_update(skip_locked=True)
+        orphaned.select_for_update(skip_locked=True)
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]
     )

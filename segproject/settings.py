@@ -143,6 +143,13 @@ SEG_REDIS_URL = os.environ.get("SEG_REDIS_URL") or None
 SEG_RETENTION_DAYS = int(os.environ.get("SEG_RETENTION_DAYS") or 30)
 SEG_RETENTION_BATCH = int(os.environ.get("SEG_RETENTION_BATCH") or 5000)
 SEG_SWEEP_INTERVAL = float(os.environ.get("SEG_SWEEP_INTERVAL", "10"))
+# Keep each customer's events in the shop's order (on unless 0, off, false or no).
+SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
+    "0",
+    "off",
+    "false",
+    "no",
+}
 
 # --- Celery: at-least-once delivery over Redis ---------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

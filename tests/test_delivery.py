@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import signal
 import socket
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,11 @@ from integrations.sandbox import Answer, Sandbox
 from .conftest import WEBSITE_ID
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
+
+
+def email() -> str:
+    """A customer of one's own."""
+    return f"c-{uuid.uuid4().hex[:12]}@b.co"
 
 
 def order_event() -> Event:
@@ -211,8 +217,9 @@ def test_a_retry_gives_a_fresh_budget_and_numbering_goes_on(
 
 
 def track_events(count: int) -> list[Event]:
+    """Events of ``count`` customers, one each: none waits on another (integrations/ordering.py)."""
     ids = [
-        api.track("u1", "Product Viewed", {"id": f"p-{i}"}, context={"traits": {"email": "a@b.co"}})
+        api.track("u1", "Product Viewed", {"id": f"p-{i}"}, context={"traits": {"email": email()}})
         for i in range(count)
     ]
     return list(Event.objects.filter(message_id__in=ids).order_by("pk"))
@@ -417,15 +424,15 @@ def test_an_unsendable_message_id_is_hashed_into_the_key_and_kept_in_the_body(
     sandbox: Sandbox, message_id: str
 ) -> None:
     ids = [
-        api.track("u1", "Product Viewed", {"id": "p-1"}, context={"traits": {"email": "a@b.co"}}),
+        api.track("u1", "Product Viewed", {"id": "p-1"}, context={"traits": {"email": email()}}),
         api.track(
             "u1",
             "Product Viewed",
             {"id": "p-2"},
-            context={"traits": {"email": "a@b.co"}},
+            context={"traits": {"email": email()}},
             message_id=message_id,
         ),
-        api.track("u1", "Product Viewed", {"id": "p-3"}, context={"traits": {"email": "a@b.co"}}),
+        api.track("u1", "Product Viewed", {"id": "p-3"}, context={"traits": {"email": email()}}),
     ]
     events = [Event.objects.get(message_id=i) for i in ids]
     verdicts = delivery.deliver_many([e.pk for e in events])

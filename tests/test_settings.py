@@ -22,13 +22,15 @@ TEXT = [
     ("SEG_WRITE_KEYS", "one, two,", ["one", "two"]),
     ("SEG_REDIS_URL", "redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),
 ]
-NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT})
+# Read as on or off.
+FLAGS = ["SEG_ORDER_PER_CUSTOMER"]
+NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS))
 # Unset, each keeps the app's default, but for the two the app requires. Set
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is
 # read as given, and the checks report it).
 KEPT: list[tuple[str, dict[str, str]]] = [
-    (name, {}) for name in [*NUMBERS, "SEG_TRACKER_URL", "SEG_REDIS_URL"]
-] + [(name, {name: ""}) for name in [*NUMBERS, "SEG_REDIS_URL"]]
+    (name, {}) for name in [*NUMBERS, *FLAGS, "SEG_TRACKER_URL", "SEG_REDIS_URL"]
+] + [(name, {name: ""}) for name in [*NUMBERS, *FLAGS, "SEG_REDIS_URL"]]
 
 
 def read_settings(monkeypatch: pytest.MonkeyPatch, **environ: str) -> dict[str, Any]:
@@ -53,6 +55,16 @@ def test_the_sweep_interval_is_read_in_seconds(monkeypatch: pytest.MonkeyPatch) 
     read = read_settings(monkeypatch, SEG_SWEEP_INTERVAL="1")
     assert read["SEG_SWEEP_INTERVAL"] == 1.0
     assert read["CELERY_BEAT_SCHEDULE"]["seg-sweep"]["schedule"] == 1.0
+
+
+@pytest.mark.parametrize("name", FLAGS)
+@pytest.mark.parametrize(
+    ("text", "value"), [("0", False), ("Off", False), ("no", False), ("1", True)]
+)
+def test_a_flag_is_read_as_on_or_off(
+    monkeypatch: pytest.MonkeyPatch, name: str, text: str, value: bool
+) -> None:
+    assert read_settings(monkeypatch, **{name: text})[name] is value
 
 
 @pytest.mark.parametrize(("name", "text", "value"), TEXT)
