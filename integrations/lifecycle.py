@@ -11,6 +11,7 @@ set-based; a worker's moves are recorded as ``Attempt`` rows instead.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,33 +156,43 @@ def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
                 pk=attempt.event_id, attempts=attempt.number, status__in=spec.sources
             )
             return bool(held.update(status=spec.target, updated_at=now, **changes))
-    quote = connection.ops.quote_name
-    sets = {"status": spec.target, "updated_at": now, **changes}
-    fields = [cast("Field[Any, Any]", Event._meta.get_field(name)) for name in sets]
-    stored = [f for f in Attempt._meta.concrete_fields if not f.primary_key]
-    # Inside a caller's transaction the setting would reach its commit: not there.
-    quick = "1" if connection.in_atomic_block else "set_config('synchronous_commit', 'off', true)"
-    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
-    columns = ", ".join(quote(str(f.column)) for f in stored)
-    sql = (
-        f"WITH quick AS (SELECT {quick}), "  # noqa: S608
-        f"moved AS (UPDATE {quote(Event._meta.db_table)} SET {assignments} "
-        "WHERE id = %s AND attempts = %s AND status = ANY(%s) RETURNING 1) "
-        f"INSERT INTO {quote(Attempt._meta.db_table)} ({columns}) "
-        f"SELECT {', '.join(['%s'] * len(stored))} FROM quick "
-        "RETURNING (SELECT count(*) FROM moved)"
-    )
+    sets = {"status": str(spec.target), "updated_at": now, **changes}
+    sql = _finish_sql(tuple(sets), connection.in_atomic_block)
     params = [
-        *(f.get_db_prep_save(v, connection) for f, v in zip(fields, sets.values(), strict=True)),
+        *sets.values(),
         attempt.event_id,
         attempt.number,
         [str(source) for source in spec.sources],
-        *(f.get_db_prep_save(getattr(attempt, f.attname), connection) for f in stored),
+        *(getattr(attempt, f.attname) for f in _stored()),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         (moved,) = cursor.fetchone()
     return bool(moved)
+
+
+def _stored() -> list[Field[Any, Any]]:
+    """The Attempt columns ``finish`` inserts: all but the key."""
+    return [f for f in Attempt._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _finish_sql(columns: tuple[str, ...], in_transaction: bool) -> str:
+    """``finish``'s statement for an UPDATE of these Event fields (PostgreSQL)."""
+    quote = connection.ops.quote_name
+    fields = [cast("Field[Any, Any]", Event._meta.get_field(name)) for name in columns]
+    # Inside a caller's transaction the setting would reach its commit: not there.
+    quick = "1" if in_transaction else "set_config('synchronous_commit', 'off', true)"
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    stored = ", ".join(quote(str(f.column)) for f in _stored())
+    return (
+        f"WITH quick AS (SELECT {quick}), "  # noqa: S608
+        f"moved AS (UPDATE {quote(Event._meta.db_table)} SET {assignments} "
+        "WHERE id = %s AND attempts = %s AND status = ANY(%s) RETURNING 1) "
+        f"INSERT INTO {quote(Attempt._meta.db_table)} ({stored}) "
+        f"SELECT {', '.join(['%s'] * len(_stored()))} FROM quick "
+        "RETURNING (SELECT count(*) FROM moved)"
+    )
 
 
 def mark_queued(ids: Sequence[int], now: datetime) -> int:
