@@ -144,9 +144,9 @@ def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
     (``synchronous_commit`` off for it alone). The commit is visible to every
     session at once, which is what a worker killed after it needs: whoever
     claims the event next sees the outcome. Only a crash of the database
-    server can lose such commits (the last three ``wal_writer_delay``, 600 ms
-    by default), and then those events are sent again, never lost. Elsewhere,
-    one transaction of two statements.
+    server or its machine can lose such commits (at most the last three
+    ``wal_writer_delay``, 600 ms by default), and then those events are sent
+    again, never lost. Elsewhere, one transaction of two statements.
     """
     spec = MOVES[name]
     if connection.vendor != "postgresql":
