@@ -67,8 +67,8 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
     Two statements for the lot: the rows are locked as they are read (rows
     another worker is claiming are skipped), then leased. With
     SEG_ORDER_PER_CUSTOMER, only events first in their customer's line are
-    taken (``ordering.claimable``); due ones left waiting lose their wake-up mark, in
-    a SELECT and an UPDATE of their own, after the claim commits.
+    taken (``ordering.claimable``); those left waiting keep their wake-up
+    mark: the outcome of the event they wait on queues them.
     """
     in_order = ordering.enabled()
     with transaction.atomic():
@@ -89,8 +89,6 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
                 enqueued_at=None,
                 first_attempt_at=Coalesce(F("first_attempt_at"), now),
             )
-    if in_order and len(events) < len(event_ids):
-        ordering.forget_blocked(event_ids, now)
     claims = []
     for event in events:
         event.attempts += 1

@@ -15,11 +15,17 @@ from datetime import datetime
 from functools import partial
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 
 from . import conf, dispatch, lifecycle
-from .models import OUTSTANDING, Event, EventQuerySet
+from .models import Event, EventQuerySet
+
+# Outstanding, written as the partial index seg_event_in_line's own condition:
+# SQLite uses a partial index only for a condition spelled out with the same
+# constants, not bound parameters (PostgreSQL uses it either way).
+_OUTSTANDING = RawSQL("status IN ('pending', 'sending')", (), output_field=BooleanField())
 
 # Ids one wake-up query names at most: bounded well under SQLite's limit
 # of bound parameters.
@@ -43,7 +49,7 @@ def ahead(email: str = "email") -> Exists:
     # line's part up to the row's timestamp: the first in a long line scans
     # only its own, not the whole line behind it.
     earlier = Q(timestamp__lt=OuterRef("timestamp")) | Q(pk__lt=OuterRef("pk"))
-    line = Event.objects.filter(email=OuterRef(email), status__in=OUTSTANDING)
+    line = Event.objects.filter(_OUTSTANDING, email=OuterRef(email))
     return Exists(line.filter(earlier, timestamp__lte=OuterRef("timestamp")).exclude(email=""))
 
 
@@ -88,7 +94,7 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     its length.
     """
     found: set[int] = set()
-    line = Event.objects.filter(email=OuterRef("email"), status__in=OUTSTANDING)
+    line = Event.objects.filter(_OUTSTANDING, email=OuterRef("email"))
     first = line.order_by("timestamp", "pk")
     for start in range(0, len(event_ids), _CHUNK):
         chunk = list(event_ids[start : start + _CHUNK])
@@ -124,16 +130,20 @@ def wake_next(event_ids: Sequence[int], now: datetime) -> list[int]:
     ids = heads(event_ids, now)
     if ids:
         lifecycle.mark_queued(ids, now)
-        transaction.on_commit(partial(dispatch.queue, ids))
+        transaction.on_commit(partial(_queue_each, ids))
     return ids
 
 
-def forget_blocked(event_ids: Sequence[int], now: datetime) -> int:
-    """Clear the wake-up marks of the due events among ``event_ids`` that wait on an earlier one.
+def _queue_each(ids: Sequence[int]) -> None:
+    """A task for each: the customers' lines go on side by side, over every worker process,
+    rather than one behind the other in one task."""
+    for pk in ids:
+        dispatch.queue([pk])
 
-    Their wake-up was spent on a claim that could not take them: the wake-up
-    of the event they wait on queues them (``wake_next``), and, should that
-    be lost, the sweeper does, once they are first in line.
-    """
-    waiting = blocked(Event.objects.filter(pk__in=list(event_ids)).due(now))
-    return lifecycle.forget_wake_ups(list(waiting.values_list("pk", flat=True)), now)
+
+def waiting(event_ids: Sequence[int]) -> set[int]:
+    """The ids among ``event_ids`` of events an earlier outstanding one of their customer holds
+    back; empty when SEG_ORDER_PER_CUSTOMER is off."""
+    if not event_ids or not enabled():
+        return set()
+    return set(blocked(Event.objects.filter(pk__in=list(event_ids))).values_list("pk", flat=True))

@@ -36,6 +36,8 @@ def sweep(now: datetime | None = None) -> Sweep:
     An event is orphaned when its wake-up was never queued (the broker was
     down), was queued longer than SEG_REQUEUE_AFTER ago (the broker lost it),
     or was consumed by a worker whose lease then lapsed (the worker died).
+    With SEG_ORDER_PER_CUSTOMER, one that waits on an earlier event of its
+    customer is left to that event's outcome.
     """
     now = now or timezone.now()
     expired = expire_holds(now)
@@ -43,12 +45,23 @@ def sweep(now: datetime | None = None) -> Sweep:
     # While the circuit is open, one event a pass is enough to probe Seg.
     limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
     with transaction.atomic():
-        ids = list(orphans(now, cutoff, limit))
+        found = list(orphans(now, cutoff, limit))
+        # An event that waits on an earlier one of its customer is not queued
+        # but marked all the same: that one's outcome queues it, and the sweep
+        # looks at it again only SEG_REQUEUE_AFTER later, not every pass.
+        waiting = ordering.waiting(found)
+        ids = [pk for pk in found if pk not in waiting]
+        if found:
+            lifecycle.mark_queued(found, now)
         if ids:
-            lifecycle.mark_queued(ids, now)
             transaction.on_commit(lambda: dispatch.queue(ids))
-    if ids or expired:
-        logger.info("Sweep: queued %d due event(s), expired %d hold(s).", len(ids), expired)
+    if found or expired:
+        logger.info(
+            "Sweep: queued %d due event(s), %d left waiting on an earlier one, expired %d hold(s).",
+            len(ids),
+            len(waiting),
+            expired,
+        )
     return Sweep(queued=len(ids), expired=expired)
 
 
@@ -56,16 +69,11 @@ def orphans(now: datetime, cutoff: datetime, limit: int) -> QuerySet[Event, int]
     """The ids a sweep takes, oldest due first; run it inside a transaction.
 
     Sweeps that overlap (several beats, or a backlog of sweep tasks after a
-    broker outage) take disjoint rows rather than each queue them all. With
-    SEG_ORDER_PER_CUSTOMER, only events first in their customer's line.
+    broker outage) take disjoint rows rather than each queue them all.
     """
-    orphaned = Event.objects.orphaned(now, cutoff)
-    if ordering.enabled():
-        # An event waiting on an earlier one of its customer is not queued:
-        # that one's outcome wakes it, and the sweep does not spin on it.
-        orphaned = ordering.first_in_line(orphaned)
     return (
-        orphaned.select_for_update(skip_locked=True)
+        Event.objects.orphaned(now, cutoff)
+        .select_for_update(skip_locked=True)
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]
     )

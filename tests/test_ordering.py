@@ -14,7 +14,7 @@ import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
-from integrations import delivery, operations, outbox
+from integrations import conf, delivery, operations, outbox
 from integrations.answers import Verdict
 from integrations.ingest import ingest
 from integrations.models import Event, Status
@@ -171,15 +171,20 @@ def test_the_event_that_waited_is_queued_as_soon_as_the_earlier_one_is_done(
 
 
 def test_the_sweeper_leaves_a_waiting_event_alone_until_it_is_first(sandbox: Sandbox) -> None:
+    requeue_after = conf.get_setting("SEG_REQUEUE_AFTER")
     first, second = stored(call(minute=0), call(minute=1))
-    sandbox.script(Answer(status=503, headers={"Retry-After": "120"}))
+    sandbox.script(Answer(status=503, headers={"Retry-After": "3600"}))
     assert delivery.deliver_many([first.pk, second.pk]) == [Verdict.RETRY]
-    # The second's wake-up was spent on a claim that could not take it.
-    assert Event.objects.get(pk=second.pk).enqueued_at is None
-    assert outbox.sweep().queued == 0  # it waits on the first, which waits on Seg
-    assert outbox.sweep().queued == 0
+    # Long after its wake-up was spent, the second still waits on the first,
+    # which waits on Seg: not queued, and marked so the next passes skip it.
+    later = timezone.now() + requeue_after + timedelta(seconds=1)
+    assert outbox.sweep(later).queued == 0
+    assert Event.objects.get(pk=second.pk).enqueued_at == later
+    with transaction.atomic():
+        assert list(outbox.orphans(later, later - timedelta(seconds=1), 10)) == []
     Event.objects.filter(pk=first.pk).update(status=Status.DELIVERED, next_attempt_at=None)
-    assert list(outbox.orphans(timezone.now(), timezone.now(), 10)) == [second.pk]
+    # Its own wake-up lost, the sweeper queues it once it is first in line.
+    assert outbox.sweep(later + requeue_after + timedelta(seconds=1)).queued == 1
 
 
 def test_a_hold_released_later_goes_before_the_customers_later_events(sandbox: Sandbox) -> None:
