@@ -1,10 +1,11 @@
 """Deliver stored events to Seg's tracker: claim, post, record, release.
 
 The row decides everything. A worker claims the due events of its task by
-locking and leasing their rows; it posts each with no transaction open; then
-it records the attempts and moves the events on, conditional on still
-holding each claim (the attempt number is the lease token). A worker that
-dies leaves the leases to lapse, and the sweeper queues the events again.
+locking and leasing their rows; it posts each with no transaction open, and
+commits each attempt, moving its event on, before the next post leaves,
+conditional on still holding the claim (the attempt number is the lease
+token). A worker that dies leaves the leases to lapse, and the sweeper queues
+the events again; only the post it had on the wire can reach Seg twice.
 """
 
 from __future__ import annotations
