@@ -130,20 +130,5 @@ def wake_next(event_ids: Sequence[int], now: datetime) -> list[int]:
     ids = heads(event_ids, now)
     if ids:
         lifecycle.mark_queued(ids, now)
-        transaction.on_commit(partial(_queue_each, ids))
+        transaction.on_commit(partial(dispatch.queue, ids))
     return ids
-
-
-def _queue_each(ids: Sequence[int]) -> None:
-    """A task for each: the customers' lines go on side by side, over every worker process,
-    rather than one behind the other in one task."""
-    for pk in ids:
-        dispatch.queue([pk])
-
-
-def waiting(event_ids: Sequence[int]) -> set[int]:
-    """The ids among ``event_ids`` of events an earlier outstanding one of their customer holds
-    back; empty when SEG_ORDER_PER_CUSTOMER is off."""
-    if not event_ids or not enabled():
-        return set()
-    return set(blocked(Event.objects.filter(pk__in=list(event_ids))).values_list("pk", flat=True))
