@@ -132,3 +132,11 @@ def wake_next(event_ids: Sequence[int], now: datetime) -> list[int]:
         lifecycle.mark_queued(ids, now)
         transaction.on_commit(partial(dispatch.queue, ids))
     return ids
+
+
+def waiting(event_ids: Sequence[int]) -> set[int]:
+    """The ids among ``event_ids`` of events an earlier outstanding one of their customer holds
+    back; empty when SEG_ORDER_PER_CUSTOMER is off."""
+    if not event_ids or not enabled():
+        return set()
+    return set(blocked(Event.objects.filter(pk__in=list(event_ids))).values_list("pk", flat=True))
