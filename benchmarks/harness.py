@@ -148,7 +148,7 @@ def gunicorn(workers: int, tracker: str, name: str = "web", **extra: str) -> tup
     return proc, f"http://127.0.0.1:{port}"
 
 
-def worker(concurrency: int, tracker: str, name: str = "worker") -> Proc:
+def worker(concurrency: int, tracker: str, name: str = "worker", **extra: str) -> Proc:
     command = [
         sys.executable,
         "-m",
@@ -167,7 +167,7 @@ def worker(concurrency: int, tracker: str, name: str = "worker") -> Proc:
         "--hostname",
         f"{name}@%h",
     ]
-    proc = Proc(name, command, env(SEG_TRACKER_URL=tracker))
+    proc = Proc(name, command, env(SEG_TRACKER_URL=tracker, **extra))
     time.sleep(4.0)  # the pool is up
     return proc
 

@@ -400,6 +400,79 @@ def bench_deliver(tracker: str, concurrency: int) -> Row:
     )
 
 
+# Realistic traffic for the cost of per-customer order: many customers with a
+# few events each, and a few with many (a busy account, a bot, a shop's test user).
+FEW, FEW_EACH, MANY, MANY_EACH = 500, 4, 5, 200
+
+
+def mixed_traffic() -> list[Event]:
+    """FEW customers with FEW_EACH events and MANY with MANY_EACH, interleaved as they
+    arrive, each with a timestamp a second after the one before."""
+    lines = [(f"few{c}", FEW_EACH) for c in range(FEW)] + [
+        (f"many{c}", MANY_EACH) for c in range(MANY)
+    ]
+    tag, calls = uuid.uuid4().hex[:6], []
+    for step in range(max(FEW_EACH, MANY_EACH)):
+        calls += [who for who, each in lines if step < each]
+    now = timezone.now()
+    batch = _Batch(now, Resolver())
+    for i, who in enumerate(calls):
+        raw = message(i, f"o{tag}")
+        raw["userId"] = who
+        raw["context"]["traits"]["email"] = f"{who}@example.com"
+        raw["timestamp"] = datetime.fromtimestamp(1_790_000_000 + i, UTC).isoformat()
+        batch.add(validate(raw), raw)
+    for row in batch.rows:
+        row.enqueued_at = None
+    return batch.rows
+
+
+def deliver_mixed(tracker: str, concurrency: int, in_order: bool) -> float:
+    """Events a second for the mixed traffic, every id queued at once, as the shop's
+    requests queue them: a customer's later events meet the claim while earlier
+    ones are outstanding."""
+    reset_events()
+    Event.objects.bulk_create(mixed_traffic(), batch_size=1000)
+    ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    flag = "1" if in_order else "0"
+    proc = harness.worker(concurrency, tracker, SEG_ORDER_PER_CUSTOMER=flag)
+    try:
+        start = time.perf_counter()
+        dispatch.queue(ids)
+        harness.wait_for(
+            lambda: Event.objects.filter(status=Status.DELIVERED).count() == len(ids),
+            timeout=900,
+            every=0.1,
+        )
+        return len(ids) / (time.perf_counter() - start)
+    finally:
+        proc.stop()
+
+
+def bench_deliver_in_order(tracker: str, concurrency: int) -> list[Row]:
+    """The same mixed traffic delivered with SEG_ORDER_PER_CUSTOMER off, then on, in one run."""
+    rates = {flag: deliver_mixed(tracker, concurrency, flag) for flag in (False, True)}
+    shape = (
+        f"{FEW} customers x {FEW_EACH} events and {MANY} x {MANY_EACH}, "
+        f"{concurrency} worker processes"
+    )
+    return [
+        Row(
+            "deliver, mixed customers, per-customer order off",
+            rates[False],
+            "events/s",
+            note=shape,
+        ),
+        Row(
+            "deliver, mixed customers, per-customer order on",
+            rates[True],
+            "events/s",
+            rates[False],
+            note=f"baseline: the same with SEG_ORDER_PER_CUSTOMER off; {shape}",
+        ),
+    ]
+
+
 # --- 5. operate with a million rows -------------------------------------------------
 def fill(total: int) -> None:
     """total events: 90% delivered, 10% failed (with an attempt each), by SQL."""
@@ -723,7 +796,12 @@ def main() -> int:
     try:
         part("ingest", lambda: bench_ingest_batch(base_url), lambda: bench_ingest_single(base_url))
         part("api", bench_python_api)
-        part("deliver", lambda: bench_deliver(tracker, 4), lambda: bench_deliver(tracker, 8))
+        part(
+            "deliver",
+            lambda: bench_deliver(tracker, 4),
+            lambda: bench_deliver(tracker, 8),
+            lambda: bench_deliver_in_order(tracker, 4),
+        )
         part("operate", bench_operate)
         part("memory", lambda: bench_memory(tracker))
         part("outage", lambda: bench_broker_down(tracker))

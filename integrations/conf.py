@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     # The Redis that holds the shared throttle; default: the Celery broker.
     "SEG_REDIS_URL": None,
     "SEG_RETENTION_DAYS": 30,
+    # Per customer (email), an event is not posted while an earlier one is
+    # pending or sending (integrations/ordering.py). Off: events go out as
+    # they are claimed, whatever the customer.
+    "SEG_ORDER_PER_CUSTOMER": True,
     "SEG_RETENTION_BATCH": 5000,
     # --- Sending from the browser (analytics.js) ---
     # Keys that pages use: public, so they may not send alias, and each client

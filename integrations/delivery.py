@@ -1,10 +1,11 @@
 """Deliver stored events to Seg's tracker: claim, post, record, release.
 
 The row decides everything. A worker claims the due events of its task by
-locking and leasing their rows; it posts each with no transaction open; then
-it records the attempts and moves the events on, conditional on still
-holding each claim (the attempt number is the lease token). A worker that
-dies leaves the leases to lapse, and the sweeper queues the events again.
+locking and leasing their rows; it posts each with no transaction open, and
+commits each attempt, moving its event on, before the next post leaves,
+conditional on still holding the claim (the attempt number is the lease
+token). A worker that dies leaves the leases to lapse, and the sweeper queues
+the events again; only the post it had on the wire can reach Seg twice.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, throttle, tracker
+from . import conf, dispatch, lifecycle, ordering, throttle, tracker
 from .answers import RetryPolicy, Verdict
 from .models import Attempt, Event, EventQuerySet
 
@@ -65,28 +66,30 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
     """Take the due, unclaimed events among ``event_ids`` for one attempt each.
 
     Two statements for the lot: the rows are locked as they are read (rows
-    another worker is claiming are skipped), then leased.
+    another worker is claiming are skipped), then leased. With
+    SEG_ORDER_PER_CUSTOMER, only events first in their customer's line are
+    taken (``ordering.claimable``); those left waiting keep their wake-up
+    mark: the outcome of the event they wait on queues them.
     """
+    in_order = ordering.enabled()
     with transaction.atomic():
         events = list(
-            Event.objects.filter(pk__in=list(event_ids))
-            .due(now)
+            ordering.claimable(event_ids, now, in_order)
             .select_for_update(skip_locked=True)
             .order_by("pk")
             .only("attempts", "tries", "action", "payload", "message_id", "first_attempt_at")
         )
-        if not events:
-            return []
-        lifecycle.move(
-            Event.objects.filter(pk__in=[event.pk for event in events]),
-            "claim",
-            now=now,
-            attempts=F("attempts") + 1,
-            tries=F("tries") + 1,
-            next_attempt_at=now + conf.get_setting("SEG_LEASE"),
-            enqueued_at=None,
-            first_attempt_at=Coalesce(F("first_attempt_at"), now),
-        )
+        if events:
+            lifecycle.move(
+                Event.objects.filter(pk__in=[event.pk for event in events]),
+                "claim",
+                now=now,
+                attempts=F("attempts") + 1,
+                tries=F("tries") + 1,
+                next_attempt_at=now + conf.get_setting("SEG_LEASE"),
+                enqueued_at=None,
+                first_attempt_at=Coalesce(F("first_attempt_at"), now),
+            )
     claims = []
     for event in events:
         event.attempts += 1
@@ -112,11 +115,14 @@ def deliver(event_id: int) -> Verdict | None:
 def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
 
-    Claims them together, posts them one by one on a keep-alive session, and
-    records them together. A post starts only while its lease has room for
-    the longest answer; claims past that, or held back by the throttle, are
-    given back. Returns the verdicts of the attempts made. Database errors
-    propagate; the leases then lapse and the sweeper retries.
+    Claims them together, then posts them one by one on a keep-alive session,
+    committing each outcome before the next post leaves: a worker killed at
+    any moment has at most one post whose outcome is not on its row (the one
+    on the wire), so a kill sends at most one event again per process. A post
+    starts only while its lease has room for the longest answer; claims past
+    that, or held back by the throttle, are given back. Returns the verdicts
+    of the attempts made. Database errors propagate; the leases then lapse
+    and the sweeper retries.
     """
     claimed_at = time.monotonic()
     claims = claim_many(event_ids, timezone.now())
@@ -125,7 +131,8 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         - conf.get_setting("SEG_CONNECT_TIMEOUT")
         - conf.get_setting("SEG_READ_TIMEOUT")
     )
-    posted: list[Posted] = []
+    verdicts: list[Verdict] = []
+    unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
     try:
         for position, held in enumerate(claims):
             if position and time.monotonic() - claimed_at > room:
@@ -134,23 +141,30 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                     throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
                 )
                 break
-            wait = throttle.gate()
+            wait, unreported = throttle.gate(delivered=unreported), False
             while wait is not None and throttle.sleep_briefly(wait):
                 wait = throttle.gate()
             if wait is not None:
                 give_back(claims[position:], wait)
                 break
-            posted.append(attempt(held))
-    except BaseException:
-        # What Seg already has is recorded, so it is not sent again.
-        if posted:
-            record(posted)
-        raise
-    return record(posted) if posted else []
+            posted = attempt(held, report_delivered=False)
+            unreported = posted.answer.verdict is Verdict.DELIVERED
+            verdicts.append(record(posted))
+    finally:
+        if unreported:
+            throttle.report(Verdict.DELIVERED, 200, None)
+    # The customers' next events, which waited on those delivered or failed, are due now.
+    outcomes = zip(claims[: len(verdicts)], verdicts, strict=True)
+    done = [held.event.pk for held, verdict in outcomes if verdict is not Verdict.RETRY]
+    ordering.wake_next(done, timezone.now())
+    return verdicts
 
 
-def attempt(held: Claim) -> Posted:
+def attempt(held: Claim, report_delivered: bool = True) -> Posted:
     """Build and post one claimed event's request, and tell the throttle; what came of it.
+
+    With ``report_delivered`` false a 2xx is left for the caller to report
+    (``throttle.gate(delivered=True)`` before its next post saves a round trip).
 
     An unexpected error while building or posting it (a payload that will not
     encode, a header that will not send) is this event's attempt, with its
@@ -170,7 +184,8 @@ def attempt(held: Claim) -> Posted:
         answer = tracker.Answer.unanswered(exc, f"{type(exc).__name__}: {exc}", started)
     else:
         # Only what Seg (or the network to it) answered moves the shared throttle.
-        throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+        if report_delivered or answer.verdict is not Verdict.DELIVERED:
+            throttle.report(answer.verdict, answer.status_code, answer.retry_after)
     return Posted(held, url, started_at, answer)
 
 
@@ -207,78 +222,77 @@ def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
             transaction.on_commit(lambda: dispatch.queue(kept_ids, delay))
 
 
-def record(posted: Sequence[Posted]) -> list[Verdict]:
-    """Store the attempts and move the events on, where this worker still holds them.
+@dataclass(frozen=True)
+class Outcome:
+    """What one posted attempt comes to: its verdict, its Attempt row, and the event's move."""
 
-    One transaction: the attempts in one INSERT, the delivered events in one
-    UPDATE, and an UPDATE each for the rest (retries and failures).
+    verdict: Verdict
+    row: Attempt
+    move: str  # a lifecycle move: deliver, retry_later or fail
+    changes: dict[str, Any]
+    countdown: timedelta | None  # the wake-up to queue for a retry soon enough to ride one
+
+
+def outcome(item: Posted, now: datetime) -> Outcome:
+    """Decide what ``item`` comes to at ``now``; no I/O.
+
+    A transient answer is retried on the retry policy's schedule, or fails
+    once the window or the attempt budget is spent; any other answer is
+    final. A retry due within SEG_MAX_COUNTDOWN rides a wake-up; a later one
+    waits on the row for the sweeper.
+    """
+    held, answer = item.held, item.answer
+    verdict, retry_at = answer.verdict, None
+    if verdict is Verdict.RETRY:
+        retry_at = retry_policy().next_attempt(
+            held.tries, held.event.first_attempt_at or item.started_at, now, answer.retry_after
+        )
+        if retry_at is None:
+            verdict = Verdict.FAILED
+    row = Attempt(
+        event_id=held.event.pk,
+        number=held.number,
+        started_at=item.started_at,
+        duration_ms=round(answer.duration_ms, 2),
+        url=item.url[:500],
+        status_code=answer.status_code,
+        response_excerpt=answer.excerpt,
+        error_class=answer.error_class,
+        error=answer.error,
+        verdict=verdict.value,
+        retry_at=retry_at,
+    )
+    if verdict is Verdict.DELIVERED:
+        changes = {"delivered_at": now, "next_attempt_at": None, "last_error": ""}
+        return Outcome(verdict, row, "deliver", changes, None)
+    changes = {"last_error": answer.error}
+    if verdict is Verdict.RETRY and retry_at is not None:
+        countdown = retry_at - now
+        ride = countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
+        changes |= {"next_attempt_at": retry_at, "enqueued_at": now if ride else None}
+        return Outcome(verdict, row, "retry_later", changes, countdown if ride else None)
+    reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
+    changes |= {"next_attempt_at": None, "status_reason": reason}
+    return Outcome(verdict, row, "fail", changes, None)
+
+
+def record(item: Posted) -> Verdict:
+    """Store one attempt and move its event on, if this worker still holds the claim.
+
+    Committed before the caller posts again (``lifecycle.finish``: one
+    statement on PostgreSQL). The move is conditional on the lease token
+    (the attempt number), so a late finish never overwrites a newer claim;
+    its attempt is kept all the same. Returns the attempt's verdict.
     """
     now = timezone.now()
-    attempts: list[Attempt] = []
-    delivered: list[Claim] = []
-    others: list[tuple[Claim, str, dict[str, Any], timedelta | None]] = []
-    verdicts: list[Verdict] = []
-    for item in posted:
-        held, answer = item.held, item.answer
-        verdict, retry_at = answer.verdict, None
-        if verdict is Verdict.RETRY:
-            retry_at = retry_policy().next_attempt(
-                held.tries, held.event.first_attempt_at or item.started_at, now, answer.retry_after
-            )
-            if retry_at is None:
-                verdict = Verdict.FAILED
-        verdicts.append(verdict)
-        attempts.append(
-            Attempt(
-                event_id=held.event.pk,
-                number=held.number,
-                started_at=item.started_at,
-                duration_ms=round(answer.duration_ms, 2),
-                url=item.url[:500],
-                status_code=answer.status_code,
-                response_excerpt=answer.excerpt,
-                error_class=answer.error_class,
-                error=answer.error,
-                verdict=verdict.value,
-                retry_at=retry_at,
-            )
-        )
-        if verdict is Verdict.DELIVERED:
-            delivered.append(held)
-            continue
-        changes: dict[str, Any] = {"last_error": answer.error}
-        countdown = None
-        if verdict is Verdict.RETRY and retry_at is not None:
-            move, countdown = "retry_later", retry_at - now
-            ride = countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
-            changes |= {"next_attempt_at": retry_at, "enqueued_at": now if ride else None}
-            countdown = countdown if ride else None
-        else:
-            move = "fail"
-            reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
-            changes |= {"next_attempt_at": None, "status_reason": reason}
-        others.append((held, move, changes, countdown))
-    kept = 0
-    with transaction.atomic():
-        Attempt.objects.bulk_create(attempts)
-        if delivered:
-            kept += lifecycle.move(
-                holding(*delivered),
-                "deliver",
-                now=now,
-                delivered_at=now,
-                next_attempt_at=None,
-                last_error="",
-            )
-        for held, move, changes, countdown in others:
-            if lifecycle.move(holding(held), move, now=now, **changes):
-                kept += 1
-                if countdown is not None:
-                    transaction.on_commit(partial(dispatch.queue, [held.event.pk], countdown))
-    if kept < len(posted):
+    result = outcome(item, now)
+    if not lifecycle.finish(result.row, result.move, now, **result.changes):
         logger.warning(
-            "%d of %d attempt(s) finished after their lease was taken: recorded, not applied.",
-            len(posted) - kept,
-            len(posted),
+            "Attempt %d of event %s finished after its lease was taken: recorded, not applied.",
+            item.held.number,
+            item.held.event.pk,
         )
-    return verdicts
+    elif result.countdown is not None:
+        # After the commit (at once, outside a transaction).
+        transaction.on_commit(partial(dispatch.queue, [item.held.event.pk], result.countdown))
+    return result.verdict

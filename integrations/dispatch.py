@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import partial
 from time import monotonic
 
-from celery import chain, current_app, signature
+from celery import current_app
 
 from . import conf, lifecycle
 
@@ -51,16 +51,6 @@ def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool 
         if not _publish(ids[start:], send):
             return False
     return True
-
-
-def queue_in_order(ids: Sequence[int]) -> bool:
-    """Queue deliveries that must go out in this order, one after the other."""
-    if not ids:
-        return True
-    if len(ids) == 1:
-        return queue(ids)
-    steps = [signature(DELIVER_EVENT, args=(event_id,), immutable=True) for event_id in ids]
-    return _publish(ids, lambda: chain(*steps).apply_async(retry=False))
 
 
 def resume() -> None:

@@ -11,16 +11,18 @@ set-based; a worker's moves are recorded as ``Attempt`` rows instead.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
-from .models import Event, EventQuerySet, Status, StatusChange
+from .models import Attempt, Event, EventQuerySet, Status, StatusChange
 
 HELD_REASON = "Waiting for an identify with an email for this visitor."
 
@@ -127,6 +129,70 @@ def move_each(
             StatusChange(event_id=pk, at=now, status=spec.target, cause=cause[:500]) for pk in moved
         )
     return moved
+
+
+def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
+    """Store a worker's attempt and make its move ``name``, if the worker still holds the event.
+
+    The move is conditional on the lease token (the event at
+    ``attempt.number``) and on the move's sources; the attempt is stored
+    whether or not the move is made (a late finish is kept, never applied).
+    Returns whether the event moved. Raises KeyError for an unknown move.
+
+    On PostgreSQL it is one statement, so one round trip; outside a
+    transaction it is its own, committed without waiting for the WAL flush
+    (``synchronous_commit`` off for it alone). The commit is visible to every
+    session at once, which is what a worker killed after it needs: whoever
+    claims the event next sees the outcome. Only a crash of the database
+    server or its machine can lose such commits (at most the last three
+    ``wal_writer_delay``, 600 ms by default), and then those events are sent
+    again, never lost. Elsewhere, one transaction of two statements.
+    """
+    spec = MOVES[name]
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            attempt.save(force_insert=True)
+            held = Event.objects.filter(
+                pk=attempt.event_id, attempts=attempt.number, status__in=spec.sources
+            )
+            return bool(held.update(status=spec.target, updated_at=now, **changes))
+    sets = {"status": str(spec.target), "updated_at": now, **changes}
+    sql = _finish_sql(tuple(sets), connection.in_atomic_block)
+    params = [
+        *sets.values(),
+        attempt.event_id,
+        attempt.number,
+        [str(source) for source in spec.sources],
+        *(getattr(attempt, f.attname) for f in _stored()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (moved,) = cursor.fetchone()
+    return bool(moved)
+
+
+def _stored() -> list[Field[Any, Any]]:
+    """The Attempt columns ``finish`` inserts: all but the key."""
+    return [f for f in Attempt._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _finish_sql(columns: tuple[str, ...], in_transaction: bool) -> str:
+    """``finish``'s statement for an UPDATE of these Event fields (PostgreSQL)."""
+    quote = connection.ops.quote_name
+    fields = [cast("Field[Any, Any]", Event._meta.get_field(name)) for name in columns]
+    # Inside a caller's transaction the setting would reach its commit: not there.
+    quick = "1" if in_transaction else "set_config('synchronous_commit', 'off', true)"
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    stored = ", ".join(quote(str(f.column)) for f in _stored())
+    return (
+        f"WITH quick AS (SELECT {quick}), "  # noqa: S608
+        f"moved AS (UPDATE {quote(Event._meta.db_table)} SET {assignments} "
+        "WHERE id = %s AND attempts = %s AND status = ANY(%s) RETURNING 1) "
+        f"INSERT INTO {quote(Attempt._meta.db_table)} ({stored}) "
+        f"SELECT {', '.join(['%s'] * len(_stored()))} FROM quick "
+        "RETURNING (SELECT count(*) FROM moved)"
+    )
 
 
 def mark_queued(ids: Sequence[int], now: datetime) -> int:

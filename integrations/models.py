@@ -205,6 +205,13 @@ class Event(models.Model):
                 name="seg_event_due",
                 condition=Q(status__in=("pending", "sending")),
             ),
+            # Each customer's line of outstanding events, in delivery order
+            # (integrations/ordering.py): the claim asks whether anything is ahead.
+            models.Index(
+                fields=("email", "timestamp", "id"),
+                name="seg_event_in_line",
+                condition=Q(status__in=("pending", "sending")),
+            ),
             models.Index(
                 fields=("anonymous_id",), name="seg_event_held_anon", condition=Q(status="held")
             ),

@@ -14,9 +14,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import dispatch, lifecycle
+from . import dispatch, lifecycle, ordering
 from .lifecycle import HELD_REASON
-from .models import EventQuerySet
+from .models import EventQuerySet, Status
 
 
 def _make_due(queryset: EventQuerySet, name: str, cause: str, **changes: Any) -> int:
@@ -56,7 +56,13 @@ def replay(queryset: EventQuerySet, actor: str) -> int:
 def suppress(queryset: EventQuerySet, actor: str, reason: str) -> int:
     """Events not yet delivered are never sent; the reason is shown on each."""
     cause = f"Suppressed by {actor}: {reason}"
-    return lifecycle.move(queryset, "suppress", cause, next_attempt_at=None)
+    with transaction.atomic():
+        pending = queryset.filter(status=Status.PENDING) if ordering.enabled() else queryset.none()
+        waited_on = list(pending.values_list("pk", flat=True))
+        changed = lifecycle.move(queryset, "suppress", cause, next_attempt_at=None)
+        # The customers' next events no longer wait on the suppressed ones.
+        ordering.wake_next(waited_on, timezone.now())
+    return changed
 
 
 def unsuppress(queryset: EventQuerySet, actor: str) -> int:

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, throttle
+from . import conf, dispatch, lifecycle, ordering, throttle
 from .models import Event, Status
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def sweep(now: datetime | None = None) -> Sweep:
     An event is orphaned when its wake-up was never queued (the broker was
     down), was queued longer than SEG_REQUEUE_AFTER ago (the broker lost it),
     or was consumed by a worker whose lease then lapsed (the worker died).
+    With SEG_ORDER_PER_CUSTOMER, one that waits on an earlier event of its
+    customer is left to that event's outcome.
     """
     now = now or timezone.now()
     expired = expire_holds(now)
@@ -43,12 +45,23 @@ def sweep(now: datetime | None = None) -> Sweep:
     # While the circuit is open, one event a pass is enough to probe Seg.
     limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
     with transaction.atomic():
-        ids = list(orphans(now, cutoff, limit))
+        found = list(orphans(now, cutoff, limit))
+        # An event that waits on an earlier one of its customer is not queued
+        # but marked all the same: that one's outcome queues it, and the sweep
+        # looks at it again only SEG_REQUEUE_AFTER later, not every pass.
+        waiting = ordering.waiting(found)
+        ids = [pk for pk in found if pk not in waiting]
+        if found:
+            lifecycle.mark_queued(found, now)
         if ids:
-            lifecycle.mark_queued(ids, now)
             transaction.on_commit(lambda: dispatch.queue(ids))
-    if ids or expired:
-        logger.info("Sweep: queued %d due event(s), expired %d hold(s).", len(ids), expired)
+    if found or expired:
+        logger.info(
+            "Sweep: queued %d due event(s), %d left waiting on an earlier one, expired %d hold(s).",
+            len(ids),
+            len(waiting),
+            expired,
+        )
     return Sweep(queued=len(ids), expired=expired)
 
 

@@ -2,7 +2,8 @@
 
 The run command starts it when SEG_TRACKER_URL is not set, so deliveries can
 be watched without a Seg account; tests script it to answer 2xx, 4xx, 429
-with Retry-After, 5xx, slowly, or not at all. It never forwards anything.
+with Retry-After, 5xx, slowly, or not at all, and may answer one Idempotency-Key
+apart. It never forwards anything.
 
 Control endpoints (for a sandbox in another process):
 ``GET /_sandbox/received`` lists what arrived; ``DELETE`` clears it;
@@ -68,6 +69,7 @@ class Sandbox:
         self.log_level = log_level
         self._lock = threading.Lock()
         self._answers: deque[Answer] = deque()
+        self._for_key: dict[str, deque[Answer]] = {}
         self._default = Answer()
         self.received: deque[Received] = deque(maxlen=keep)
         self.arrived = 0  # requests that arrived, answered or not yet
@@ -96,6 +98,20 @@ class Sandbox:
             if default is not None:
                 self._default = default
 
+    def script_key(self, key: str, *answers: Answer) -> None:
+        """Answer the next requests that carry Idempotency-Key ``key`` with ``answers``."""
+        with self._lock:
+            self._for_key[key] = deque(answers)
+
+    def answer_for_key(self, key: str) -> Answer | None:
+        """The next answer scripted for Idempotency-Key ``key``, counted as arrived; else None."""
+        with self._lock:
+            own = self._for_key.get(key)
+            if not own:
+                return None
+            self.arrived += 1
+            return own.popleft()
+
     def next_answer(self) -> Answer:
         with self._lock:
             self.arrived += 1
@@ -122,6 +138,7 @@ class Sandbox:
             self.received.clear()
             self.arrived = 0
             self._answers.clear()
+            self._for_key.clear()
             self._default = Answer()
 
 
@@ -175,7 +192,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 )
                 self._reply(200, {"scripted": True})
                 return
-            answer = sandbox.next_answer()
+            key = self.headers.get("Idempotency-Key", "")
+            answer = sandbox.answer_for_key(key) or sandbox.next_answer()
             parts = self.path.strip("/").split("/")
             try:
                 body: Any = json.loads(raw)

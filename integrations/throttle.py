@@ -28,9 +28,14 @@ BUCKET, PAUSE, FAILURES, OPEN, PROBE = (
 )
 
 # Returns {reason, ms to wait}: reason 0 goes ahead now, 1 waits for the rate
-# cap, 2 for a pause Seg asked for, 3 for the open circuit.
-# KEYS: bucket, pause, open, probe. ARGV: rate per second, burst, probe lease ms.
+# cap, 2 for a pause Seg asked for, 3 for the open circuit. ARGV[4] '1' first
+# reports a 2xx the caller has not reported yet (what report does for one).
+# KEYS: bucket, pause, open, probe, failures. ARGV: rate per second, burst,
+# probe lease ms, a 2xx to report.
 GATE = """
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3], KEYS[5]) > 0 then
+  redis.call('DEL', KEYS[5], KEYS[3], KEYS[4])
+end
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -97,13 +102,21 @@ class Wait:
     reason: Reason
 
 
-def gate() -> Wait | None:
-    """None to post now; else how long to wait, for the rate cap, a pause, or the breaker."""
+_gate = per_process(lambda: client().register_script(GATE))
+
+
+def gate(delivered: bool = False) -> Wait | None:
+    """None to post now; else how long to wait, for the rate cap, a pause, or the breaker.
+
+    ``delivered``: the caller's last post was a 2xx it has not reported;
+    the gate reports it first, as ``report`` would, in the same round trip.
+    """
     rate = float(conf.get_setting("SEG_RATE_LIMIT") or 0)
     lease_ms = int(conf.get_setting("SEG_LEASE").total_seconds() * 1000)
     try:
-        code, wait_ms = client().eval(
-            GATE, 4, BUCKET, PAUSE, OPEN, PROBE, rate, max(rate, 1), lease_ms
+        code, wait_ms = _gate()(
+            keys=[BUCKET, PAUSE, OPEN, PROBE, FAILURES],
+            args=[rate, max(rate, 1), lease_ms, int(delivered)],
         )
     except redis.RedisError:
         logger.warning("Throttle unavailable (Redis); posting without it.", exc_info=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -39,7 +40,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def stored(count: int) -> list[int]:
     """Pending events, stored without publishing (the test's transaction never commits)."""
     message_ids = [
-        api.track("u1", "Product Viewed", {"id": str(i)}, context={"traits": {"email": "a@b.co"}})
+        api.track(
+            "u1",
+            "Product Viewed",
+            {"id": str(i)},
+            context={"traits": {"email": f"{i}-{uuid.uuid4().hex[:8]}@b.co"}},
+        )
         for i in range(count)
     ]
     return list(
@@ -95,7 +101,6 @@ PUBLISHERS: dict[str, Callable[[list[int]], object]] = {
     "a batch": lambda ids: dispatch.queue(ids),
     "a fan-out": lambda ids: dispatch.queue(ids * 30),
     "a countdown": lambda ids: dispatch.queue(ids, timedelta(seconds=5)),
-    "in order": dispatch.queue_in_order,
     # Late enough that every stored wake-up counts as lost.
     "the sweeper": lambda ids: outbox.sweep(timezone.now() + timedelta(hours=1)),
     "a retry": operated(Status.FAILED, operations.retry),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +33,12 @@ def queued_ids(broker: redis.Redis) -> list[int]:
 
 def make(n: int, **fields: Any) -> list[Event]:
     ids = [
-        api.track("u1", "Product Viewed", {"id": str(i)}, context={"traits": {"email": "a@b.co"}})
+        api.track(
+            "u1",
+            "Product Viewed",
+            {"id": str(i)},
+            context={"traits": {"email": f"{i}-{uuid.uuid4().hex[:8]}@b.co"}},
+        )
         for i in range(n)
     ]
     Event.objects.filter(message_id__in=ids).update(**fields)

@@ -30,13 +30,16 @@ TEXT = [
 ]
 # Unset, each of these keeps the app's default (None).
 OPTIONAL_TEXT = ["SEG_PUBLIC_ORIGIN", "SEG_ANALYTICS_JS_URL", "SEG_CLIENT_IP_HEADER"]
-NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT})
+# Read as on or off.
+FLAGS = ["SEG_ORDER_PER_CUSTOMER"]
+NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS))
 # Unset, each keeps the app's default, but for the two the app requires. Set
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is
 # read as given, and the checks report it).
 KEPT: list[tuple[str, dict[str, str]]] = [
-    (name, {}) for name in [*NUMBERS, "SEG_TRACKER_URL", "SEG_REDIS_URL", *OPTIONAL_TEXT]
-] + [(name, {name: ""}) for name in [*NUMBERS, "SEG_REDIS_URL", *OPTIONAL_TEXT]]
+    (name, {})
+    for name in [*NUMBERS, *FLAGS, "SEG_TRACKER_URL", "SEG_REDIS_URL", *OPTIONAL_TEXT]
+] + [(name, {name: ""}) for name in [*NUMBERS, *FLAGS, "SEG_REDIS_URL", *OPTIONAL_TEXT]]
 
 
 def read_settings(monkeypatch: pytest.MonkeyPatch, **environ: str) -> dict[str, Any]:
@@ -68,6 +71,14 @@ def test_the_example_serves_the_analytics_js_that_npm_installs(
 ) -> None:
     path = read_settings(monkeypatch)["SEG_ANALYTICS_JS_PATH"]
     assert path.endswith("node_modules/@segment/analytics-next/dist/umd/standalone.js")
+@pytest.mark.parametrize("name", FLAGS)
+@pytest.mark.parametrize(
+    ("text", "value"), [("0", False), ("Off", False), ("no", False), ("1", True)]
+)
+def test_a_flag_is_read_as_on_or_off(
+    monkeypatch: pytest.MonkeyPatch, name: str, text: str, value: bool
+) -> None:
+    assert read_settings(monkeypatch, **{name: text})[name] is value
 
 
 @pytest.mark.parametrize(("name", "text", "value"), TEXT)

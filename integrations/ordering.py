@@ -1,0 +1,142 @@
+"""Delivery order per customer: an event waits while an earlier one for its email is outstanding.
+
+"Earlier" is by the shop's ``timestamp``, then by receipt (the row's id, which
+the database hands out as rows are stored). "Outstanding" is pending or
+sending: a delivered, failed, suppressed, ignored, held or expired event
+blocks nothing. The rule lives in the claim's query (``first_in_line``), so
+it holds whatever the workers, the wake-ups or the sweeper do; the wake-ups
+here only make it prompt. ``SEG_ORDER_PER_CUSTOMER`` (default on) turns it off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+
+from django.db import transaction
+from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KT
+
+from . import conf, dispatch, lifecycle
+from .models import Event, EventQuerySet
+
+# Outstanding, written as the partial index seg_event_in_line's own condition:
+# SQLite uses a partial index only for a condition spelled out with the same
+# constants, not bound parameters (PostgreSQL uses it either way).
+_OUTSTANDING = RawSQL("status IN ('pending', 'sending')", (), output_field=BooleanField())
+
+# Ids one wake-up query names at most: bounded well under SQLite's limit
+# of bound parameters.
+_CHUNK = 500
+
+
+def enabled() -> bool:
+    """Whether SEG_ORDER_PER_CUSTOMER is on."""
+    return bool(conf.get_setting("SEG_ORDER_PER_CUSTOMER"))
+
+
+def ahead(email: str = "email") -> Exists:
+    """True for a row (the outer query's) that has an earlier outstanding event for ``email``.
+
+    ``email`` names the outer row's column (or alias) to look up. One probe of
+    the partial index ``seg_event_in_line`` (outstanding rows by email,
+    timestamp, id), which stops at the first row found. A row without an
+    email has no customer to keep in order, and nothing is ahead of it.
+    """
+    # (timestamp, id) < the row's, written so that the index seeks to the
+    # line's part up to the row's timestamp: the first in a long line scans
+    # only its own, not the whole line behind it.
+    earlier = Q(timestamp__lt=OuterRef("timestamp")) | Q(pk__lt=OuterRef("pk"))
+    line = Event.objects.filter(_OUTSTANDING, email=OuterRef(email))
+    return Exists(line.filter(earlier, timestamp__lte=OuterRef("timestamp")).exclude(email=""))
+
+
+def _waiting(queryset: EventQuerySet) -> tuple[EventQuerySet, Q]:
+    """``queryset`` ready to be asked about its lines, and the question: is anything ahead?
+
+    An alias belongs to two lines: its new email's (its own) and its previous
+    email's (``PreviousEmail`` in its payload), so it goes out after the
+    customer's earlier events under the old email, and the events under the
+    new email, later than it, after it.
+    """
+    marked = queryset.alias(previous_email=KT("payload__PreviousEmail"))
+    return marked, Q(ahead()) | Q(ahead("previous_email"))
+
+
+def first_in_line(queryset: EventQuerySet) -> EventQuerySet:
+    """The rows of ``queryset`` that no earlier outstanding event of their customer holds back."""
+    marked, held_back = _waiting(queryset)
+    return marked.exclude(held_back)
+
+
+def blocked(queryset: EventQuerySet) -> EventQuerySet:
+    """The rows of ``queryset`` that an earlier outstanding event of their customer holds back."""
+    marked, held_back = _waiting(queryset)
+    return marked.filter(held_back)
+
+
+def claimable(event_ids: Sequence[int], now: datetime, in_order: bool) -> EventQuerySet:
+    """The due events among ``event_ids``; ``in_order``, only those first in their customer's
+    line. The claim's own query: the rule holds whatever the wake-ups do."""
+    due = Event.objects.filter(pk__in=list(event_ids)).due(now)
+    return first_in_line(due) if in_order else due
+
+
+def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
+    """For the customer of each of ``event_ids``, their first outstanding event, if due now.
+
+    Only one whose next attempt is due is returned: one being sent needs no
+    wake-up (unless its lease lapsed), one retrying later has its own. One
+    query per 500 ids, a few seeks of ``seg_event_in_line`` each (the first
+    row of the customer's line): what a backlog costs is its first row, not
+    its length.
+    """
+    found: set[int] = set()
+    line = Event.objects.filter(_OUTSTANDING, email=OuterRef("email"))
+    first = line.order_by("timestamp", "pk")
+    for start in range(0, len(event_ids), _CHUNK):
+        chunk = list(event_ids[start : start + _CHUNK])
+        # The first row's id and due time, each a seek of its line:
+        # asked as "pk IN (heads) AND pending", a planner short of statistics
+        # scans every pending row instead.
+        leaders = (
+            Event.objects.filter(pk__in=chunk)
+            .exclude(email="")
+            .order_by()
+            .annotate(
+                first=Subquery(first.values("pk")[:1]),
+                first_due=Subquery(first.values("next_attempt_at")[:1]),
+            )
+            .values_list("first", "first_due")
+        )
+        found.update(pk for pk, due in leaders if due is not None and due <= now)
+    return sorted(found)
+
+
+def wake_next(event_ids: Sequence[int], now: datetime) -> list[int]:
+    """Queue, once the caller's transaction commits, the next due event of each one's customer.
+
+    For events that just stopped being outstanding (delivered, failed,
+    suppressed): the event that waited on one of them need not wait for the
+    next sweep. Call it after the moves are made: inside a transaction the
+    wake-ups leave when it commits, outside one at once. The rows are marked
+    as queued first, so a publish that fails leaves them to the sweeper.
+    Returns the ids queued; nothing when SEG_ORDER_PER_CUSTOMER is off.
+    """
+    if not event_ids or not enabled():
+        return []
+    ids = heads(event_ids, now)
+    if ids:
+        lifecycle.mark_queued(ids, now)
+        transaction.on_commit(partial(dispatch.queue, ids))
+    return ids
+
+
+def waiting(event_ids: Sequence[int]) -> set[int]:
+    """The ids among ``event_ids`` of events an earlier outstanding one of their customer holds
+    back; empty when SEG_ORDER_PER_CUSTOMER is off."""
+    if not event_ids or not enabled():
+        return set()
+    return set(blocked(Event.objects.filter(pk__in=list(event_ids))).values_list("pk", flat=True))
