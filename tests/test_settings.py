@@ -37,8 +37,7 @@ NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS)
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is
 # read as given, and the checks report it).
 KEPT: list[tuple[str, dict[str, str]]] = [
-    (name, {})
-    for name in [*NUMBERS, *FLAGS, "SEG_TRACKER_URL", "SEG_REDIS_URL", *OPTIONAL_TEXT]
+    (name, {}) for name in [*NUMBERS, *FLAGS, "SEG_TRACKER_URL", "SEG_REDIS_URL", *OPTIONAL_TEXT]
 ] + [(name, {name: ""}) for name in [*NUMBERS, *FLAGS, "SEG_REDIS_URL", *OPTIONAL_TEXT]]
 
 
@@ -71,6 +70,8 @@ def test_the_example_serves_the_analytics_js_that_npm_installs(
 ) -> None:
     path = read_settings(monkeypatch)["SEG_ANALYTICS_JS_PATH"]
     assert path.endswith("node_modules/@segment/analytics-next/dist/umd/standalone.js")
+
+
 @pytest.mark.parametrize("name", FLAGS)
 @pytest.mark.parametrize(
     ("text", "value"), [("0", False), ("Off", False), ("no", False), ("1", True)]
