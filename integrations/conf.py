@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from .answers import RetryPolicy
 from .exceptions import SegConfigurationError
 
 DEFAULTS: dict[str, Any] = {
@@ -153,3 +154,15 @@ def redis_url() -> str:
     from celery import current_app
 
     return str(current_app.conf.broker_url)
+
+
+def retry_policy() -> RetryPolicy:
+    """The retry schedule of SEG_RETRY_BASE, SEG_RETRY_CAP, SEG_RETRY_WINDOW,
+    SEG_MAX_ATTEMPTS and SEG_RETRY_AFTER_CAP."""
+    return RetryPolicy(
+        base=get_setting("SEG_RETRY_BASE"),
+        cap=get_setting("SEG_RETRY_CAP"),
+        window=get_setting("SEG_RETRY_WINDOW"),
+        max_attempts=get_setting("SEG_MAX_ATTEMPTS"),
+        retry_after_cap=get_setting("SEG_RETRY_AFTER_CAP"),
+    )

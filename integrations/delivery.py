@@ -27,20 +27,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import conf, dispatch, lifecycle, ordering, throttle, tracker
-from .answers import RetryPolicy, Verdict
+from .answers import Verdict
 from .models import Attempt, Event, EventQuerySet
 
 logger = logging.getLogger(__name__)
-
-
-def retry_policy() -> RetryPolicy:
-    return RetryPolicy(
-        base=conf.get_setting("SEG_RETRY_BASE"),
-        cap=conf.get_setting("SEG_RETRY_CAP"),
-        window=conf.get_setting("SEG_RETRY_WINDOW"),
-        max_attempts=conf.get_setting("SEG_MAX_ATTEMPTS"),
-        retry_after_cap=conf.get_setting("SEG_RETRY_AFTER_CAP"),
-    )
 
 
 @dataclass(frozen=True)
@@ -62,23 +52,29 @@ class Posted:
     answer: tracker.Answer
 
 
+CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
+CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp")  # and the customer's line
+
+
 def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
     """Take the due, unclaimed events among ``event_ids`` for one attempt each.
 
-    Two statements for the lot: the rows are locked as they are read (rows
-    another worker is claiming are skipped), then leased. With
-    SEG_ORDER_PER_CUSTOMER, only events first in their customer's line are
-    taken (``ordering.claimable``); those left waiting keep their wake-up
+    The rows are locked as they are read (rows another worker is claiming are
+    skipped), then leased. With SEG_ORDER_PER_CUSTOMER, only events with none
+    of their customer's outstanding ahead but this claim's are taken, in the
+    order to post them (``ordering.in_line``); those left keep their wake-up
     mark: the outcome of the event they wait on queues them.
     """
-    in_order = ordering.enabled()
     with transaction.atomic():
         events = list(
-            ordering.claimable(event_ids, now, in_order)
+            Event.objects.filter(pk__in=list(event_ids))
+            .due(now)
             .select_for_update(skip_locked=True)
             .order_by("pk")
-            .only("attempts", "tries", "action", "payload", "message_id", "first_attempt_at")
+            .only(*CLAIMED_FIELDS)
         )
+        if events and ordering.enabled():
+            events = ordering.in_line(events)
         if events:
             lifecycle.move(
                 Event.objects.filter(pk__in=[event.pk for event in events]),
@@ -100,15 +96,12 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
 
 
 def claim(event_id: int, now: datetime) -> Claim | None:
-    """Take one event for one attempt, or None (claimed elsewhere, not due, or done)."""
+    """One event taken for one attempt, or None (claimed elsewhere, not due, or done)."""
     return next(iter(claim_many([event_id], now)), None)
 
 
 def deliver(event_id: int) -> Verdict | None:
-    """Make one delivery attempt for ``event_id`` if it is due and unclaimed.
-
-    Returns the verdict, or None when there was nothing to do.
-    """
+    """One delivery attempt for ``event_id`` if due and unclaimed: its verdict, or None."""
     return next(iter(deliver_many([event_id])), None)
 
 
@@ -120,9 +113,10 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     any moment has at most one post whose outcome is not on its row (the one
     on the wire), so a kill sends at most one event again per process. A post
     starts only while its lease has room for the longest answer; claims past
-    that, or held back by the throttle, are given back. Returns the verdicts
-    of the attempts made. Database errors propagate; the leases then lapse
-    and the sweeper retries.
+    that, held back by the throttle, or behind one of their customer's that
+    will be retried, are given back. Returns the verdicts of the attempts
+    made. Database errors propagate; the leases then lapse and the sweeper
+    retries.
     """
     claimed_at = time.monotonic()
     claims = claim_many(event_ids, timezone.now())
@@ -131,10 +125,16 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         - conf.get_setting("SEG_CONNECT_TIMEOUT")
         - conf.get_setting("SEG_READ_TIMEOUT")
     )
-    verdicts: list[Verdict] = []
+    made: list[tuple[Claim, Verdict]] = []
+    in_order, retrying = ordering.enabled(), set[str]()  # lines whose event will be retried
+    in_line: list[Claim] = []  # behind one of those: they wait for its outcome
     unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
     try:
         for position, held in enumerate(claims):
+            if ordering.lines(held.event) & retrying:
+                in_line.append(held)
+                retrying |= ordering.lines(held.event)  # an alias's events wait behind it too
+                continue
             if position and time.monotonic() - claimed_at > room:
                 give_back(
                     claims[position:],
@@ -149,15 +149,18 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 break
             posted = attempt(held, report_delivered=False)
             unreported = posted.answer.verdict is Verdict.DELIVERED
-            verdicts.append(record(posted))
+            made.append((held, record(posted)))
+            if made[-1][1] is Verdict.RETRY and in_order:
+                retrying |= ordering.lines(held.event)
     finally:
         if unreported:
             throttle.report(Verdict.DELIVERED, 200, None)
+    if in_line:
+        give_back(in_line, throttle.Wait(timedelta(0), throttle.Reason.IN_LINE))
     # The customers' next events, which waited on those delivered or failed, are due now.
-    outcomes = zip(claims[: len(verdicts)], verdicts, strict=True)
-    done = [held.event.pk for held, verdict in outcomes if verdict is not Verdict.RETRY]
+    done = [held.event.pk for held, verdict in made if verdict is not Verdict.RETRY]
     ordering.wake_next(done, timezone.now())
-    return verdicts
+    return [verdict for _, verdict in made]
 
 
 def attempt(held: Claim, report_delivered: bool = True) -> Posted:
@@ -198,13 +201,15 @@ def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
     """Return claims that were not posted; they count as no attempt.
 
     While the circuit is open the events wait on the row for the sweeper,
-    which lets one probe through at a time; a shorter wait rides a countdown.
+    which lets one probe through at a time, as do events behind one of their
+    customer's that will be retried (its outcome queues them); a shorter wait
+    rides a countdown.
     """
     now = timezone.now()
-    delay = wait.delay + timedelta(seconds=random.uniform(0, 0.5))
-    ride = wait.reason is not throttle.Reason.CIRCUIT_OPEN and delay <= conf.get_setting(
-        "SEG_MAX_COUNTDOWN"
-    )
+    in_line = wait.reason is throttle.Reason.IN_LINE  # due at once, for the wake-up to find
+    delay = wait.delay + timedelta(seconds=0 if in_line else random.uniform(0, 0.5))
+    waits_on_row = in_line or wait.reason is throttle.Reason.CIRCUIT_OPEN
+    ride = not waits_on_row and delay <= conf.get_setting("SEG_MAX_COUNTDOWN")
     kept_ids: list[int] = []
     with transaction.atomic():
         for held in claims:
@@ -234,17 +239,14 @@ class Outcome:
 
 
 def outcome(item: Posted, now: datetime) -> Outcome:
-    """Decide what ``item`` comes to at ``now``; no I/O.
-
-    A transient answer is retried on the retry policy's schedule, or fails
-    once the window or the attempt budget is spent; any other answer is
-    final. A retry due within SEG_MAX_COUNTDOWN rides a wake-up; a later one
-    waits on the row for the sweeper.
-    """
+    """Decide what ``item`` comes to at ``now``; no I/O. A transient answer is retried on the
+    retry policy's schedule, or fails once the window or the attempt budget is spent; any
+    other is final. A retry due within SEG_MAX_COUNTDOWN rides a wake-up; a later one waits
+    on the row for the sweeper."""
     held, answer = item.held, item.answer
     verdict, retry_at = answer.verdict, None
     if verdict is Verdict.RETRY:
-        retry_at = retry_policy().next_attempt(
+        retry_at = conf.retry_policy().next_attempt(
             held.tries, held.event.first_attempt_at or item.started_at, now, answer.retry_after
         )
         if retry_at is None:

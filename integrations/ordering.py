@@ -37,23 +37,25 @@ def enabled() -> bool:
     return bool(conf.get_setting("SEG_ORDER_PER_CUSTOMER"))
 
 
-def ahead(email: str = "email") -> Exists:
+def ahead(email: str = "email", besides: Sequence[int] = ()) -> Exists:
     """True for a row (the outer query's) that has an earlier outstanding event for ``email``.
 
-    ``email`` names the outer row's column (or alias) to look up. One probe of
-    the partial index ``seg_event_in_line`` (outstanding rows by email,
-    timestamp, id), which stops at the first row found. A row without an
-    email has no customer to keep in order, and nothing is ahead of it.
+    ``email`` names the outer row's column (or alias) to look up; the events
+    ``besides`` do not count. One probe of the partial index
+    ``seg_event_in_line`` (outstanding rows by email, timestamp, id), which
+    stops at the first row found. A row without an email has no customer to
+    keep in order, and nothing is ahead of it.
     """
     # (timestamp, id) < the row's, written so that the index seeks to the
     # line's part up to the row's timestamp: the first in a long line scans
     # only its own, not the whole line behind it.
     earlier = Q(timestamp__lt=OuterRef("timestamp")) | Q(pk__lt=OuterRef("pk"))
     line = Event.objects.filter(_OUTSTANDING, email=OuterRef(email))
-    return Exists(line.filter(earlier, timestamp__lte=OuterRef("timestamp")).exclude(email=""))
+    line = line.filter(earlier, timestamp__lte=OuterRef("timestamp")).exclude(email="")
+    return Exists(line.exclude(pk__in=list(besides)) if besides else line)
 
 
-def _waiting(queryset: EventQuerySet) -> tuple[EventQuerySet, Q]:
+def _waiting(queryset: EventQuerySet, besides: Sequence[int] = ()) -> tuple[EventQuerySet, Q]:
     """``queryset`` ready to be asked about its lines, and the question: is anything ahead?
 
     An alias belongs to two lines: its new email's (its own) and its previous
@@ -62,12 +64,13 @@ def _waiting(queryset: EventQuerySet) -> tuple[EventQuerySet, Q]:
     new email, later than it, after it.
     """
     marked = queryset.alias(previous_email=KT("payload__PreviousEmail"))
-    return marked, Q(ahead()) | Q(ahead("previous_email"))
+    return marked, Q(ahead("email", besides)) | Q(ahead("previous_email", besides))
 
 
-def first_in_line(queryset: EventQuerySet) -> EventQuerySet:
-    """The rows of ``queryset`` that no earlier outstanding event of their customer holds back."""
-    marked, held_back = _waiting(queryset)
+def first_in_line(queryset: EventQuerySet, besides: Sequence[int] = ()) -> EventQuerySet:
+    """The rows of ``queryset`` that no earlier outstanding event of their customer holds back,
+    the events ``besides`` apart."""
+    marked, held_back = _waiting(queryset, besides)
     return marked.exclude(held_back)
 
 
@@ -77,11 +80,34 @@ def blocked(queryset: EventQuerySet) -> EventQuerySet:
     return marked.filter(held_back)
 
 
-def claimable(event_ids: Sequence[int], now: datetime, in_order: bool) -> EventQuerySet:
-    """The due events among ``event_ids``; ``in_order``, only those first in their customer's
-    line. The claim's own query: the rule holds whatever the wake-ups do."""
-    due = Event.objects.filter(pk__in=list(event_ids)).due(now)
-    return first_in_line(due) if in_order else due
+def lines(event: Event) -> set[str]:
+    """The customers' lines ``event`` stands in: its email's, and an alias's previous email's."""
+    previous = event.payload.get("PreviousEmail") if isinstance(event.payload, dict) else None
+    return {line for line in (event.email, previous) if line and isinstance(line, str)}
+
+
+def in_line(events: Sequence[Event]) -> list[Event]:
+    """Of ``events`` (due, and locked by the caller's claim), those that may be posted now, in
+    the order to post them (the shop's timestamp, then receipt).
+
+    The claim's own rule, so it holds whatever the wake-ups do: an event goes
+    when every earlier outstanding event of its customer is among ``events``
+    and goes before it, so one claim takes a customer's run of events (the
+    poster stops the run at the first that will be retried). One query: the
+    lines' probes, with ``events`` themselves not counted.
+    """
+    ids = [event.pk for event in events]
+    clear = set(
+        first_in_line(Event.objects.filter(pk__in=ids), besides=ids).values_list("pk", flat=True)
+    )
+    stopped: set[str] = set()
+    taken: list[Event] = []
+    for event in sorted(events, key=lambda event: (event.timestamp, event.pk)):
+        if event.pk in clear and not lines(event) & stopped:
+            taken.append(event)
+        else:
+            stopped |= lines(event)
+    return taken
 
 
 def heads(event_ids: Sequence[int], now: datetime) -> list[int]:

@@ -71,6 +71,7 @@ class Reason(StrEnum):
     PAUSED = "paused"
     CIRCUIT_OPEN = "circuit open"
     LEASE_RUNNING_OUT = "lease running out"
+    IN_LINE = "an earlier event of the customer is retried"
 
 
 REASONS = {1: Reason.RATE, 2: Reason.PAUSED, 3: Reason.CIRCUIT_OPEN}

@@ -82,6 +82,39 @@ def test_an_event_is_not_posted_while_an_earlier_one_of_its_customer_is_pending(
     assert arrived(sandbox) == keys(first, first, second)
 
 
+def test_one_claim_takes_a_customers_run_and_posts_it_in_the_shops_order(
+    sandbox: Sandbox,
+) -> None:
+    later, first, second = stored(call(minute=3), call(minute=0), call(minute=1))
+    assert delivery.deliver_many([later.pk, first.pk, second.pk]) == [Verdict.DELIVERED] * 3
+    assert arrived(sandbox) == keys(first, second, later)
+
+
+def test_a_run_stops_at_the_first_event_to_be_retried_and_others_go_on(
+    sandbox: Sandbox,
+) -> None:
+    first, second, third, bobs = stored(
+        call(minute=0), call(minute=1), call(minute=2), call(minute=1, email=BOB)
+    )
+    sandbox.script(Answer(status=500))
+    batch = [first.pk, second.pk, third.pk, bobs.pk]
+    assert delivery.deliver_many(batch) == [Verdict.RETRY, Verdict.DELIVERED]
+    assert arrived(sandbox) == keys(first, bobs)
+    for waiting in Event.objects.filter(pk__in=[second.pk, third.pk]):
+        assert (waiting.status, waiting.attempts) == (Status.PENDING, 0)  # given back, unposted
+    due_now(first, second, third)
+    deliver_all([first, second, third])
+    assert arrived(sandbox) == keys(first, bobs, first, second, third)
+
+
+def test_a_run_waits_for_an_earlier_event_outside_the_claim(sandbox: Sandbox) -> None:
+    first, second, third = stored(call(minute=0), call(minute=1), call(minute=2))
+    assert delivery.deliver_many([second.pk, third.pk]) == []
+    assert arrived(sandbox) == []
+    deliver_all([first, second, third])
+    assert arrived(sandbox) == keys(first, second, third)
+
+
 def test_an_event_is_not_posted_while_an_earlier_one_is_sending(sandbox: Sandbox) -> None:
     first, second = stored(call(minute=0), call(minute=1))
     assert delivery.claim(first.pk, timezone.now()) is not None  # another worker's, in flight
@@ -127,8 +160,9 @@ def test_other_customers_flow_while_one_waits(sandbox: Sandbox) -> None:
     )
     sandbox.script_key(ann_first.message_id, Answer(status=500))
     ids = [ann_first.pk, ann_second.pk, bob_first.pk, bob_second.pk]
-    assert delivery.deliver_many(ids) == [Verdict.RETRY, Verdict.DELIVERED]
-    assert delivery.deliver_many(ids) == [Verdict.DELIVERED]  # Bob's second; Ann's waits
+    # Bob's run goes on in the same claim; Ann's second waits for her first.
+    assert delivery.deliver_many(ids) == [Verdict.RETRY, Verdict.DELIVERED, Verdict.DELIVERED]
+    assert delivery.deliver_many(ids) == []
     assert arrived(sandbox) == keys(ann_first, bob_first, bob_second)
 
 
