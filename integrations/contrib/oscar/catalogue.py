@@ -78,13 +78,22 @@ def product_properties(product: Any, request: HttpRequest | None, offer: Offer) 
     and ``brand`` are the first of ``categories`` and ``brands``. Keys
     without a value are left out.
     """
-    names, makers = categories(product), brands(product)
     found: JSONObject = {
         "product_id": str(product.pk),
         "sku": offer.sku or product.upc or None,
         "name": str(product.get_title()),
         "price": money(offer.price),
         "currency": offer.currency,
+        **product_page(product, request),
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def product_page(product: Any, request: HttpRequest | None) -> JSONObject:
+    """``product``'s ``url``, ``image_url``, ``categories`` and ``brands`` (``category`` and
+    ``brand``: the first of each); None where it has none."""
+    names, makers = categories(product), brands(product)
+    return {
         "url": absolute(product.get_absolute_url(), request),
         "image_url": image_url(product, request),
         "category": names[0] if names else None,
@@ -92,7 +101,6 @@ def product_properties(product: Any, request: HttpRequest | None, offer: Offer) 
         "brand": makers[0] if makers else None,
         "brands": makers or None,
     }
-    return {key: value for key, value in found.items() if value is not None}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from ...wire import JSONObject
-from .catalogue import absolute, brands, categories, image_url, money
+from .catalogue import money, product_page
 
 # Oscar's discount categories that lower what the customer pays; a
 # "Deferred" one is an action taken after the order, not money off.
@@ -81,15 +81,7 @@ def line_properties(line: Any, request: HttpRequest | None, currency: str) -> JS
         "currency": currency,
     }
     if product is not None:
-        names, makers = categories(product), brands(product)
-        found |= {
-            "url": absolute(product.get_absolute_url(), request),
-            "image_url": image_url(product, request),
-            "category": names[0] if names else None,
-            "categories": names or None,
-            "brand": makers[0] if makers else None,
-            "brands": makers or None,
-        }
+        found |= product_page(product, request)
     return {key: value for key, value in found.items() if value is not None}
 
 
