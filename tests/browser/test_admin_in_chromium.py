@@ -5,9 +5,6 @@ dashboard, a customer) go to test-artifacts/."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,6 @@ from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import wait_until
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery"
 
@@ -29,33 +25,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SEG_REQUIRE_BROWSER"):
-            pytest.fail(f"Chromium is required and missing at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls
-    # the test makes between page actions are plain synchronous calls.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield chromium
-        chromium.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+def browser(chromium: Any) -> Any:
+    return chromium
 
 
 def log_in(browser: Any, base: str, username: str) -> Any:

@@ -8,12 +8,9 @@ the preflight), and sends with ``credentials: 'include'`` when the origin is all
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,34 +19,14 @@ from django.test import RequestFactory
 
 from integrations.models import Event
 
-from ..conftest import ROOT
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-STANDALONE = ROOT / "node_modules/@segment/analytics-next/dist/umd/standalone.js"
+from .conftest import STANDALONE, require_analytics_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SEG_REQUIRE_BROWSER"):
-            pytest.fail(f"Chromium is required and missing at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    if not STANDALONE.is_file():
-        pytest.fail("analytics.js is not installed: run npm ci (scripts/test.sh does)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-        )
-        yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+@pytest.fixture(autouse=True)
+def analytics_js_installed(chromium: Any) -> None:
+    require_analytics_js()
 
 
 class Page:

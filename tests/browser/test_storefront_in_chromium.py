@@ -12,15 +12,12 @@ console shows no error.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,11 +29,10 @@ from integrations.sandbox import Sandbox
 
 from ..clients.visit import expect_order
 from ..conftest import ROOT, DevServer, child_env, free_port, wait_until
+from .conftest import STANDALONE, require_analytics_js
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 BROWSER_KEY = "storefront-browser-key"
-ANALYTICS_JS = ROOT / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
 
 # Servers and a worker are separate processes: the test's rows must commit.
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -81,7 +77,7 @@ def open_shop(sandbox: Sandbox, start_worker: Any) -> Iterator[Callable[..., Ori
             DEBUG="1",  # as run.sh: runserver serves the site's icon
             SECRET_KEY="storefront-test-secret",  # sessions outlive a restart
             SEG_BROWSER_WRITE_KEYS=BROWSER_KEY,
-            SEG_ANALYTICS_JS_PATH=str(ANALYTICS_JS / "standalone.js"),
+            SEG_ANALYTICS_JS_PATH=str(STANDALONE),
         )
         if allowed is None:
             shop = Shop(env, shop_port)
@@ -114,28 +110,9 @@ class Recorded:
         return [r for r in self.requests if r.method == "POST" and urlsplit(r.url).path == path]
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SEG_REQUIRE_BROWSER"):
-            pytest.fail(f"Chromium is required and missing at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    if not ANALYTICS_JS.is_dir():
-        pytest.fail("node_modules is missing: run npm ci (scripts/setup.sh does)")
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls
-    # the test makes between page actions are plain synchronous calls.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-        )
-        yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+@pytest.fixture(autouse=True)
+def analytics_js_installed(chromium: Any) -> None:
+    require_analytics_js()
 
 
 def new_page(chromium: Any) -> tuple[Any, Recorded]:
