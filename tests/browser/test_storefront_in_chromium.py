@@ -271,8 +271,11 @@ def test_analytics_js_retries_a_call_that_met_a_stopped_server(
     record = [{"retry": r.headers.get("x-retry-count"), "failed": r in seen.failed} for r in tries]
     (ARTIFACTS / "analytics-js-retry.json").write_text(json.dumps(record))
     assert seen.hosts() == {"127.0.0.1"}
-    # The refused connections are the only errors the console shows.
-    assert all("ERR_CONNECTION_REFUSED" in error for error in seen.errors), seen.errors
+    # The stopped server is the only error the console shows: a refused connection, or
+    # one the dying server closed before it answered (a request it had read, or a
+    # kept-alive connection). A CORS or script error would show as something else.
+    stopped = ("ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET")
+    assert all(any(e in error for e in stopped) for error in seen.errors), seen.errors
 
 
 SNIPPET = (ROOT / "tests" / "clients" / "segment-snippet.min.js").read_text()
