@@ -2,10 +2,11 @@
 
 The row decides everything. A worker claims the due events of its task by
 locking and leasing their rows; it posts each with no transaction open, and
-commits each attempt, moving its event on, before the next post leaves,
-conditional on still holding the claim (the attempt number is the lease
-token). A worker that dies leaves the leases to lapse, and the sweeper queues
-the events again; only the post it had on the wire can reach Seg twice.
+sends each attempt, moving its event on, to the database before the next
+post leaves (stored while that post is on the wire), conditional on still
+holding the claim (the attempt number is the lease token). A worker that
+dies leaves the leases to lapse, and the sweeper queues the events again;
+only the post it had on the wire can reach Seg twice.
 """
 
 from __future__ import annotations
@@ -108,10 +109,12 @@ def deliver(event_id: int) -> Verdict | None:
 def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
 
-    Claims them together, then posts them one by one on a keep-alive session,
-    committing each outcome before the next post leaves: a worker killed at
-    any moment has at most one post whose outcome is not on its row (the one
-    on the wire), so a kill sends at most one event again per process. A post
+    Claims them together, then posts them one by one on a keep-alive session.
+    Each outcome's statement leaves for the database before the next post
+    does, and is stored while that post is on the wire (``send_record``): the
+    server runs a statement it has received, so a worker killed at any moment
+    has at most one post whose outcome will not be on its row (the one on the
+    wire), and a kill sends at most one event again per process. A post
     starts only while its lease has room for the longest answer; claims past
     that, held back by the throttle, or behind one of their customer's that
     will be retried, are given back. Returns the verdicts of the attempts
@@ -129,6 +132,12 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     in_order, retrying = ordering.enabled(), set[str]()  # lines whose event will be retried
     in_line: list[Claim] = []  # behind one of those: they wait for its outcome
     unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
+    storing: list[Recording] = []  # the last outcome sent, stored while the next is posted
+
+    def settle() -> None:
+        while storing:
+            storing.pop().settle()
+
     try:
         for position, held in enumerate(claims):
             if ordering.lines(held.event) & retrying:
@@ -136,6 +145,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 retrying |= ordering.lines(held.event)  # an alias's events wait behind it too
                 continue
             if position and time.monotonic() - claimed_at > room:
+                settle()
                 give_back(
                     claims[position:],
                     throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
@@ -145,16 +155,22 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
             while wait is not None and throttle.sleep_briefly(wait):
                 wait = throttle.gate()
             if wait is not None:
+                settle()
                 give_back(claims[position:], wait)
                 break
             posted = attempt(held, report_delivered=False)
             unreported = posted.answer.verdict is Verdict.DELIVERED
-            made.append((held, record(posted)))
+            settle()  # the outcome before this one, stored while this one was posted
+            storing.append(send_record(posted))
+            made.append((held, storing[-1].result.verdict))
             if made[-1][1] is Verdict.RETRY and in_order:
                 retrying |= ordering.lines(held.event)
     finally:
-        if unreported:
-            throttle.report(Verdict.DELIVERED, 200, None)
+        try:
+            settle()
+        finally:
+            if unreported:
+                throttle.report(Verdict.DELIVERED, 200, None)
     if in_line:
         give_back(in_line, throttle.Wait(timedelta(0), throttle.Reason.IN_LINE))
     # The customers' next events, which waited on those delivered or failed, are due now.
@@ -278,23 +294,49 @@ def outcome(item: Posted, now: datetime) -> Outcome:
     return Outcome(verdict, row, "fail", changes, None)
 
 
-def record(item: Posted) -> Verdict:
-    """Store one attempt and move its event on, if this worker still holds the claim.
+@dataclass(frozen=True)
+class Recording:
+    """One posted attempt's outcome, on its way to the database (``lifecycle.send_finish``)."""
 
-    Committed before the caller posts again (``lifecycle.finish``: one
-    statement on PostgreSQL). The move is conditional on the lease token
-    (the attempt number), so a late finish never overwrites a newer claim;
-    its attempt is kept all the same. Returns the attempt's verdict.
+    item: Posted
+    result: Outcome
+    finishing: lifecycle.Finishing
+
+    def settle(self) -> Verdict:
+        """Wait until it is stored; then queue a retry's wake-up, or warn of a late finish.
+        Returns the attempt's verdict; raises the database's error."""
+        item = self.item
+        if not self.finishing.moved():
+            logger.warning(
+                "Attempt %d of event %s finished after its lease was taken: recorded, not applied.",
+                item.held.number,
+                item.held.event.pk,
+            )
+        elif self.result.countdown is not None:
+            # After the commit (at once, outside a transaction).
+            transaction.on_commit(
+                partial(dispatch.queue, [item.held.event.pk], self.result.countdown)
+            )
+        return self.result.verdict
+
+
+def send_record(item: Posted) -> Recording:
+    """Send one attempt to be stored, moving its event on if this worker still holds the claim.
+
+    The move is conditional on the lease token (the attempt number), so a
+    late finish never overwrites a newer claim; its attempt is kept all the
+    same. On PostgreSQL the statement is not waited for (the caller posts the
+    next event meanwhile) but has left the process, so a worker killed after
+    this has the outcome stored; ``settle()`` before the connection is used
+    again.
     """
     now = timezone.now()
     result = outcome(item, now)
-    if not lifecycle.finish(result.row, result.move, now, **result.changes):
-        logger.warning(
-            "Attempt %d of event %s finished after its lease was taken: recorded, not applied.",
-            item.held.number,
-            item.held.event.pk,
-        )
-    elif result.countdown is not None:
-        # After the commit (at once, outside a transaction).
-        transaction.on_commit(partial(dispatch.queue, [item.held.event.pk], result.countdown))
-    return result.verdict
+    return Recording(
+        item, result, lifecycle.send_finish(result.row, result.move, now, **result.changes)
+    )
+
+
+def record(item: Posted) -> Verdict:
+    """Store one attempt and move its event on (``send_record``, settled). Its verdict."""
+    return send_record(item).settle()

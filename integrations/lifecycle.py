@@ -12,7 +12,7 @@ set-based; a worker's moves are recorded as ``Attempt`` rows instead.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
+from . import pgwire
 from .models import Attempt, Event, EventQuerySet, Status, StatusChange
 
 HELD_REASON = "Waiting for an identify with an email for this visitor."
@@ -138,15 +139,44 @@ def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
     ``attempt.number``) and on the move's sources; the attempt is stored
     whether or not the move is made (a late finish is kept, never applied).
     Returns whether the event moved. Raises KeyError for an unknown move.
+    ``send_finish``, waited for.
+    """
+    return send_finish(attempt, name, now, **changes).moved()
 
-    On PostgreSQL it is one statement, so one round trip; outside a
-    transaction it is its own, committed without waiting for the WAL flush
-    (``synchronous_commit`` off for it alone). The commit is visible to every
-    session at once, which is what a worker killed after it needs: whoever
-    claims the event next sees the outcome. Only a crash of the database
-    server or its machine can lose such commits (at most the last three
-    ``wal_writer_delay``, 600 ms by default), and then those events are sent
-    again, never lost. Elsewhere, one transaction of two statements.
+
+class Finishing:
+    """A ``send_finish`` on its way; ``moved()`` waits for it and says whether the event moved."""
+
+    def __init__(self, read: Callable[[], bool]) -> None:
+        self._read: Callable[[], bool] | None = read
+        self._moved = False
+
+    def moved(self) -> bool:
+        """Whether the event moved; the first call reads the database's answer (raising
+        its error), later ones repeat it."""
+        if self._read is not None:
+            read, self._read = self._read, None
+            self._moved = read()
+        return self._moved
+
+
+def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> Finishing:
+    """``finish``, sent: on PostgreSQL, outside a transaction, not waited for.
+
+    There it is one statement, its own transaction, committed without
+    waiting for the WAL flush (``synchronous_commit`` off for it alone). It
+    has left this process when this returns, and the server runs a statement
+    it has received even if the worker is killed at once, so a worker may
+    post its next event while it runs. The caller must call ``moved()``
+    before it uses the database connection again. The commit is visible to
+    every session at once: whoever claims the event next sees the outcome.
+    Only a crash of the database server or its machine can lose such commits
+    (at most the last three ``wal_writer_delay``, 600 ms by default), and
+    then those events are sent again, never lost.
+
+    Elsewhere it is done before this returns: inside the caller's
+    transaction, the same statement, part of that transaction; on other
+    databases, one transaction of two statements.
     """
     spec = MOVES[name]
     if connection.vendor != "postgresql":
@@ -155,9 +185,9 @@ def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
             held = Event.objects.filter(
                 pk=attempt.event_id, attempts=attempt.number, status__in=spec.sources
             )
-            return bool(held.update(status=spec.target, updated_at=now, **changes))
+            moved = bool(held.update(status=spec.target, updated_at=now, **changes))
+        return Finishing(lambda: moved)
     sets = {"status": str(spec.target), "updated_at": now, **changes}
-    sql = _finish_sql(tuple(sets), connection.in_atomic_block)
     params = [
         *sets.values(),
         attempt.event_id,
@@ -165,10 +195,14 @@ def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
         [str(source) for source in spec.sources],
         *(getattr(attempt, f.attname) for f in _stored()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        (moved,) = cursor.fetchone()
-    return bool(moved)
+    if connection.in_atomic_block:
+        # The caller's transaction commits it, so its own commit setting is not touched.
+        with connection.cursor() as cursor:
+            cursor.execute(_finish_sql(tuple(sets), in_transaction=True), params)
+            (moved,) = cursor.fetchone()
+        return Finishing(lambda: bool(moved))
+    sql = _finish_sql(tuple(sets), in_transaction=False)
+    return Finishing(pgwire.send(sql, params, lambda moved: bool(int(moved or 0))))
 
 
 def _stored() -> list[Field[Any, Any]]:
@@ -178,19 +212,24 @@ def _stored() -> list[Field[Any, Any]]:
 
 @functools.cache
 def _finish_sql(columns: tuple[str, ...], in_transaction: bool) -> str:
-    """``finish``'s statement for an UPDATE of these Event fields (PostgreSQL)."""
+    """``send_finish``'s statement for an UPDATE of these Event fields (PostgreSQL): the
+    parameters are the fields' values, the event's id, the attempt number, the move's
+    sources and the attempt's columns (``_stored``). It answers 1 if the event moved.
+    ``in_transaction``: for a Django cursor in the caller's transaction, which keeps its
+    commit setting; else for ``pgwire.send``, a transaction of its own."""
     quote = connection.ops.quote_name
     fields = [cast("Field[Any, Any]", Event._meta.get_field(name)) for name in columns]
-    # Inside a caller's transaction the setting would reach its commit: not there.
+    typed = pgwire.Parameters(numbered=not in_transaction)
     quick = "1" if in_transaction else "set_config('synchronous_commit', 'off', true)"
-    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    assignments = ", ".join(f"{quote(str(f.column))} = {typed.of(f)}" for f in fields)
+    key, number, sources = typed.cast("bigint"), typed.cast("integer"), typed.cast("text[]")
     stored = ", ".join(quote(str(f.column)) for f in _stored())
+    values = ", ".join(typed.of(f) for f in _stored())
     return (
         f"WITH quick AS (SELECT {quick}), "  # noqa: S608
         f"moved AS (UPDATE {quote(Event._meta.db_table)} SET {assignments} "
-        "WHERE id = %s AND attempts = %s AND status = ANY(%s) RETURNING 1) "
-        f"INSERT INTO {quote(Attempt._meta.db_table)} ({stored}) "
-        f"SELECT {', '.join(['%s'] * len(_stored()))} FROM quick "
+        f"WHERE id = {key} AND attempts = {number} AND status = ANY({sources}) RETURNING 1) "
+        f"INSERT INTO {quote(Attempt._meta.db_table)} ({stored}) SELECT {values} FROM quick "
         "RETURNING (SELECT count(*) FROM moved)"
     )
 

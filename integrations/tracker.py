@@ -7,11 +7,14 @@ Every request follows the contract's "Outbound" section (docs/seg-contract.md):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.utils import timezone
@@ -56,12 +59,32 @@ class Answer:
         )
 
 
-_session = per_process(requests.Session)
+def _new_session() -> requests.Session:
+    made = requests.Session()
+    # requests reads the environment (proxies, CA bundle, .netrc) on every request of a
+    # session that trusts it; ``environment`` reads it once per origin instead.
+    made.trust_env = False
+    return made
+
+
+_session = per_process(_new_session)
 
 
 def session() -> requests.Session:
     """One keep-alive session per process (a forked worker gets its own)."""
     return _session()
+
+
+@functools.lru_cache(maxsize=16)
+def environment(origin: str) -> dict[str, Any]:
+    """What requests takes from the environment for ``origin`` (``scheme://host[:port]``):
+    the ``proxies``, ``verify`` and ``cert`` keyword arguments of a request, and ``auth``
+    from ``.netrc``. Read once per origin and process, as a session that trusts the
+    environment (requests' default) would on each request: ``HTTPS_PROXY``,
+    ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``NETRC``."""
+    trusting = requests.Session()
+    settings = trusting.merge_environment_settings(origin, {}, None, None, None)
+    return {**settings, "auth": requests.utils.get_netrc_auth(origin)}
 
 
 def endpoint(action: str) -> str:
@@ -114,8 +137,14 @@ def post(url: str, payload: object, message_id: str) -> Answer:
     timeout = (conf.get_setting("SEG_CONNECT_TIMEOUT"), conf.get_setting("SEG_READ_TIMEOUT"))
     started = time.perf_counter()
     try:
+        parts = urlsplit(url)
         response = session().post(
-            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            url,
+            data=body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            **environment(f"{parts.scheme}://{parts.netloc}"),
         )
     except requests.RequestException as exc:
         if isinstance(exc, ValueError):
