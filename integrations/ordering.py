@@ -15,9 +15,10 @@ from datetime import datetime
 from functools import partial
 
 from django.db import transaction
-from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, Subquery, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
+from django.db.models.functions import RowNumber
 
 from . import conf, dispatch, lifecycle
 from .models import Event, EventQuerySet
@@ -111,38 +112,56 @@ def in_line(events: Sequence[Event]) -> list[Event]:
 
 
 def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
-    """For the customer of each of ``event_ids``, their first outstanding event, if due now.
+    """For the customer of each of ``event_ids``, the run of outstanding events that may go
+    next: their first, if due now, and the due ones right behind it, up to
+    SEG_DELIVERY_BATCH a customer, in the order to post them.
 
-    Only one whose next attempt is due is returned: one being sent needs no
-    wake-up (unless its lease lapsed), one retrying later has its own. One
-    query per 500 ids, a few seeks of ``seg_event_in_line`` each (the first
-    row of the customer's line): what a backlog costs is its first row, not
-    its length.
+    The run stops at the first event not due: one being sent needs no
+    wake-up (unless its lease lapsed), one retrying later has its own, and
+    those behind it wait for it. Queued together, a run is one claim's work
+    (``in_line``), not a task for each event. One query per 500 ids finds each
+    line's first row (a seek of ``seg_event_in_line``); then one query reads
+    the runs of the lines whose first is due.
     """
-    found: set[int] = set()
+    firsts: set[str] = set()
     line = Event.objects.filter(_OUTSTANDING, email=OuterRef("email"))
     first = line.order_by("timestamp", "pk")
     for start in range(0, len(event_ids), _CHUNK):
         chunk = list(event_ids[start : start + _CHUNK])
-        # The first row's id and due time, each a seek of its line:
-        # asked as "pk IN (heads) AND pending", a planner short of statistics
-        # scans every pending row instead.
+        # The first row's due time, a seek of its line: asked as "pk IN (heads)
+        # AND pending", a planner short of statistics scans every pending row.
         leaders = (
             Event.objects.filter(pk__in=chunk)
             .exclude(email="")
             .order_by()
-            .annotate(
-                first=Subquery(first.values("pk")[:1]),
-                first_due=Subquery(first.values("next_attempt_at")[:1]),
-            )
-            .values_list("first", "first_due")
+            .annotate(first_due=Subquery(first.values("next_attempt_at")[:1]))
+            .values_list("email", "first_due")
         )
-        found.update(pk for pk, due in leaders if due is not None and due <= now)
-    return sorted(found)
+        firsts.update(email for email, due in leaders if due is not None and due <= now)
+    run = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    found: list[int] = []
+    emails = sorted(firsts)
+    for start in range(0, len(emails), _CHUNK):
+        place = Window(RowNumber(), partition_by=[F("email")], order_by=[F("timestamp"), F("pk")])
+        rows = (
+            Event.objects.filter(_OUTSTANDING, email__in=emails[start : start + _CHUNK])
+            .annotate(place=place)
+            .filter(place__lte=run)
+            .order_by("email", "place")
+            .values_list("email", "pk", "next_attempt_at")
+        )
+        stopped: set[str] = set()
+        for email, pk, due in rows:
+            if email in stopped or due is None or due > now:
+                stopped.add(email)
+            else:
+                found.append(pk)
+    return found
 
 
 def wake_next(event_ids: Sequence[int], now: datetime) -> list[int]:
-    """Queue, once the caller's transaction commits, the next due event of each one's customer.
+    """Queue, once the caller's transaction commits, the next due run of each one's customer
+    (``heads``).
 
     For events that just stopped being outstanding (delivered, failed,
     suppressed): the event that waited on one of them need not wait for the

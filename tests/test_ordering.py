@@ -200,8 +200,26 @@ def test_the_event_that_waited_is_queued_as_soon_as_the_earlier_one_is_done(
         else:
             sandbox.script(Answer(status=200 if outcome == "delivered" else 422))
             delivery.deliver(first.pk)
-    assert queued_ids(broker) == [f"({second.pk},)"]  # only the next in line, not the later one
+    # The customer's run behind it, in one task, in the shop's order.
+    assert queued_ids(broker) == [f"([{second.pk}, {later.pk}],)"]
     assert Event.objects.get(pk=second.pk).enqueued_at is not None
+
+
+def test_the_run_woken_stops_at_an_event_not_due_and_at_the_batch_size(
+    sandbox: Sandbox, broker: redis.Redis, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.SEG_DELIVERY_BATCH = 3
+    first, *rest = stored(*(call(minute=m) for m in range(5)))
+    other_first, other_second, _ = stored(*(call(minute=m, email=BOB) for m in range(3)))
+    # Bob's second retries in an hour: his third waits behind it, unqueued.
+    later = timezone.now() + timedelta(hours=1)
+    Event.objects.filter(pk=other_second.pk).update(next_attempt_at=later)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery.deliver_many([first.pk, other_first.pk])
+    assert arrived(sandbox) == keys(first, other_first)
+    tasks = sorted(queued_ids(broker))
+    # Ann's next three (the batch size), in order; of Bob's, nothing (his first is not due).
+    assert tasks == [f"([{rest[0].pk}, {rest[1].pk}, {rest[2].pk}],)"]
 
 
 def test_the_sweeper_leaves_a_waiting_event_alone_until_it_is_first(sandbox: Sandbox) -> None:
