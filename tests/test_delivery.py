@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -504,3 +505,34 @@ def test_an_answer_with_bytes_no_database_keeps_is_still_recorded(
     attempt = Attempt.objects.get(event=event)
     assert attempt.status_code == status
     assert "\x00" not in attempt.response_excerpt and "garbage" in attempt.response_excerpt
+
+
+@pytest.fixture
+def fresh_environment() -> Iterator[None]:
+    """The tracker's reading of the environment, forgotten around a test that changes it."""
+    tracker.environment.cache_clear()
+    yield
+    tracker.environment.cache_clear()
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_posts_go_through_the_proxy_the_environment_names(
+    sandbox: Sandbox,
+    seg_settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_environment: None,
+    bypassed: bool,
+) -> None:
+    # As requests does for a session that trusts the environment: HTTP_PROXY is
+    # used (here the sandbox, playing the proxy, gets the absolute URL), unless
+    # NO_PROXY names the host.
+    monkeypatch.setenv("HTTP_PROXY", sandbox.url)
+    monkeypatch.setenv("NO_PROXY", "seg.invalid" if bypassed else "")
+    seg_settings.SEG_TRACKER_URL = "http://seg.invalid"
+    (event,) = track_events(1)
+    verdict = delivery.deliver(event.pk)
+    if bypassed:
+        assert verdict is Verdict.RETRY and not sandbox.snapshot()  # no such host
+    else:
+        assert verdict is Verdict.DELIVERED
+        assert sandbox.snapshot()[0].path.startswith("http://seg.invalid/django/")
