@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "SEG_DELIVERY_BATCH": 50,
     # Requests per second to Seg across all workers (0 for no cap).
     "SEG_RATE_LIMIT": 100.0,
+    # With no cap, how long a worker that Seg keeps answering 2xx goes on
+    # without asking the shared throttle again: a pause or an open circuit
+    # another worker meets reaches it within this (throttle.gate).
+    "SEG_THROTTLE_REFRESH": timedelta(milliseconds=100),
     # Consecutive transient failures that open the circuit, and how long it
     # stays open before one probe is let through.
     "SEG_BREAKER_THRESHOLD": 20,
@@ -88,6 +92,7 @@ DURATIONS = {
     "SEG_REQUEUE_AFTER",
     "SEG_PUBLISH_PAUSE",
     "SEG_BREAKER_COOLDOWN",
+    "SEG_THROTTLE_REFRESH",
 }
 
 

@@ -27,11 +27,13 @@ BUCKET, PAUSE, FAILURES, OPEN, PROBE = (
     PREFIX + name for name in ("bucket", "pause", "failures", "open", "probe")
 )
 
-# Returns {reason, ms to wait}: reason 0 goes ahead now, 1 waits for the rate
-# cap, 2 for a pause Seg asked for, 3 for the open circuit. ARGV[4] '1' first
-# reports a 2xx the caller has not reported yet (what report does for one).
-# KEYS: bucket, pause, open, probe, failures. ARGV: rate per second, burst,
-# probe lease ms, a 2xx to report.
+# Returns {reason, ms to wait, calm}: reason 0 goes ahead now, 1 waits for the
+# rate cap, 2 for a pause Seg asked for, 3 for the open circuit. calm is 1 when
+# nothing holds workers back (no cap, no pause, the circuit closed, no failure
+# counted): the caller may go ahead for a while without asking (SEG_THROTTLE_REFRESH).
+# ARGV[4] '1' first reports a 2xx the caller has not reported yet (what report
+# does for one). KEYS: bucket, pause, open, probe, failures. ARGV: rate per
+# second, burst, probe lease ms, a 2xx to report.
 GATE = """
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3], KEYS[5]) > 0 then
   redis.call('DEL', KEYS[5], KEYS[3], KEYS[4])
@@ -49,7 +51,10 @@ if open then
   return {0, 0}
 end
 local rate = tonumber(ARGV[1])
-if rate <= 0 then return {0, 0} end
+if rate <= 0 then
+  if redis.call('EXISTS', KEYS[5]) == 1 then return {0, 0, 0} end
+  return {0, 0, 1}
+end
 local burst = tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1]) or burst
@@ -105,26 +110,51 @@ class Wait:
 
 _gate = per_process(lambda: client().register_script(GATE))
 
+# Until when (time.monotonic()) this process goes ahead without asking: set by a
+# calm gate, cleared by any answer from Seg but a 2xx. Per process: a forked
+# worker inherits at most one SEG_THROTTLE_REFRESH of it.
+_calm_until = float("-inf")
+
 
 def gate(delivered: bool = False) -> Wait | None:
     """None to post now; else how long to wait, for the rate cap, a pause, or the breaker.
 
     ``delivered``: the caller's last post was a 2xx it has not reported;
     the gate reports it first, as ``report`` would, in the same round trip.
+
+    With no rate cap (SEG_RATE_LIMIT 0), a gate that finds nothing holding
+    workers back (no pause, the circuit closed, no failure counted) lets this
+    process go ahead without asking Redis for SEG_THROTTLE_REFRESH (0.1 s),
+    as long as Seg answers it 2xx: any other answer (``report``) ends that
+    at once. So a pause or an open circuit that another worker meets reaches
+    this one within SEG_THROTTLE_REFRESH; one it meets itself, before its
+    next post. A 2xx within that time needs no report: nothing was counted.
     """
+    global _calm_until
+    if time.monotonic() < _calm_until:
+        return None
     rate = float(conf.get_setting("SEG_RATE_LIMIT") or 0)
     lease_ms = int(conf.get_setting("SEG_LEASE").total_seconds() * 1000)
     try:
-        code, wait_ms = _gate()(
+        code, wait_ms, *calm = _gate()(
             keys=[BUCKET, PAUSE, OPEN, PROBE, FAILURES],
             args=[rate, max(rate, 1), lease_ms, int(delivered)],
         )
     except redis.RedisError:
         logger.warning("Throttle unavailable (Redis); posting without it.", exc_info=True)
         return None
+    if calm and int(calm[0]):
+        refresh = conf.get_setting("SEG_THROTTLE_REFRESH").total_seconds()
+        _calm_until = time.monotonic() + refresh
     if not int(code):
         return None
     return Wait(timedelta(milliseconds=max(int(wait_ms), 1)), REASONS[int(code)])
+
+
+def forget_calm() -> None:
+    """Ask Redis at this process's next gate (after an answer from Seg but a 2xx)."""
+    global _calm_until
+    _calm_until = float("-inf")
 
 
 def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) -> None:
@@ -135,6 +165,8 @@ def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) 
     failures count towards opening the breaker, which then pauses everyone
     for SEG_BREAKER_COOLDOWN and lets one probe through after it.
     """
+    if verdict is not Verdict.DELIVERED:
+        forget_calm()
     try:
         r = client()
         if verdict is Verdict.DELIVERED:
@@ -178,6 +210,7 @@ def is_open() -> bool:
 
 def reset() -> None:
     """Forget all shared state (for operators after an incident, and for tests)."""
+    forget_calm()
     client().delete(BUCKET, PAUSE, FAILURES, OPEN, PROBE)
 
 

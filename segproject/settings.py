@@ -136,6 +136,7 @@ SEG_SWEEP_BATCH = int(os.environ.get("SEG_SWEEP_BATCH") or 5000)
 SEG_PUBLISH_PAUSE = float(os.environ.get("SEG_PUBLISH_PAUSE") or 5)
 SEG_DELIVERY_BATCH = int(os.environ.get("SEG_DELIVERY_BATCH") or 50)
 SEG_RATE_LIMIT = float(os.environ.get("SEG_RATE_LIMIT") or 100)
+SEG_THROTTLE_REFRESH = float(os.environ.get("SEG_THROTTLE_REFRESH") or 0.1)
 SEG_BREAKER_THRESHOLD = int(os.environ.get("SEG_BREAKER_THRESHOLD") or 20)
 SEG_BREAKER_COOLDOWN = float(os.environ.get("SEG_BREAKER_COOLDOWN") or 30)
 # The Redis for the shared throttle; None uses the Celery broker.

@@ -65,3 +65,44 @@ def test_failed_probe_reopens(seg_settings: Any) -> None:
     throttle.report(Verdict.RETRY, 502, None)
     wait = throttle.gate()
     assert wait is not None and wait.reason == "circuit open"
+
+
+def another_worker_pauses(seconds: float) -> None:
+    """What a 429 seen by another worker process leaves in Redis."""
+    throttle._pause(throttle.client(), timedelta(seconds=seconds))
+
+
+def test_with_no_cap_a_calm_gate_is_trusted_for_the_refresh_then_asked_again(
+    seg_settings: Any,
+) -> None:
+    seg_settings.SEG_RATE_LIMIT = 0
+    seg_settings.SEG_THROTTLE_REFRESH = 0.3
+    assert throttle.gate() is None
+    another_worker_pauses(3)
+    assert throttle.gate() is None  # within the refresh: not asked
+    time.sleep(0.35)
+    wait = throttle.gate()
+    assert wait is not None and wait.reason == "paused"
+
+
+def test_an_answer_but_a_2xx_ends_the_calm_before_the_next_post(seg_settings: Any) -> None:
+    seg_settings.SEG_RATE_LIMIT = 0
+    seg_settings.SEG_THROTTLE_REFRESH = 60
+    assert throttle.gate() is None
+    throttle.report(Verdict.RETRY, 500, None)  # counted: no calm while it stands
+    assert throttle.gate() is None
+    another_worker_pauses(3)
+    wait = throttle.gate()
+    assert wait is not None and wait.reason == "paused"
+
+
+@pytest.mark.parametrize(("rate", "refresh"), [(10, 60), (0, 0)])
+def test_with_a_cap_or_no_refresh_every_gate_asks(
+    seg_settings: Any, rate: float, refresh: float
+) -> None:
+    seg_settings.SEG_RATE_LIMIT = rate
+    seg_settings.SEG_THROTTLE_REFRESH = refresh
+    assert throttle.gate() is None
+    another_worker_pauses(3)
+    wait = throttle.gate()
+    assert wait is not None and wait.reason == "paused"
