@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial, reduce
+from functools import reduce
 from operator import or_
 from typing import Any
 
@@ -27,9 +27,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, ordering, throttle, tracker
+from . import conf, dispatch, lifecycle, ordering, outcomes, throttle, tracker
 from .answers import Verdict
-from .models import Attempt, Event, EventQuerySet
+from .models import Event, EventQuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +41,6 @@ class Claim:
     number: int  # the attempt's number, and the lease token
     tries: int  # attempts this round, for the retry policy
     event: Event = field(compare=False, repr=False)  # what to send
-
-
-@dataclass(frozen=True)
-class Posted:
-    """One claimed event, posted: what to record."""
-
-    held: Claim
-    url: str
-    started_at: datetime
-    answer: tracker.Answer
 
 
 CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
@@ -111,7 +101,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
 
     Claims them together, then posts them one by one on a keep-alive session.
     Each outcome's statement leaves for the database before the next post
-    does, and is stored while that post is on the wire (``send_record``): the
+    does, and is stored while that post is on the wire (``outcomes.send_record``): the
     server runs a statement it has received, so a worker killed at any moment
     has at most one post whose outcome will not be on its row (the one on the
     wire), and a kill sends at most one event again per process. A post
@@ -132,7 +122,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     in_order, retrying = ordering.enabled(), set[str]()  # lines whose event will be retried
     in_line: list[Claim] = []  # behind one of those: they wait for its outcome
     unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
-    storing: list[Recording] = []  # the last outcome sent, stored while the next is posted
+    storing: list[outcomes.Recording] = []  # the last outcome sent, stored while the next is posted
 
     def settle() -> None:
         while storing:
@@ -161,7 +151,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
             posted = attempt(held, report_delivered=False)
             unreported = posted.answer.verdict is Verdict.DELIVERED
             settle()  # the outcome before this one, stored while this one was posted
-            storing.append(send_record(posted))
+            storing.append(outcomes.send_record(posted))
             made.append((held, storing[-1].result.verdict))
             if made[-1][1] is Verdict.RETRY and in_order:
                 retrying |= ordering.lines(held.event)
@@ -179,7 +169,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     return [verdict for _, verdict in made]
 
 
-def attempt(held: Claim, report_delivered: bool = True) -> Posted:
+def attempt(held: Claim, report_delivered: bool = True) -> outcomes.Posted:
     """Build and post one claimed event's request, and tell the throttle; what came of it.
 
     With ``report_delivered`` false a 2xx is left for the caller to report
@@ -205,7 +195,7 @@ def attempt(held: Claim, report_delivered: bool = True) -> Posted:
         # Only what Seg (or the network to it) answered moves the shared throttle.
         if report_delivered or answer.verdict is not Verdict.DELIVERED:
             throttle.report(answer.verdict, answer.status_code, answer.retry_after)
-    return Posted(held, url, started_at, answer)
+    return outcomes.Posted(held, url, started_at, answer)
 
 
 def holding(*claims: Claim) -> EventQuerySet:
@@ -241,102 +231,3 @@ def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
                 kept_ids.append(held.event.pk)
         if kept_ids and ride:
             transaction.on_commit(lambda: dispatch.queue(kept_ids, delay))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one posted attempt comes to: its verdict, its Attempt row, and the event's move."""
-
-    verdict: Verdict
-    row: Attempt
-    move: str  # a lifecycle move: deliver, retry_later or fail
-    changes: dict[str, Any]
-    countdown: timedelta | None  # the wake-up to queue for a retry soon enough to ride one
-
-
-def outcome(item: Posted, now: datetime) -> Outcome:
-    """Decide what ``item`` comes to at ``now``; no I/O. A transient answer is retried on the
-    retry policy's schedule, or fails once the window or the attempt budget is spent; any
-    other is final. A retry due within SEG_MAX_COUNTDOWN rides a wake-up; a later one waits
-    on the row for the sweeper."""
-    held, answer = item.held, item.answer
-    verdict, retry_at = answer.verdict, None
-    if verdict is Verdict.RETRY:
-        retry_at = conf.retry_policy().next_attempt(
-            held.tries, held.event.first_attempt_at or item.started_at, now, answer.retry_after
-        )
-        if retry_at is None:
-            verdict = Verdict.FAILED
-    row = Attempt(
-        event_id=held.event.pk,
-        number=held.number,
-        started_at=item.started_at,
-        duration_ms=round(answer.duration_ms, 2),
-        url=item.url[:500],
-        status_code=answer.status_code,
-        response_excerpt=answer.excerpt,
-        error_class=answer.error_class,
-        error=answer.error,
-        verdict=verdict.value,
-        retry_at=retry_at,
-    )
-    if verdict is Verdict.DELIVERED:
-        changes = {"delivered_at": now, "next_attempt_at": None, "last_error": ""}
-        return Outcome(verdict, row, "deliver", changes, None)
-    changes = {"last_error": answer.error}
-    if verdict is Verdict.RETRY and retry_at is not None:
-        countdown = retry_at - now
-        ride = countdown <= conf.get_setting("SEG_MAX_COUNTDOWN")
-        changes |= {"next_attempt_at": retry_at, "enqueued_at": now if ride else None}
-        return Outcome(verdict, row, "retry_later", changes, countdown if ride else None)
-    reason = "Seg refused it." if answer.verdict is Verdict.FAILED else "Retries ran out."
-    changes |= {"next_attempt_at": None, "status_reason": reason}
-    return Outcome(verdict, row, "fail", changes, None)
-
-
-@dataclass(frozen=True)
-class Recording:
-    """One posted attempt's outcome, on its way to the database (``lifecycle.send_finish``)."""
-
-    item: Posted
-    result: Outcome
-    finishing: lifecycle.Finishing
-
-    def settle(self) -> Verdict:
-        """Wait until it is stored; then queue a retry's wake-up, or warn of a late finish.
-        Returns the attempt's verdict; raises the database's error."""
-        item = self.item
-        if not self.finishing.moved():
-            logger.warning(
-                "Attempt %d of event %s finished after its lease was taken: recorded, not applied.",
-                item.held.number,
-                item.held.event.pk,
-            )
-        elif self.result.countdown is not None:
-            # After the commit (at once, outside a transaction).
-            transaction.on_commit(
-                partial(dispatch.queue, [item.held.event.pk], self.result.countdown)
-            )
-        return self.result.verdict
-
-
-def send_record(item: Posted) -> Recording:
-    """Send one attempt to be stored, moving its event on if this worker still holds the claim.
-
-    The move is conditional on the lease token (the attempt number), so a
-    late finish never overwrites a newer claim; its attempt is kept all the
-    same. On PostgreSQL the statement is not waited for (the caller posts the
-    next event meanwhile) but has left the process, so a worker killed after
-    this has the outcome stored; ``settle()`` before the connection is used
-    again.
-    """
-    now = timezone.now()
-    result = outcome(item, now)
-    return Recording(
-        item, result, lifecycle.send_finish(result.row, result.move, now, **result.changes)
-    )
-
-
-def record(item: Posted) -> Verdict:
-    """Store one attempt and move its event on (``send_record``, settled). Its verdict."""
-    return send_record(item).settle()

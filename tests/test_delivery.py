@@ -16,7 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.utils import timezone
 
-from integrations import USER_AGENT, api, delivery, operations, throttle, tracker
+from integrations import USER_AGENT, api, delivery, operations, outcomes, throttle, tracker
 from integrations.answers import Verdict
 from integrations.models import Attempt, Event, Status
 from integrations.sandbox import Answer, Sandbox
@@ -162,7 +162,7 @@ def test_late_finish_does_not_overwrite_the_new_holder(sandbox: Sandbox) -> None
     delivery.claim(event.pk, now)
     delivery.claim(event.pk, now + timedelta(seconds=61))
     stale = tracker.Answer(Verdict.FAILED, 400, "", "HTTP 400", "HTTP 400", None, 1.0)
-    assert delivery.record(delivery.Posted(delivery.Claim(1, 1, event), "u", now, stale)) == (
+    assert outcomes.record(outcomes.Posted(delivery.Claim(1, 1, event), "u", now, stale)) == (
         Verdict.FAILED
     )
     event.refresh_from_db()
@@ -182,7 +182,7 @@ def test_a_late_finish_of_any_verdict_is_kept_and_never_applied(
     [first] = delivery.claim_many([event.pk], now)
     posted = delivery.attempt(first)
     assert delivery.claim(event.pk, now + timedelta(seconds=61)) == delivery.Claim(2, 2, event)
-    delivery.record(posted)
+    outcomes.record(posted)
     event.refresh_from_db()
     assert (event.status, event.attempts, event.delivered_at) == (Status.SENDING, 2, None)
     assert event.last_error == ""
@@ -190,7 +190,7 @@ def test_a_late_finish_of_any_verdict_is_kept_and_never_applied(
     assert (kept.number, kept.status_code) == (1, status)
     # The holder's own finish still applies.
     done = tracker.Answer(Verdict.DELIVERED, 200, "", "", "", None, 1.0)
-    assert delivery.record(delivery.Posted(delivery.Claim(2, 2, event), "u", now, done)) == (
+    assert outcomes.record(outcomes.Posted(delivery.Claim(2, 2, event), "u", now, done)) == (
         Verdict.DELIVERED
     )
     event.refresh_from_db()
@@ -482,7 +482,7 @@ def test_an_error_building_one_request_is_its_attempt_and_the_batch_goes_on(
     # A payload that cannot be encoded (a lone surrogate, which no database
     # keeps in JSON but a bug could build): the encoder raises, not the network.
     claims[1].event.payload = {"Event": "ProductView", "Name": "\ud800"}
-    verdicts = [delivery.record(delivery.attempt(held)) for held in claims]
+    verdicts = [outcomes.record(delivery.attempt(held)) for held in claims]
     assert verdicts == [Verdict.DELIVERED, Verdict.RETRY, Verdict.DELIVERED]
     assert len(sandbox.snapshot()) == 2
     broken = Event.objects.get(pk=events[1].pk)
