@@ -23,6 +23,7 @@ __all__ = [
     "CELERY_BROKER_CONNECTION_MAX_RETRIES",
     "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP",
     "CELERY_BROKER_TRANSPORT_OPTIONS",
+    "CELERY_DB_REUSE_MAX",
     "CELERY_TASK_ACKS_LATE",
     "CELERY_TASK_IGNORE_RESULT",
     "CELERY_TASK_REJECT_ON_WORKER_LOST",
@@ -61,6 +62,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message at a time per process: a dying worker strands at most the
 # events it is running, and busy workers do not hoard the queue.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection around every task
+# unless this is set; then it closes it every this many tasks. A delivery task
+# is often one event, and a new PostgreSQL connection costs more than the
+# event. Between tasks the app's own tasks close connections as Django does
+# between requests (integrations/tasks.py): past CONN_MAX_AGE, or broken.
+CELERY_DB_REUSE_MAX = 100
 # Redis redelivers an unacked message after the visibility timeout. It must
 # outlast the longest countdown (SEG_MAX_COUNTDOWN, 60 s) and the longest
 # task (SEG_LEASE), or Redis would hand a task to a second worker while the

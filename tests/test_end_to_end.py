@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from segment.analytics import Client
 
+from integrations.ingest import ingest
 from integrations.models import Event, Status
 from integrations.sandbox import Sandbox
 
 from .conftest import WEBSITE_ID, WRITE_KEY, wait_until
+from .faults.helpers import messages, wait_delivered
 
 SAMPLES = Path(__file__).parent / "samples"
 # Values the client or the resolution supplies, compared separately.
@@ -101,3 +104,31 @@ def test_segment_client_events_reach_seg_as_the_contract_says(
         }, name
         assert got["Email"] == "ann@example.com"
     assert sandbox.delivered_keys().most_common(1)[0][1] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_from_task_to_task(
+    sandbox: Sandbox, start_worker: Any
+) -> None:
+    # Celery's Django fixup closes the connection around every task unless
+    # CELERY_DB_REUSE_MAX is set: a one-event task then pays a new PostgreSQL
+    # session, more than its delivery. Sessions that ended are counted by the
+    # server as they end, so 20 one-event tasks without reuse add 20 or more.
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL's sessions")
+    start_worker(concurrency=1)
+
+    def sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            )
+            return int(cursor.fetchone()[0])
+
+    before = sessions()
+    keys = []
+    for message in messages(20, "reuse"):
+        assert ingest([message]).stored == 1  # one task each, queued as it commits
+        keys.append(str(message["messageId"]))
+    wait_delivered(sandbox, keys)
+    assert sessions() - before < 5
