@@ -14,9 +14,15 @@ def received(tracker: str) -> int:
 
 
 def arrivals(tracker: str) -> Counter[str]:
-    """How many 2xx answers each MessageId got."""
+    """How many 2xx answers each MessageId got. A body that is not a JSON object (a
+    request cut short by a worker killed mid-send, which the sandbox keeps as text)
+    delivered nothing, and its sender never read the answer."""
     records = requests.get(f"{tracker}/_sandbox/received", timeout=60).json()
-    return Counter(r["body"]["MessageId"] for r in records if 200 <= r["status"] < 300)
+    return Counter(
+        r["body"]["MessageId"]
+        for r in records
+        if 200 <= r["status"] < 300 and isinstance(r["body"], dict) and "MessageId" in r["body"]
+    )
 
 
 def last_arrival(tracker: str) -> float:
