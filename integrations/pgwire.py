@@ -4,13 +4,18 @@ psycopg's cursors wait for each answer. A delivery worker stores an attempt's
 outcome while it posts the next event, so it sends the statement and reads
 the answer after the post: libpq's asynchronous commands (``PQsendQueryParams``,
 then ``PQgetResult`` until it returns nothing), through psycopg's ``pq`` layer,
-with psycopg's adapters for the parameters. The statement is unnamed (parsed
-on each send), as Django's own are, so a pooler in transaction mode (PgBouncer)
-serves it like any other.
+with psycopg's adapters for the parameters. The statement is prepared once
+per connection (parsed and planned once, not on every send) unless the
+connection's ``prepare_threshold`` is None, psycopg's own switch for poolers
+that cannot keep prepared statements (PgBouncer in transaction mode before
+1.21); then it is sent unnamed, parsed each time, as Django's own statements are.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +23,11 @@ from django.db import connection
 from django.db.models import Field
 
 T = TypeVar("T")
+
+# The statements prepared on each psycopg connection, by name.
+_prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+# SQLSTATE invalid_sql_statement_name: the session lost it (a pooler's DISCARD ALL).
+_NO_SUCH_STATEMENT = "26000"
 
 
 class Parameters:
@@ -42,6 +52,12 @@ class Parameters:
         return self.cast("text" if db_type.startswith("varchar") else db_type)
 
 
+@functools.lru_cache(maxsize=64)
+def _name(sql: str) -> bytes:
+    """The prepared statement's name for ``sql``: the same in every process and session."""
+    return b"seg_" + hashlib.sha256(sql.encode()).hexdigest()[:24].encode()
+
+
 def send(sql: str, params: Sequence[Any], answer: Callable[[bytes | None], T]) -> Callable[[], T]:
     """Send ``sql`` (``$n`` placeholders) with ``params`` on Django's connection, not waiting.
 
@@ -59,10 +75,23 @@ def send(sql: str, params: Sequence[Any], answer: Callable[[bytes | None], T]) -
     raw = connection.connection
     dumped = Transformer(raw).dump_sequence(params, [PyFormat.TEXT] * len(params))
     pgconn = raw.pgconn
-    with connection.wrap_database_errors:
-        pgconn.send_query_params(sql.encode(), dumped)
+    name = _name(sql)
+    prepare = raw.prepare_threshold is not None
 
-    def read() -> T:
+    def send_it() -> None:
+        with connection.wrap_database_errors:
+            if not prepare:
+                pgconn.send_query_params(sql.encode(), dumped)
+                return
+            known = _prepared.setdefault(raw, set())
+            if name not in known:
+                result = pgconn.prepare(name, sql.encode())
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    raise errors.error_from_result(result, encoding=raw.info.encoding)
+                known.add(name)
+            pgconn.send_query_prepared(name, dumped)
+
+    def read(again: bool = True) -> T:
         value: bytes | None = None
         failed: Exception | None = None
         with connection.wrap_database_errors:
@@ -72,7 +101,13 @@ def send(sql: str, params: Sequence[Any], answer: Callable[[bytes | None], T]) -
                 elif result.status != pq.ExecStatus.COMMAND_OK and failed is None:
                     failed = errors.error_from_result(result, encoding=raw.info.encoding)
             if failed is not None:
+                if again and prepare and getattr(failed, "sqlstate", None) == _NO_SUCH_STATEMENT:
+                    # Nothing ran: prepare it again and send it once more.
+                    _prepared.get(raw, set()).discard(name)
+                    send_it()
+                    return read(again=False)
                 raise failed
         return answer(value)
 
+    send_it()
     return read

@@ -80,6 +80,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Statements prepared once per session (the delivery worker's outcome, each
+    # event): "off" for a pooler that cannot keep them (PgBouncer in transaction
+    # mode before 1.21); Django's own default is off.
+    threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip().lower()
+    DATABASES["default"]["OPTIONS"] = {
+        "prepare_threshold": None if threshold in ("off", "none", "") else int(threshold)
+    }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

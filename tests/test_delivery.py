@@ -536,3 +536,35 @@ def test_posts_go_through_the_proxy_the_environment_names(
     else:
         assert verdict is Verdict.DELIVERED
         assert sandbox.snapshot()[0].path.startswith("http://seg.invalid/django/")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("session", ["prepared", "lost its statements", "not preparing"])
+def test_an_outcome_is_stored_whatever_the_session_keeps_of_prepared_statements(
+    sandbox: Sandbox, session: str
+) -> None:
+    # On PostgreSQL, with the connection's prepare_threshold set (OPTIONS), the
+    # outcome's statement is prepared once per session. A pooler resetting the
+    # session (DISCARD ALL) drops it: it is prepared again. With it None (Django's
+    # default, psycopg's switch for such poolers) it is sent unnamed every time.
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements")
+    first, second = track_events(2)
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = None if session == "not preparing" else 5
+    try:
+        assert delivery.deliver(first.pk) is Verdict.DELIVERED
+        if session == "lost its statements":
+            with connection.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")
+        assert delivery.deliver(second.pk) is Verdict.DELIVERED
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'seg_%%'")
+            prepared = cursor.fetchone()[0]
+    finally:
+        raw.prepare_threshold = threshold
+    assert prepared == (0 if session == "not preparing" else 1)
+    assert Event.objects.filter(status=Status.DELIVERED).count() == 2
+    assert Attempt.objects.count() == 2
