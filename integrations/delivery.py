@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, ordering, outcomes, throttle, tracker
+from . import conf, dispatch, lifecycle, ordering, outcomes, pgwire, throttle, tracker
 from .answers import Verdict
 from .models import Event, EventQuerySet
 
@@ -159,6 +159,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         try:
             settle()
         finally:
+            pgwire.drop_if_busy()  # an outcome left unread by an error: that session is done
             if unreported:
                 throttle.report(Verdict.DELIVERED, 200, None)
     if in_line:

@@ -26,8 +26,9 @@ T = TypeVar("T")
 
 # The statements prepared on each psycopg connection, by name.
 _prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
-# SQLSTATE invalid_sql_statement_name: the session lost it (a pooler's DISCARD ALL).
-_NO_SUCH_STATEMENT = "26000"
+# SQLSTATE invalid_sql_statement_name: the session lost it (a pooler's DISCARD ALL);
+# duplicate_prepared_statement: the session has it already.
+_NO_SUCH_STATEMENT, _ALREADY_PREPARED = "26000", b"42P05"
 
 
 class Parameters:
@@ -61,14 +62,17 @@ def _name(sql: str) -> bytes:
 def send(sql: str, params: Sequence[Any], answer: Callable[[bytes | None], T]) -> Callable[[], T]:
     """Send ``sql`` (``$n`` placeholders) with ``params`` on Django's connection, not waiting.
 
-    When this returns the statement has left the process: the server runs it
-    even if this process dies at once. Returns the reader: call it before the
-    connection is used again; it waits for the answer and returns ``answer``
-    of the first column of its first row (None for no row), or raises the
-    statement's error as Django's database errors. PostgreSQL only; outside a
+    When this returns the statement has left the process (libpq's buffer is
+    flushed to the socket, as psycopg does for its own queries): the server
+    runs it even if this process dies at once. Returns the reader: call it
+    before the connection is used again; it waits for the answer and returns
+    ``answer`` of the first column of its first row (None for no row), or
+    raises the statement's error, or OperationalError for no answer at all, as
+    Django's database errors. A caller that cannot read it (an error or a time
+    limit in between) calls ``drop_if_busy``. PostgreSQL only; outside a
     transaction the statement is its own.
     """
-    from psycopg import errors, pq
+    from psycopg import errors, generators, pq, waiting
     from psycopg.adapt import PyFormat, Transformer
 
     connection.ensure_connection()
@@ -80,34 +84,54 @@ def send(sql: str, params: Sequence[Any], answer: Callable[[bytes | None], T]) -
 
     def send_it() -> None:
         with connection.wrap_database_errors:
-            if not prepare:
-                pgconn.send_query_params(sql.encode(), dumped)
-                return
-            known = _prepared.setdefault(raw, set())
-            if name not in known:
+            if prepare and name not in (known := _prepared.setdefault(raw, set())):
                 result = pgconn.prepare(name, sql.encode())
-                if result.status != pq.ExecStatus.COMMAND_OK:
+                # 42P05: the session already has it (a pooler's session, kept).
+                if result.status != pq.ExecStatus.COMMAND_OK and (
+                    result.error_field(pq.DiagnosticField.SQLSTATE) != _ALREADY_PREPARED
+                ):
                     raise errors.error_from_result(result, encoding=raw.info.encoding)
                 known.add(name)
-            pgconn.send_query_prepared(name, dumped)
+            if prepare:
+                pgconn.send_query_prepared(name, dumped)
+            else:
+                pgconn.send_query_params(sql.encode(), dumped)
+            waiting.wait(generators.send(pgconn), pgconn.socket)
 
     def read(again: bool = True) -> T:
-        value: bytes | None = None
-        failed: Exception | None = None
         with connection.wrap_database_errors:
-            while (result := pgconn.get_result()) is not None:
-                if result.status == pq.ExecStatus.TUPLES_OK:
-                    value = result.get_value(0, 0) if result.ntuples else None
-                elif result.status != pq.ExecStatus.COMMAND_OK and failed is None:
-                    failed = errors.error_from_result(result, encoding=raw.info.encoding)
-            if failed is not None:
-                if again and prepare and getattr(failed, "sqlstate", None) == _NO_SUCH_STATEMENT:
+            results = waiting.wait(generators.fetch_many(pgconn), pgconn.socket)
+            answered = [r for r in results if r.status == pq.ExecStatus.TUPLES_OK]
+            ok = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
+            failed = [r for r in results if r.status not in ok]
+            if failed:
+                error = errors.error_from_result(failed[0], encoding=raw.info.encoding)
+                if again and prepare and error.sqlstate == _NO_SUCH_STATEMENT:
                     # Nothing ran: prepare it again and send it once more.
                     _prepared.get(raw, set()).discard(name)
                     send_it()
                     return read(again=False)
-                raise failed
-        return answer(value)
+                raise error
+            if not answered:
+                raise errors.OperationalError("PostgreSQL gave no answer to the statement.")
+        first = answered[0]
+        return answer(first.get_value(0, 0) if first.ntuples else None)
 
     send_it()
     return read
+
+
+def drop_if_busy() -> None:
+    """Close Django's connection if a statement sent on it was never read back (an error or a
+    Celery time limit came between ``send`` and its reader): that session can run nothing
+    else, and the next query opens a new one. The statement itself still runs."""
+    from psycopg import pq
+
+    raw = connection.connection
+    if (
+        connection.vendor == "postgresql"
+        and raw is not None
+        and not raw.closed
+        and raw.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
+    ):
+        connection.close()

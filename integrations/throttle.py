@@ -114,6 +114,8 @@ _gate = per_process(lambda: client().register_script(GATE))
 # calm gate, cleared by any answer from Seg but a 2xx. Per process: a forked
 # worker inherits at most one SEG_THROTTLE_REFRESH of it.
 _calm_until = float("-inf")
+# A 2xx a gate within the calm did not tell Redis: the next gate that asks tells it.
+_unreported = False
 
 
 def gate(delivered: bool = False) -> Wait | None:
@@ -128,11 +130,14 @@ def gate(delivered: bool = False) -> Wait | None:
     as long as Seg answers it 2xx: any other answer (``report``) ends that
     at once. So a pause or an open circuit that another worker meets reaches
     this one within SEG_THROTTLE_REFRESH; one it meets itself, before its
-    next post. A 2xx within that time needs no report: nothing was counted.
+    next post. A 2xx within that time is told to Redis by the next gate that
+    asks (failures another worker counted meanwhile are then cleared).
     """
-    global _calm_until
+    global _calm_until, _unreported
     if time.monotonic() < _calm_until:
+        _unreported = _unreported or delivered
         return None
+    delivered, _unreported = delivered or _unreported, False
     rate = float(conf.get_setting("SEG_RATE_LIMIT") or 0)
     lease_ms = int(conf.get_setting("SEG_LEASE").total_seconds() * 1000)
     try:
@@ -153,8 +158,12 @@ def gate(delivered: bool = False) -> Wait | None:
 
 def forget_calm() -> None:
     """Ask Redis at this process's next gate (after an answer from Seg but a 2xx)."""
-    global _calm_until
-    _calm_until = float("-inf")
+    global _calm_until, _unreported
+    _calm_until, _unreported = float("-inf"), False
+
+
+# A 2xx a gate within the calm did not tell Redis: the next gate that asks tells it.
+_unreported = False
 
 
 def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) -> None:

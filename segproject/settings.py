@@ -85,9 +85,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # event): "off" for a pooler that cannot keep them (PgBouncer in transaction
     # mode before 1.21); Django's own default is off.
     threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip().lower()
-    DATABASES["default"]["OPTIONS"] = {
-        "prepare_threshold": None if threshold in ("off", "none", "") else int(threshold)
-    }
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        None if threshold in ("off", "none", "") else int(threshold)
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

@@ -106,3 +106,15 @@ def test_with_a_cap_or_no_refresh_every_gate_asks(
     another_worker_pauses(3)
     wait = throttle.gate()
     assert wait is not None and wait.reason == "paused"
+
+
+def test_a_2xx_within_the_calm_is_told_by_the_next_gate_that_asks(seg_settings: Any) -> None:
+    seg_settings.SEG_RATE_LIMIT = 0
+    seg_settings.SEG_THROTTLE_REFRESH = 0.2
+    assert throttle.gate() is None
+    throttle.client().incr(throttle.FAILURES)  # another worker's failure
+    assert throttle.gate(delivered=True) is None  # within the calm: not asked
+    assert throttle.client().exists(throttle.FAILURES)
+    time.sleep(0.25)
+    assert throttle.gate() is None  # asks, telling the 2xx: the failures count is cleared
+    assert not throttle.client().exists(throttle.FAILURES)
