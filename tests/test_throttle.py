@@ -72,46 +72,47 @@ def another_worker_pauses(seconds: float) -> None:
     throttle._pause(throttle.client(), timedelta(seconds=seconds))
 
 
+def calm_gate(seg_settings: Any, rate: float = 0, refresh: float = 60) -> None:
+    """Set the cap and the refresh, and pass a gate: with no cap, a calm one."""
+    seg_settings.SEG_RATE_LIMIT = rate
+    seg_settings.SEG_THROTTLE_REFRESH = refresh
+    assert throttle.gate() is None
+
+
+def asks_and_is_paused() -> None:
+    wait = throttle.gate()
+    assert wait is not None and wait.reason == "paused"
+
+
 def test_with_no_cap_a_calm_gate_is_trusted_for_the_refresh_then_asked_again(
     seg_settings: Any,
 ) -> None:
-    seg_settings.SEG_RATE_LIMIT = 0
-    seg_settings.SEG_THROTTLE_REFRESH = 0.3
-    assert throttle.gate() is None
+    calm_gate(seg_settings, refresh=0.3)
     another_worker_pauses(3)
     assert throttle.gate() is None  # within the refresh: not asked
     time.sleep(0.35)
-    wait = throttle.gate()
-    assert wait is not None and wait.reason == "paused"
+    asks_and_is_paused()
 
 
 def test_an_answer_but_a_2xx_ends_the_calm_before_the_next_post(seg_settings: Any) -> None:
-    seg_settings.SEG_RATE_LIMIT = 0
-    seg_settings.SEG_THROTTLE_REFRESH = 60
-    assert throttle.gate() is None
+    calm_gate(seg_settings)
     throttle.report(Verdict.RETRY, 500, None)  # counted: no calm while it stands
     assert throttle.gate() is None
     another_worker_pauses(3)
-    wait = throttle.gate()
-    assert wait is not None and wait.reason == "paused"
+    asks_and_is_paused()
 
 
 @pytest.mark.parametrize(("rate", "refresh"), [(10, 60), (0, 0)])
 def test_with_a_cap_or_no_refresh_every_gate_asks(
     seg_settings: Any, rate: float, refresh: float
 ) -> None:
-    seg_settings.SEG_RATE_LIMIT = rate
-    seg_settings.SEG_THROTTLE_REFRESH = refresh
-    assert throttle.gate() is None
+    calm_gate(seg_settings, rate, refresh)
     another_worker_pauses(3)
-    wait = throttle.gate()
-    assert wait is not None and wait.reason == "paused"
+    asks_and_is_paused()
 
 
 def test_a_2xx_within_the_calm_is_told_by_the_next_gate_that_asks(seg_settings: Any) -> None:
-    seg_settings.SEG_RATE_LIMIT = 0
-    seg_settings.SEG_THROTTLE_REFRESH = 0.2
-    assert throttle.gate() is None
+    calm_gate(seg_settings, refresh=0.2)
     throttle.client().incr(throttle.FAILURES)  # another worker's failure
     assert throttle.gate(delivered=True) is None  # within the calm: not asked
     assert throttle.client().exists(throttle.FAILURES)
