@@ -143,9 +143,10 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     wake-up (unless its lease lapsed), one retrying later has its own, and
     those behind it wait for it. Queued together, a run is mostly one
     claim's work (``in_line``), not a task for each event; one that straddles
-    two tasks' ids waits for the next wake-up for its second part. One query per 500 ids finds each
-    line's first row (a seek of ``seg_event_in_line``); then one query reads
-    the runs of the lines whose first is due.
+    two tasks' ids waits for the next wake-up for its second part. One query
+    per 500 ids finds each line's first row (a seek of ``seg_event_in_line``);
+    then one query numbers the outstanding rows of the lines whose first is
+    due, which reads each such line whole: a long backlog costs its length.
     """
     firsts: set[str] = set()
     line = Event.objects.filter(_OUTSTANDING, email=OuterRef("email"))
