@@ -132,18 +132,6 @@ def move_each(
     return moved
 
 
-def finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> bool:
-    """Store a worker's attempt and make its move ``name``, if the worker still holds the event.
-
-    The move is conditional on the lease token (the event at
-    ``attempt.number``) and on the move's sources; the attempt is stored
-    whether or not the move is made (a late finish is kept, never applied).
-    Returns whether the event moved. Raises KeyError for an unknown move.
-    ``send_finish``, waited for.
-    """
-    return send_finish(attempt, name, now, **changes).moved()
-
-
 class Finishing:
     """A ``send_finish`` on its way; ``moved()`` waits for it and says whether the event moved."""
 
@@ -161,9 +149,16 @@ class Finishing:
 
 
 def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> Finishing:
-    """``finish``, sent: on PostgreSQL, outside a transaction, not waited for.
+    """Store a worker's attempt and make its move ``name``, if the worker still holds the event;
+    on PostgreSQL, outside a transaction, sent and not waited for.
 
-    There it is one statement, its own transaction, committed without
+    The move is conditional on the lease token (the event at
+    ``attempt.number``) and on the move's sources; the attempt is stored
+    whether or not the move is made (a late finish is kept, never applied).
+    ``moved()`` says whether the event moved. Raises KeyError for an unknown
+    move.
+
+    On PostgreSQL outside a transaction it is one statement, its own transaction, committed without
     waiting for the WAL flush (``synchronous_commit`` off for it alone). It
     has left this process when this returns, and the server runs a statement
     it has received even if the worker is killed at once, so a worker may
@@ -206,7 +201,7 @@ def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> F
 
 
 def _stored() -> list[Field[Any, Any]]:
-    """The Attempt columns ``finish`` inserts: all but the key."""
+    """The Attempt columns ``send_finish`` inserts: all but the key."""
     return [f for f in Attempt._meta.concrete_fields if not f.primary_key]
 
 
