@@ -179,7 +179,7 @@ class Resolver:
             Identity.objects.bulk_create(
                 rows,
                 update_conflicts=True,
-                unique_fields=("kind", "value"),
+                unique_fields=("kind", "value", "source"),
                 update_fields=("email", "user_id", "updated_at"),
             )
         if self.new_aliases:

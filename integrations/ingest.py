@@ -20,7 +20,7 @@ from .exceptions import InvalidMessage
 from .identity import Resolver
 from .lifecycle import HELD_REASON
 from .lookup import lookup
-from .models import Event, Status, SuppressionRule
+from .models import Event, Source, Status, SuppressionRule
 from .payloads import Mapping, event_time, map_message, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared_context
 from .wire import JSON, JSONObject, SegmentMessage
@@ -44,6 +44,7 @@ class _Batch:
 
     now: datetime
     resolver: Resolver
+    source: str
     rows: list[Event] = field(default_factory=list)
     releases: list[tuple[str | None, str | None]] = field(default_factory=list)
     alias_messages: dict[str, str] = field(default_factory=dict)
@@ -81,6 +82,7 @@ class _Batch:
         self.rows.append(
             Event(
                 message_id=message["messageId"],
+                source=self.source,
                 call_type=kind,
                 name=(message.get("event") or message.get("name") or "")[:255],
                 user_id=user_id or "",
@@ -186,6 +188,7 @@ def ingest(
     shared_context: JSONObject | None = None,
     now: datetime | None = None,
     *,
+    source: str = Source.SERVER,
     _raced: bool = False,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
@@ -214,12 +217,14 @@ def ingest(
     needing = [m for m, _ in valid if m["type"] == "identify" or email_in(m) is None]
     users = {m["userId"] for m in needing if "userId" in m}
     emails = {e for m, _ in valid if (e := email_in(m)) is not None}
-    known = lookup(chosen, users, {m["anonymousId"] for m in needing if "anonymousId" in m}, emails)
+    known = lookup(
+        source, chosen, users, {m["anonymousId"] for m in needing if "anonymousId" in m}, emails
+    )
     fresh = _without_duplicates(valid, known.message_ids)
     result.duplicates = len(valid) - len(fresh)
     if not fresh:
         return result
-    batch = _Batch(now, Resolver.from_known(known.identities, known.aliases, emails, users))
+    batch = _Batch(now, Resolver.from_known(known.identities, known.aliases, emails, users), source)
     for message, raw in fresh:
         batch.add(message, raw)
     # Inside the caller's transaction a failed INSERT would poison it, so a
@@ -232,7 +237,7 @@ def ingest(
     except IntegrityError:
         if skip_conflicts or in_caller:
             raise
-        return ingest(raws, call_type, shared_context, now, _raced=True)
+        return ingest(raws, call_type, shared_context, now, source=source, _raced=True)
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]
     return result
@@ -249,7 +254,7 @@ def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
         if skip_conflicts:
             # The database skipped repeats silently, and gave back no ids.
             message_ids = [row.message_id for row in pending]
-            transaction.on_commit(partial(_queue_stored, message_ids, released))
+            transaction.on_commit(partial(_queue_stored, batch.source, message_ids, released))
         else:
             ids = [row.pk for row in pending]
             transaction.on_commit(partial(_queue, ids, released))
@@ -278,9 +283,9 @@ def _queue(ids: list[int], released: list[int]) -> None:
     dispatch.queue(released + ids)
 
 
-def _queue_stored(message_ids: list[str], released: list[int]) -> None:
+def _queue_stored(source: str, message_ids: list[str], released: list[int]) -> None:
     ids = list(
-        Event.objects.filter(message_id__in=message_ids, status=Status.PENDING)
+        Event.objects.filter(source=source, message_id__in=message_ids, status=Status.PENDING)
         .order_by("id")
         .values_list("id", flat=True)
     )

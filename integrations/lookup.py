@@ -32,12 +32,14 @@ def _in(values: Collection[str]) -> str:
 
 
 def lookup(
+    source: str,
     message_ids: Collection[str],
     user_ids: Collection[str],
     anonymous_ids: Collection[str],
     emails: Collection[str],
 ) -> Known:
-    """Stored messageIds, identities and aliases among those asked for; one query."""
+    """Stored messageIds of ``source``, identities (of every source) and aliases among
+    those asked for; one query."""
     q = connection.ops.quote_name
     event, identity, alias = (q(m._meta.db_table) for m in (Event, Identity, Alias))
     parts: list[str] = []
@@ -45,9 +47,9 @@ def lookup(
     if message_ids:
         parts.append(
             f"SELECT 'm', message_id, '', '' FROM {event} "  # noqa: S608
-            f"WHERE message_id IN ({_in(message_ids)})"
+            f"WHERE source = %s AND message_id IN ({_in(message_ids)})"
         )
-        params += message_ids
+        params += [source, *message_ids]
     for kind, values in ((Identity.Kind.USER, user_ids), (Identity.Kind.ANONYMOUS, anonymous_ids)):
         if values:
             parts.append(

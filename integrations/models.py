@@ -28,6 +28,14 @@ class Status(models.TextChoices):
 OUTSTANDING = (Status.PENDING, Status.SENDING)
 
 
+class Source(models.TextChoices):
+    """Who sent a call, or vouches for what an identity row says (Segment: a write key
+    is a source, and messageIds are deduplicated within it)."""
+
+    SERVER = "server", _("the shop's server")  # SEG_WRITE_KEYS, integrations.api, receivers
+    BROWSER = "browser", _("a page")  # SEG_BROWSER_WRITE_KEYS: public, speaks for its visitor
+
+
 class CallType(models.TextChoices):
     IDENTIFY = "identify", "identify"
     TRACK = "track", "track"
@@ -59,8 +67,20 @@ class Event(models.Model):
     message_id = models.CharField(
         _("message id"),
         max_length=255,
-        unique=True,
-        help_text=_("Segment's messageId; a repeat is acknowledged and not stored again."),
+        help_text=_(
+            "Segment's messageId; a repeat from the same source is acknowledged and not "
+            "stored again."
+        ),
+    )
+    source = models.CharField(
+        _("source"),
+        max_length=16,
+        choices=Source.choices,
+        default=Source.SERVER,
+        help_text=_(
+            "Who sent it: the shop's server (a server key, the Python API) or a page (a "
+            "browser key). messageIds are unique within a source."
+        ),
     )
     call_type = models.CharField(
         _("call"), max_length=16, choices=CallType.choices, help_text=_("The Segment call.")
@@ -72,7 +92,13 @@ class Event(models.Model):
         help_text=_("The track event's name, or the page's name."),
     )
     user_id = models.CharField(
-        _("user id"), max_length=255, blank=True, help_text=_("Segment's userId, as sent.")
+        _("user id"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "Segment's userId; from a page, only when the shop vouched for it (a signed "
+            "identify, or the server tied the visitor to it), else blank and kept in the message."
+        ),
     )
     anonymous_id = models.CharField(
         _("anonymous id"),
@@ -199,6 +225,11 @@ class Event(models.Model):
             ("retry_event", "Can retry event deliveries"),
             ("suppress_event", "Can suppress events"),
         )
+        constraints = (
+            models.UniqueConstraint(
+                fields=("message_id", "source"), name="seg_event_message_per_source"
+            ),
+        )
         indexes = (
             models.Index(
                 fields=("next_attempt_at",),
@@ -316,6 +347,17 @@ class Identity(models.Model):
         _("kind"), max_length=16, choices=Kind.choices, help_text=_("Which of Segment's ids.")
     )
     value = models.CharField(_("id"), max_length=255, help_text=_("The id, as sent."))
+    source = models.CharField(
+        _("vouched for by"),
+        max_length=16,
+        choices=Source.choices,
+        default=Source.SERVER,
+        help_text=_(
+            "The shop's server (a server key, the Python API, a signed identify): what "
+            "every event resolves through. A page: an unsigned identify's claim about its own "
+            "anonymous visitor, which only that visitor's page events resolve through."
+        ),
+    )
     email = models.CharField(
         _("email"),
         max_length=254,
@@ -336,10 +378,14 @@ class Identity(models.Model):
         verbose_name = _("identity")
         verbose_name_plural = _("identities")
         constraints = (
-            models.UniqueConstraint(fields=("kind", "value"), name="seg_identity_unique"),
+            models.UniqueConstraint(
+                fields=("kind", "value", "source"), name="seg_identity_per_source"
+            ),
         )
         indexes = (
-            models.Index(fields=("user_id",), name="seg_identity_user"),
+            # The anonymous ids most recently tied to a user: an identify releases the
+            # held events of a bounded number of them (SEG_RELEASE_ANONYMOUS_IDS).
+            models.Index(fields=("user_id", "-updated_at"), name="seg_identity_user_recent"),
             models.Index(fields=("email",), name="seg_identity_email"),
         )
 

@@ -21,6 +21,7 @@ from .bodies import decode_body
 from .cors import cors
 from .exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge, Unauthorized
 from .ingest import Result, ingest
+from .models import Source
 from .spec import MAX_REQUEST_BYTES, SHORT_PATHS, split_batch
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
             if limited := _limit(request, len(messages) - len(refused)):
                 return limited
         kept = sorted(set(range(len(messages))) - set(refused))
-        result = ingest([_without_key(messages[i]) for i in kept], call_type, shared)
+        source = Source.BROWSER if kind is KeyKind.BROWSER else Source.SERVER
+        result = ingest([_without_key(messages[i]) for i in kept], call_type, shared, source=source)
     except Unauthorized as error:
         return _error(401, error.code, str(error))
     except InvalidMessage as error:
