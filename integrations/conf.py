@@ -31,6 +31,16 @@ DEFAULTS: dict[str, Any] = {
     # the row for the sweeper, so Redis never holds long ETAs.
     "SEG_MAX_COUNTDOWN": timedelta(seconds=60),
     "SEG_ANONYMOUS_HOLD": timedelta(days=7),
+    # An identify with an email releases at most this many held events in the
+    # shop's request; a task releases the rest. It looks at the userId's
+    # anonymousIds tied most recently, at most this many: each call's cost is
+    # bounded whatever the history of its ids.
+    "SEG_RELEASE_BATCH": 1000,
+    "SEG_RELEASE_ANONYMOUS_IDS": 50,
+    # The key of the HMAC a page carries to vouch for its userId
+    # (integrations.Seg.userHash, which {% seg_analytics %} adds); None: derived
+    # from SECRET_KEY.
+    "SEG_IDENTITY_SECRET": None,
     # A due event whose wake-up was queued longer ago than this is queued again.
     "SEG_REQUEUE_AFTER": timedelta(minutes=5),
     "SEG_SWEEP_BATCH": 5000,

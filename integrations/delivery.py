@@ -43,7 +43,14 @@ class Claim:
     event: Event = field(compare=False, repr=False)  # what to send
 
 
-CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
+CLAIMED_FIELDS: tuple[str, ...] = (
+    "attempts",
+    "tries",
+    "action",
+    "payload",
+    "message_id",
+    "source",
+)
 CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp")  # and the customer's line
 
 
@@ -186,7 +193,8 @@ def attempt(held: Claim, report_delivered: bool = True) -> outcomes.Posted:
     url = ""
     try:
         url = tracker.endpoint(event.action)
-        answer = tracker.post(url, event.payload, event.message_id)
+        key = tracker.request_key(event.message_id, event.source)
+        answer = tracker.post(url, event.payload, key)
     except SoftTimeLimitExceeded:
         raise
     except Exception as exc:

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 DELIVER_EVENT = "integrations.deliver_event"
 DELIVER_EVENTS = "integrations.deliver_events"
 FAN_OUT = "integrations.fan_out"
+RELEASE = "integrations.release_held"
 
 # No publish waits on a broker that is down: the row is already stored, and
 # the sweeper queues what was not published. retry=False turns off Celery's
@@ -51,6 +52,14 @@ def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool 
         if not _publish(ids[start:], send):
             return False
     return True
+
+
+def release(user_id: str | None, anonymous_id: str | None, scope: str) -> bool:
+    """Queue the release of what an identify left held past SEG_RELEASE_BATCH
+    (``ingest.release_rest``); False when the broker could not take it (the
+    visitor's next identify releases them then)."""
+    send = partial(current_app.send_task, RELEASE, (user_id, anonymous_id, scope), retry=False)
+    return _publish([], send)
 
 
 def resume() -> None:

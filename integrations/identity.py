@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from .models import Alias, Event, Identity
+from .models import Alias, Event, Identity, Source
 
 USER = Identity.Kind.USER
 ANONYMOUS = Identity.Kind.ANONYMOUS
+SERVER = Source.SERVER
+BROWSER = Source.BROWSER
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,15 +36,24 @@ class Link:
     sequence: int
 
 
+# An identity row's key: (kind, id, who vouches for it).
+Key = tuple[str, str, str]
+
+
 @dataclass
 class Resolver:
     """Identity state for one batch: loaded once, updated in memory, saved once.
 
+    Two scopes (``Identity.source``): what the shop's server vouched for (server
+    keys, the Python API, a signed identify), which every event resolves through,
+    and what a page claimed about its own anonymous visitor (an unsigned
+    identify with a browser key), which only that visitor's page events resolve
+    through, after the server's. A page never ties an anonymousId to a userId.
     Reads cost one query for identities and one per alias hop; ``save`` writes
     every change in one upsert per table.
     """
 
-    identities: dict[tuple[str, str], Known] = field(default_factory=dict)
+    identities: dict[Key, Known] = field(default_factory=dict)
     aliases: dict[str, Link] = field(default_factory=dict)
     new_aliases: dict[str, Link] = field(default_factory=dict)
     _alias_loaded: set[str] = field(default_factory=set)
@@ -50,56 +61,82 @@ class Resolver:
     @classmethod
     def from_known(
         cls,
-        identities: list[tuple[str, str, str, str]],
+        identities: list[tuple[str, str, str, str, str]],
         aliases: dict[str, Link],
         alias_keys: set[str],
         users: set[str],
     ) -> Resolver:
-        """A resolver seeded with rows already read (see lookup.lookup)."""
+        """A resolver seeded with rows already read (see lookup.lookup): identities as
+        (kind, id, email, user id, source)."""
         resolver = cls(aliases=dict(aliases), _alias_loaded=set(alias_keys))
-        for kind, value, email, user_id in identities:
-            resolver.identities[(kind, value)] = Known(email, user_id)
-        # An anonymous id tied to a user takes that user's email.
+        for kind, value, email, user_id, source in identities:
+            resolver.identities[(kind, value, source)] = Known(email, user_id)
+        # An anonymous id the server tied to a user takes that user's email.
         linked = {
-            known.user_id for (kind, _), known in resolver.identities.items() if known.user_id
+            known.user_id
+            for (kind, _, source), known in resolver.identities.items()
+            if known.user_id and source == SERVER
         }
         missing = linked - users
         if missing:
-            for value, email in Identity.objects.filter(kind=USER, value__in=missing).values_list(
-                "value", "email"
-            ):
-                resolver.identities[(USER, value)] = Known(email)
+            for value, email in Identity.objects.filter(
+                kind=USER, source=SERVER, value__in=missing
+            ).values_list("value", "email"):
+                resolver.identities[(USER, value, SERVER)] = Known(email)
         return resolver
 
-    def email_for(self, user_id: str | None, anonymous_id: str | None) -> str | None:
-        """The current email known for these ids, through aliases; None when unknown."""
+    def email_for(
+        self, user_id: str | None, anonymous_id: str | None, source: str = SERVER
+    ) -> str | None:
+        """The current email for these ids, through aliases; None when unknown.
+
+        The server's word first: the userId's email, then that of the user the
+        anonymousId was tied to, then the anonymousId's own. For a page's event
+        (``source`` browser) last what its own page claimed for its anonymousId.
+        """
         candidates: list[str] = []
         if user_id:
-            candidates.append(self._known(USER, user_id).email)
+            candidates.append(self._known(USER, user_id, SERVER).email)
         if anonymous_id:
-            anon = self._known(ANONYMOUS, anonymous_id)
+            anon = self._known(ANONYMOUS, anonymous_id, SERVER)
             if anon.user_id:
-                candidates.append(self._known(USER, anon.user_id).email)
+                candidates.append(self._known(USER, anon.user_id, SERVER).email)
             candidates.append(anon.email)
+            if source == BROWSER:
+                candidates.append(self._known(ANONYMOUS, anonymous_id, BROWSER).email)
         for email in candidates:
             if email:
                 return self.current(email)
         return None
 
-    def _known(self, kind: str, value: str) -> Known:
-        return self.identities.setdefault((kind, value), Known())
+    def tied(self, anonymous_id: str | None, user_id: str | None) -> bool:
+        """True when the server tied ``anonymous_id`` to ``user_id`` (both given)."""
+        if not anonymous_id or not user_id:
+            return False
+        known = self.identities.get((ANONYMOUS, anonymous_id, SERVER))
+        return known is not None and known.user_id == user_id
 
-    def learn(self, user_id: str | None, anonymous_id: str | None, email: str | None) -> None:
-        """Record what an identify says: the ids belong together, with this email."""
-        if user_id:
-            known = self._known(USER, user_id)
+    def _known(self, kind: str, value: str, source: str) -> Known:
+        return self.identities.setdefault((kind, value, source), Known())
+
+    def learn(
+        self, user_id: str | None, anonymous_id: str | None, email: str | None, source: str
+    ) -> None:
+        """Record what an identify says: the ids belong together, with this email.
+
+        With the server's word (``source`` server) for both ids; a page's
+        (``source`` browser) only gives its own anonymousId an email, and ties
+        nothing to a userId.
+        """
+        if user_id and source == SERVER:
+            known = self._known(USER, user_id, SERVER)
             if email and known.email != email:
                 known.email, known.changed = email, True
         if anonymous_id:
-            known = self._known(ANONYMOUS, anonymous_id)
+            known = self._known(ANONYMOUS, anonymous_id, source)
             if email and known.email != email:
                 known.email, known.changed = email, True
-            if user_id and known.user_id != user_id:
+            if user_id and source == SERVER and known.user_id != user_id:
                 known.user_id, known.changed = user_id, True
 
     def current(self, email: str, until: int | None = None) -> str:
@@ -154,15 +191,19 @@ class Resolver:
         link = Link(email, max(micros(now), newest + 1))
         self.aliases[previous] = self.new_aliases[previous] = link
 
-    def anonymous_ids_of(self, user_id: str) -> list[str]:
-        """Every anonymous id tied to ``user_id``, in memory and in the database."""
+    def anonymous_ids_of(self, user_id: str, limit: int) -> list[str]:
+        """The anonymous ids the server tied to ``user_id``: those this batch tied, and
+        the ``limit`` tied most recently in the database (one indexed query, bounded
+        whatever the user's history)."""
         known = {
             value
-            for (kind, value), row in self.identities.items()
-            if kind == ANONYMOUS and row.user_id == user_id
+            for (kind, value, source), row in self.identities.items()
+            if kind == ANONYMOUS and source == SERVER and row.user_id == user_id
         }
         known |= set(
-            Identity.objects.filter(kind=ANONYMOUS, user_id=user_id).values_list("value", flat=True)
+            Identity.objects.filter(user_id=user_id, kind=ANONYMOUS, source=SERVER)
+            .order_by("-updated_at")
+            .values_list("value", flat=True)[:limit]
         )
         return sorted(known)
 
@@ -170,9 +211,14 @@ class Resolver:
         """Write what changed: one upsert for identities, one for aliases."""
         rows = [
             Identity(
-                kind=kind, value=value, email=known.email, user_id=known.user_id, updated_at=now
+                kind=kind,
+                value=value,
+                source=source,
+                email=known.email,
+                user_id=known.user_id,
+                updated_at=now,
             )
-            for (kind, value), known in self.identities.items()
+            for (kind, value, source), known in self.identities.items()
             if known.changed
         ]
         if rows:
@@ -215,7 +261,7 @@ def identity_chain(event: Event) -> list[tuple[str, str]]:
         chain.append(("anonymousId", event.anonymous_id))
         if not user_id:
             linked = (
-                Identity.objects.filter(kind=ANONYMOUS, value=event.anonymous_id)
+                Identity.objects.filter(kind=ANONYMOUS, value=event.anonymous_id, source=SERVER)
                 .values_list("user_id", flat=True)
                 .first()
             )
@@ -225,7 +271,9 @@ def identity_chain(event: Event) -> list[tuple[str, str]]:
     if event.user_id:
         chain.append(("userId", event.user_id))
     known = (
-        Identity.objects.filter(kind=USER, value=user_id).values_list("email", flat=True).first()
+        Identity.objects.filter(kind=USER, value=user_id, source=SERVER)
+        .values_list("email", flat=True)
+        .first()
         if user_id
         else None
     )

@@ -2,6 +2,18 @@
 
 This is the one write path. The HTTP endpoint and the Python API both call
 ``ingest``; it writes inside the caller's transaction when there is one.
+
+What it decides from what it reads (is the visitor known, which held rows an
+identify releases, is this messageId stored) is read and written in one
+transaction, under a lock on each id the calls name (``locks``), so a request
+for the same visitor that commits meanwhile can never leave it stale: the first
+page after a login sends identify, page and track at once.
+
+A page (a browser key) speaks for its own visitor only: it may give its own
+anonymousId an email, but its userId counts only where the shop's server vouches
+for it (a signed identify, ``vouching``, or a tie the server made between the
+anonymousId and the userId), and what it claims never changes what the server's
+own events resolve to (``identity.Resolver``).
 """
 
 from __future__ import annotations
@@ -11,14 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from . import dispatch, lifecycle, rules
+from . import conf, dispatch, lifecycle, locks, rules, vouching
 from .exceptions import InvalidMessage
 from .identity import Resolver
 from .lifecycle import HELD_REASON
+from .locks import Space
 from .lookup import lookup
 from .models import Event, Source, Status, SuppressionRule
 from .payloads import Mapping, event_time, map_message, order_id, with_email
@@ -26,6 +40,15 @@ from .spec import email_in, normalize_email, validate, with_shared_context
 from .wire import JSON, JSONObject, SegmentMessage
 
 logger = logging.getLogger(__name__)
+
+UNVOUCHED = (
+    "userId {user_id!r} was sent with a browser key and not vouched for by the shop's server "
+    "(no valid integrations.Seg.userHash, no server identify tying this anonymousId to it): "
+    "the event speaks for its anonymous visitor only."
+)
+# How often a write that lost a race (a messageId stored meanwhile, or a
+# deadlock between two batches' locks) is tried again, outside a caller's transaction.
+TRIES = 3
 
 
 @dataclass
@@ -38,6 +61,18 @@ class Result:
     message_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Release:
+    """Held events an identify with an email releases: those of ``user_id`` and of
+    ``anonymous_id`` (and of the anonymousIds the server tied to the user) with the
+    server's word (``scope`` server); with a page's, only that page's own events of
+    ``anonymous_id``."""
+
+    user_id: str | None
+    anonymous_id: str | None
+    scope: str
+
+
 @dataclass
 class _Batch:
     """The rows one request makes, built in memory before a single INSERT."""
@@ -46,15 +81,19 @@ class _Batch:
     resolver: Resolver
     source: str
     rows: list[Event] = field(default_factory=list)
-    releases: list[tuple[str | None, str | None]] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
     alias_messages: dict[str, str] = field(default_factory=dict)
+    unfinished: list[Release] = field(default_factory=list)
 
     def add(self, message: SegmentMessage, raw: JSONObject) -> None:
         resolver, kind = self.resolver, message["type"]
-        user_id, anonymous_id = message.get("userId"), message.get("anonymousId")
+        sent_user, anonymous_id = message.get("userId"), message.get("anonymousId")
+        server = self.source == Source.SERVER or vouching.vouched(sent_user, raw)
+        scope = Source.SERVER if server else Source.BROWSER
+        user_id = sent_user if server or resolver.tied(anonymous_id, sent_user) else None
         own = email_in(message)
         if kind == "identify":
-            resolver.learn(user_id, anonymous_id, own)
+            resolver.learn(user_id, anonymous_id, own, scope)
         if kind == "alias":
             # The alias's new email is its userId, as in the payload Seg gets.
             own = email = normalize_email(message.get("userId"))
@@ -63,7 +102,7 @@ class _Batch:
         elif own:
             email = resolver.current(own)
         else:
-            email = resolver.email_for(user_id, anonymous_id)
+            email = resolver.email_for(user_id, anonymous_id, self.source)
         if kind == "alias":
             previous = normalize_email(message.get("previousId"))
             if previous and own and previous != own:
@@ -79,6 +118,9 @@ class _Batch:
         elif email is None:
             status, reason = Status.HELD, HELD_REASON
         pending = status == Status.PENDING
+        warnings = list(mapping.warnings)
+        if sent_user and user_id is None:
+            warnings.append(UNVOUCHED.format(user_id=sent_user)[:500])
         self.rows.append(
             Event(
                 message_id=message["messageId"],
@@ -97,7 +139,7 @@ class _Batch:
                 status_reason=reason[:500],
                 message=raw,
                 payload=mapping.payload,
-                warnings=list(mapping.warnings),
+                warnings=warnings,
                 next_attempt_at=self.now if pending else None,
                 enqueued_at=self.now if pending else None,
                 timestamp=event_time(message, self.now),
@@ -107,14 +149,16 @@ class _Batch:
         )
         if kind == "identify" and email:
             self._release_in_batch()
-            self.releases.append((user_id, anonymous_id))
+            self.releases.append(Release(user_id, anonymous_id, scope))
 
     def _release_in_batch(self) -> None:
         """Give this batch's earlier held rows the email an identify just made known."""
         for row in self.rows:
             if row.status != Status.HELD or row.payload is None:
                 continue
-            email = self.resolver.email_for(row.user_id or None, row.anonymous_id or None)
+            email = self.resolver.email_for(
+                row.user_id or None, row.anonymous_id or None, self.source
+            )
             if not email:
                 continue
             row.email, row.payload = email, with_email(row.payload, email)
@@ -127,45 +171,123 @@ class _Batch:
                 row.next_attempt_at = row.enqueued_at = None
 
     def release_stored(self) -> list[int]:
-        """Release held rows stored by earlier requests; their ids in original order."""
+        """Release held rows stored by earlier requests; their ids in original order.
+
+        Each identify releases at most SEG_RELEASE_BATCH rows here; the rest are
+        noted in ``unfinished`` for ``release_rest``.
+        """
         released: list[int] = []
-        for user_id, anonymous_id in self.releases:
-            anonymous_ids = self.resolver.anonymous_ids_of(user_id) if user_id else []
-            if anonymous_id:
-                anonymous_ids.append(anonymous_id)
-            # Every row matched belongs to this visitor, so the identify's email is theirs.
-            email = self.resolver.email_for(user_id, anonymous_id)
-            if not email:
-                continue
-            held = Event.objects.held_for(user_id, anonymous_ids).order_by("timestamp", "id")
-            due: list[tuple[int, dict[str, object]]] = []
-            caught: dict[SuppressionRule, list[tuple[int, dict[str, object]]]] = {}
-            for row in held.only("id", "payload", "seg_event"):
-                if row.payload is None:
-                    continue
-                changes: dict[str, object] = {
-                    "email": email,
-                    "payload": with_email(row.payload, email),
-                }
-                if rule := rules.matching(email, row.seg_event):
-                    caught.setdefault(rule, []).append(
-                        (row.pk, changes | {"rule": rule, "next_attempt_at": None})
-                    )
-                else:
-                    now = self.now
-                    due.append((row.pk, changes | {"next_attempt_at": now, "enqueued_at": now}))
-            cause = f"Released: an identify made {email} known."
-            released += lifecycle.move_each(
-                "release", [(pk, c | {"status_reason": ""}) for pk, c in due], cause, self.now
-            )
-            for rule, rows in caught.items():
-                lifecycle.move_each(
-                    "release_suppressed",
-                    [(pk, c | {"status_reason": rule.cause[:500]}) for pk, c in rows],
-                    rule.cause,
-                    self.now,
-                )
+        for release in self.releases:
+            ids, done = release_held(self.resolver, release, self.now)
+            released += ids
+            if not done:
+                self.unfinished.append(release)
         return released
+
+
+def release_held(resolver: Resolver, release: Release, now: datetime) -> tuple[list[int], bool]:
+    """Release up to SEG_RELEASE_BATCH of the rows ``release`` names, oldest first.
+
+    Returns the ids released, in order, and whether none is left. Its cost is
+    bounded whatever the visitor's history: one indexed query per id, each
+    reading at most SEG_RELEASE_BATCH rows, over the identify's own ids and the
+    SEG_RELEASE_ANONYMOUS_IDS anonymousIds most recently tied to its userId.
+    """
+    source = Source.SERVER if release.scope == Source.SERVER else Source.BROWSER
+    email = resolver.email_for(release.user_id, release.anonymous_id, source)
+    if not email:
+        return [], True
+    limit = int(conf.get_setting("SEG_RELEASE_BATCH"))
+    anonymous_ids = {release.anonymous_id} if release.anonymous_id else set()
+    user_id = release.user_id if release.scope == Source.SERVER else None
+    if user_id:
+        tied = int(conf.get_setting("SEG_RELEASE_ANONYMOUS_IDS"))
+        anonymous_ids.update(resolver.anonymous_ids_of(user_id, tied))
+    rows = _held(user_id, sorted(anonymous_ids), release.scope == Source.BROWSER, limit + 1)
+    done = len(rows) <= limit
+    due: list[tuple[int, dict[str, object]]] = []
+    caught: dict[SuppressionRule, list[tuple[int, dict[str, object]]]] = {}
+    for pk, payload, seg_event in rows[:limit]:
+        if payload is None:
+            continue
+        changes: dict[str, object] = {"email": email, "payload": with_email(payload, email)}
+        if rule := rules.matching(email, seg_event):
+            caught.setdefault(rule, []).append(
+                (pk, changes | {"rule": rule, "next_attempt_at": None})
+            )
+        else:
+            due.append((pk, changes | {"next_attempt_at": now, "enqueued_at": now}))
+    cause = f"Released: an identify made {email} known."
+    released = lifecycle.move_each(
+        "release", [(pk, c | {"status_reason": ""}) for pk, c in due], cause, now
+    )
+    for rule, caught_rows in caught.items():
+        lifecycle.move_each(
+            "release_suppressed",
+            [(pk, c | {"status_reason": rule.cause[:500]}) for pk, c in caught_rows],
+            rule.cause,
+            now,
+        )
+    return released, done
+
+
+def _held(
+    user_id: str | None, anonymous_ids: list[str], browser_only: bool, limit: int
+) -> list[tuple[int, Any, str]]:
+    """(id, payload, Seg event) of the oldest ``limit`` held rows of these ids, by
+    timestamp then id: each id's own indexed, limited read, merged."""
+    held = Event.objects.filter(status=Status.HELD)
+    if browser_only:
+        held = held.filter(source=Source.BROWSER)
+    parts = [held.filter(anonymous_id=value) for value in anonymous_ids]
+    if user_id:
+        parts.append(held.filter(user_id=user_id))
+    queries = [
+        part.order_by("timestamp", "id").values_list("id", "payload", "seg_event", "timestamp")[
+            :limit
+        ]
+        for part in parts
+    ]
+    if not queries:
+        return []
+    found: dict[int, tuple[Any, ...]] = {}
+    if connection.features.supports_slicing_ordering_in_compound and len(queries) > 1:
+        combined = queries[0].union(*queries[1:], all=True).order_by()
+        found = {row[0]: row for row in combined}
+    else:
+        for query in queries:
+            found.update((row[0], row) for row in query)
+    ordered = sorted(found.values(), key=lambda row: (row[3], row[0]))[:limit]
+    return [(row[0], row[1], row[2]) for row in ordered]
+
+
+def release_rest(user_id: str | None, anonymous_id: str | None, scope: str) -> int:
+    """Release, batch by batch, what an identify left held past SEG_RELEASE_BATCH.
+
+    Each batch is its own transaction, under the same locks as ingest, and its
+    released events are queued as it commits. Returns how many were released.
+    """
+    release, total = Release(user_id, anonymous_id, scope), 0
+    while True:
+        with transaction.atomic():
+            locks.lock(Space.ANONYMOUS_ID, [anonymous_id] if anonymous_id else [])
+            locks.lock(Space.USER_ID, [user_id] if user_id else [])
+            known = lookup(
+                scope,
+                (),
+                {user_id} if user_id else set(),
+                {anonymous_id} if anonymous_id else set(),
+                set(),
+            )
+            resolver = Resolver.from_known(
+                known.identities, known.aliases, set(), {user_id} if user_id else set()
+            )
+            ids, done = release_held(resolver, release, timezone.now())
+            if ids:
+                transaction.on_commit(partial(dispatch.queue, ids))
+        total += len(ids)
+        if done or not ids:
+            return total
 
 
 def _mapped(message: SegmentMessage, email: str | None, now: datetime) -> Mapping:
@@ -189,15 +311,15 @@ def ingest(
     now: datetime | None = None,
     *,
     source: str = Source.SERVER,
-    _raced: bool = False,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
     ``call_type`` is the type the endpoint implies (None for a batch, whose
-    items name their own). A bad message is reported in ``Result.errors`` by
-    its index and never costs the good ones. A repeated messageId is counted
-    as a duplicate and not stored again. Database errors propagate: nothing is
-    acknowledged that was not stored.
+    items name their own); ``source`` who sent them (``Source``: the shop's
+    server, or a page through a browser key). A bad message is reported in
+    ``Result.errors`` by its index and never costs the good ones. A messageId
+    already stored for the same source is counted as a duplicate and not stored
+    again. Database errors propagate: nothing is acknowledged that was not stored.
     """
     now = now or timezone.now()
     result = Result()
@@ -210,54 +332,86 @@ def ingest(
             result.errors.append((index, error))
     if not valid:
         return result
+    # Inside the caller's transaction a failed INSERT would poison it, so a
+    # possible repeat is skipped by the database; otherwise the plain INSERT
+    # returns the new ids, and a lost race is tried again.
+    in_caller = transaction.get_connection().in_atomic_block
+    for attempt in range(TRIES):
+        try:
+            with transaction.atomic(savepoint=False):
+                batch, duplicates = _write(valid, source, now, in_caller or attempt > 0)
+            break
+        except (IntegrityError, OperationalError) as error:
+            if in_caller or attempt + 1 == TRIES or not _lost_race(error):
+                raise
+    result.duplicates = duplicates
+    result.stored = len(batch.rows)
+    result.message_ids = [row.message_id for row in batch.rows]
+    return result
+
+
+def _lost_race(error: Exception) -> bool:
+    """A repeat stored meanwhile (the unique constraint), or PostgreSQL's deadlock
+    detector breaking a cycle between two requests' locks (SQLSTATE 40P01)."""
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(error.__cause__, "sqlstate", None) == "40P01"
+
+
+def _write(
+    valid: list[tuple[SegmentMessage, JSONObject]], source: str, now: datetime, skip: bool
+) -> tuple[_Batch, int]:
+    """Lock the calls' ids, read what is known, build and store the rows; call it in
+    a transaction. ``skip``: let the database skip a repeated messageId silently.
+    Returns the batch and the count of duplicates."""
     # Only ids the shop chose can repeat; ids made here are fresh UUIDs.
     chosen = [m["messageId"] for m, raw in valid if raw.get("messageId") not in (None, "")]
     # A message that carries its own email needs no identity lookup, unless
     # it is an identify, which changes what is known.
     needing = [m for m, _ in valid if m["type"] == "identify" or email_in(m) is None]
     users = {m["userId"] for m in needing if "userId" in m}
+    anonymous = {m["anonymousId"] for m in needing if "anonymousId" in m}
     emails = {e for m, _ in valid if (e := email_in(m)) is not None}
-    known = lookup(
-        source, chosen, users, {m["anonymousId"] for m in needing if "anonymousId" in m}, emails
-    )
+    moved = {e for m, _ in valid if (e := normalize_email(m.get("previousId"))) is not None}
+    locks.lock(Space.ANONYMOUS_ID, anonymous)
+    locks.lock(Space.EMAIL, emails | moved)
+    locks.lock(Space.USER_ID, users)
+    known = lookup(source, chosen, users, anonymous, emails)
+    # An anonymousId the server tied to a user resolves through that user, whose
+    # email an identify may be changing: its lock too, before the user is read.
+    tied = {
+        user
+        for _, _, _, user, scope in known.identities
+        if user and scope == Source.SERVER and user not in users
+    }
+    locks.lock(Space.USER_ID, tied)
     fresh = _without_duplicates(valid, known.message_ids)
-    result.duplicates = len(valid) - len(fresh)
-    if not fresh:
-        return result
     batch = _Batch(now, Resolver.from_known(known.identities, known.aliases, emails, users), source)
     for message, raw in fresh:
         batch.add(message, raw)
-    # Inside the caller's transaction a failed INSERT would poison it, so a
-    # possible repeat is skipped by the database; otherwise the plain INSERT
-    # returns the new ids, and a race with another request is retried once.
-    in_caller = transaction.get_connection().in_atomic_block
-    skip_conflicts = bool(chosen) and (in_caller or _raced)
-    try:
-        _store(batch, now, skip_conflicts)
-    except IntegrityError:
-        if skip_conflicts or in_caller:
-            raise
-        return ingest(raws, call_type, shared_context, now, source=source, _raced=True)
-    result.stored = len(batch.rows)
-    result.message_ids = [row.message_id for row in batch.rows]
-    return result
+    if batch.rows:
+        _store(batch, now, skip and bool(chosen))
+    return batch, len(valid) - len(fresh)
 
 
 def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
-    with transaction.atomic(savepoint=False):
-        Event.objects.bulk_create(batch.rows, ignore_conflicts=skip_conflicts)
-        released = batch.release_stored() if batch.releases else []
-        batch.resolver.save(now, batch.alias_messages)
-        pending = [row for row in batch.rows if row.status == Status.PENDING]
-        if not (pending or released):
-            return
-        if skip_conflicts:
-            # The database skipped repeats silently, and gave back no ids.
-            message_ids = [row.message_id for row in pending]
-            transaction.on_commit(partial(_queue_stored, batch.source, message_ids, released))
-        else:
-            ids = [row.pk for row in pending]
-            transaction.on_commit(partial(_queue, ids, released))
+    Event.objects.bulk_create(batch.rows, ignore_conflicts=skip_conflicts)
+    released = batch.release_stored() if batch.releases else []
+    batch.resolver.save(now, batch.alias_messages)
+    for release in batch.unfinished:
+        transaction.on_commit(
+            partial(dispatch.release, release.user_id, release.anonymous_id, release.scope)
+        )
+    pending = [row for row in batch.rows if row.status == Status.PENDING]
+    if not (pending or released):
+        return
+    if skip_conflicts:
+        # The database skipped repeats silently, and gave back no ids.
+        message_ids = [row.message_id for row in pending]
+        transaction.on_commit(partial(_queue_stored, batch.source, message_ids, released))
+    else:
+        ids = [row.pk for row in pending]
+        transaction.on_commit(partial(_queue, ids, released))
 
 
 def _without_duplicates(

@@ -21,9 +21,8 @@ class Known:
     """The rows found, by kind."""
 
     message_ids: set[str] = field(default_factory=set)
-    identities: list[tuple[str, str, str, str]] = field(
-        default_factory=list
-    )  # kind, id, email, user
+    # kind, id, email, user id, source
+    identities: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     aliases: dict[str, Link] = field(default_factory=dict)
 
 
@@ -46,20 +45,20 @@ def lookup(
     params: list[str] = []
     if message_ids:
         parts.append(
-            f"SELECT 'm', message_id, '', '' FROM {event} "  # noqa: S608
+            f"SELECT 'm', message_id, '', '', '' FROM {event} "  # noqa: S608
             f"WHERE source = %s AND message_id IN ({_in(message_ids)})"
         )
         params += [source, *message_ids]
     for kind, values in ((Identity.Kind.USER, user_ids), (Identity.Kind.ANONYMOUS, anonymous_ids)):
         if values:
             parts.append(
-                f"SELECT kind, value, email, user_id FROM {identity} "  # noqa: S608
+                f"SELECT kind, value, email, user_id, source FROM {identity} "  # noqa: S608
                 f"WHERE kind = %s AND value IN ({_in(values)})"
             )
             params += [kind.value, *values]
     if emails:
         parts.append(
-            f"SELECT 'e', previous_email, email, CAST(sequence AS VARCHAR(20)) FROM {alias} "  # noqa: S608
+            f"SELECT 'e', previous_email, email, CAST(sequence AS VARCHAR(20)), '' FROM {alias} "  # noqa: S608
             f"WHERE previous_email IN ({_in(emails)})"
         )
         params += emails
@@ -68,11 +67,11 @@ def lookup(
         return known
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
-        for kind, key, value, user_id in cursor.fetchall():
+        for kind, key, value, user_id, source in cursor.fetchall():
             if kind == "m":
                 known.message_ids.add(key)
             elif kind == "e":
                 known.aliases[key] = Link(value, int(user_id))
             else:
-                known.identities.append((kind, key, value, user_id))
+                known.identities.append((kind, key, value, user_id, source))
     return known

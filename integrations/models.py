@@ -243,11 +243,17 @@ class Event(models.Model):
                 name="seg_event_in_line",
                 condition=Q(status__in=("pending", "sending")),
             ),
+            # A visitor's held events, oldest first: an identify releases a bounded
+            # number of them per id (integrations/ingest.py, release_held).
             models.Index(
-                fields=("anonymous_id",), name="seg_event_held_anon", condition=Q(status="held")
+                fields=("anonymous_id", "timestamp", "id"),
+                name="seg_event_held_anon_line",
+                condition=Q(status="held"),
             ),
             models.Index(
-                fields=("user_id",), name="seg_event_held_user", condition=Q(status="held")
+                fields=("user_id", "timestamp", "id"),
+                name="seg_event_held_user_line",
+                condition=Q(status="held"),
             ),
             models.Index(
                 fields=("received_at",), name="seg_event_held_since", condition=Q(status="held")

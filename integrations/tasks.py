@@ -8,7 +8,7 @@ from celery import Task, shared_task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
-from . import delivery, dispatch, outbox
+from . import delivery, dispatch, ingest, outbox
 
 
 @task_prerun.connect
@@ -41,6 +41,12 @@ def fan_out_deliveries(event_ids: list[int]) -> int:
     """Queue the delivery tasks for many events; sent as one message from the shop."""
     dispatch.queue(event_ids, fan_out=False)
     return len(event_ids)
+
+
+@shared_task(name=dispatch.RELEASE, acks_late=True, reject_on_worker_lost=True)
+def release_held(user_id: str | None, anonymous_id: str | None, scope: str) -> int:
+    """Release, in batches, the held events an identify left past SEG_RELEASE_BATCH."""
+    return ingest.release_rest(user_id, anonymous_id, scope)
 
 
 @shared_task(name="integrations.sweep")

@@ -92,6 +92,13 @@ def endpoint(action: str) -> str:
     return f"{conf.tracker_url()}/django/{conf.website_id()}/{action}"
 
 
+def request_key(message_id: str, source: str) -> str:
+    """What identifies an event's request to Seg: its messageId for the shop's server,
+    ``browser:`` and the messageId for a page. messageIds are unique per source, so
+    a page (whose key anyone may hold) can never take a key the server's events use."""
+    return message_id if source == "server" else f"{source}:{message_id}"
+
+
 def idempotency_key(message_id: str) -> str:
     """The ``Idempotency-Key`` header for a messageId: always a sendable header value.
 

@@ -166,6 +166,8 @@ SEG_ANALYTICS_JS_URL = os.environ.get("SEG_ANALYTICS_JS_URL") or None
 SEG_BROWSER_RATE_LIMIT = float(os.environ.get("SEG_BROWSER_RATE_LIMIT") or 20)
 SEG_BROWSER_BURST = int(os.environ.get("SEG_BROWSER_BURST") or 200)
 SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
+# The key pages' signed identifies are checked with; unset: derived from SECRET_KEY.
+SEG_IDENTITY_SECRET = os.environ.get("SEG_IDENTITY_SECRET") or None
 # Keep each customer's events in the shop's order (on unless 0, off, false or no).
 SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
     "0",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 from celery import current_app
+from django.conf import settings as django_settings
 from django.db import connection
 
 from integrations import dispatch, limiter, rules, throttle
@@ -124,6 +125,9 @@ def child_env(sandbox: Sandbox, **extra: str) -> dict[str, str]:
         SEG_WEBSITE_ID=WEBSITE_ID,
         SEG_WRITE_KEYS=WRITE_KEY,
         SEG_BROWSER_WRITE_KEYS=BROWSER_KEY,
+        # The key of the signatures pages carry (integrations.vouching), the same
+        # in every process, as it is in production.
+        SECRET_KEY=django_settings.SECRET_KEY,
     )
     env.update(extra)
     return env

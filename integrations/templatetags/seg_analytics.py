@@ -6,7 +6,8 @@ In a base template::
 
 It loads analytics.js from the shop's own mount (``analytics._cdn``), with the
 first of SEG_BROWSER_WRITE_KEYS, calls ``identify(user id, {email})`` for a
-logged-in user and ``page()`` on every page. Every value reaches the page as
+logged-in user, signed by the server so the app knows the page speaks for that
+user (``integrations.vouching``), and ``page()`` on every page. Every value reaches the page as
 JSON inside ``<script type="application/json">`` (Django's ``json_script``,
 which escapes ``<``, ``>`` and ``&``, so neither ``</script>`` nor ``<!--`` can
 end or bend the element; U+2028 is legal in JSON and in JavaScript strings),
@@ -21,7 +22,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from .. import conf
+from .. import conf, vouching
 from ..exceptions import SegConfigurationError
 from ..mount import mount
 
@@ -40,7 +41,10 @@ NO_KEY = (
 
 def snippet_config(request: Any) -> dict[str, Any]:
     """What the snippet reads: ``writeKey``, ``cdn`` (the mount's absolute URL) and
-    ``identify`` (``{"userId", "traits": {"email"}}`` for a logged-in user, else None).
+    ``identify`` (``{"userId", "traits": {"email"}, "options"}`` for a logged-in user,
+    else None). ``options`` carries ``integrations.Seg.userHash``, the server's
+    signature of the userId (``vouching.user_hash``): with it the page's identify,
+    sent with a public key, may speak for that user.
 
     Raises SegConfigurationError without a browser key.
     """
@@ -51,7 +55,9 @@ def snippet_config(request: Any) -> dict[str, Any]:
     identify = None
     if user is not None and user.is_authenticated:
         traits = {"email": user.email} if getattr(user, "email", "") else {}
-        identify = {"userId": str(user.pk), "traits": traits}
+        user_id = str(user.pk)
+        options = {"integrations": {"Seg": {"userHash": vouching.user_hash(user_id)}}}
+        identify = {"userId": user_id, "traits": traits, "options": options}
     return {"writeKey": keys[0], "cdn": mount(request).url, "identify": identify}
 
 

@@ -18,6 +18,7 @@ from oscar.apps.order.models import Order
 from oscar.apps.order.signals import order_placed
 from oscar.apps.order.utils import OrderCreator
 
+from integrations.contrib.oscar.orders import message_id
 from integrations.models import Event, Status
 from integrations.sandbox import Sandbox
 from tests.conftest import WRITE_KEY, wait_until
@@ -32,7 +33,7 @@ def events(name: str) -> list[Event]:
 
 
 def order_event(order: Order) -> Event:
-    return Event.objects.get(message_id=f"oscar-order-{order.number}")
+    return Event.objects.get(message_id=message_id(order))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -98,7 +99,7 @@ def test_a_visit_browse_basket_register_and_checkout_reaches_seg(
     ]
 
     placed = received[("order-placed", None)]
-    assert placed["MessageId"] == f"oscar-order-{order.number}"
+    assert placed["MessageId"] == message_id(order)
     assert {k: placed[k] for k in ("Id", "UserId", "Total", "DeliveryRevenue", "Tax")} == {
         "Id": order.number,
         "UserId": user_id,
@@ -224,7 +225,7 @@ def test_a_failing_receiver_never_breaks_the_checkout(caplog: Any) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
     assert Order.objects.filter(number=order.number).exists()
-    assert not Event.objects.filter(message_id=f"oscar-order-{order.number}").exists()
+    assert not Event.objects.filter(message_id=message_id(order)).exists()
     assert "order_placed was not recorded" in caplog.text
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from ...wire import JSONObject
 from .catalogue import money, product_page
@@ -22,11 +23,19 @@ from .catalogue import money, product_page
 # Oscar's discount categories that lower what the customer pays; a
 # "Deferred" one is an action taken after the order, not money off.
 MONEY_OFF = ("Basket", "Shipping")
+MESSAGE_ID_SALT = "integrations.contrib.oscar.order"
 
 
 def message_id(order: Any) -> str:
-    """The messageId of an order's call: the order number, so a repeat is stored once."""
-    return f"oscar-order-{order.number}"
+    """The messageId of an order's call: ``oscar-order-<number>-<signature>``.
+
+    The same for the same order, so a repeat is stored once; its signature
+    (the first 20 hex digits of an HMAC-SHA256 of the number keyed by
+    SECRET_KEY, Django's ``salted_hmac``) keeps it unguessable from outside, though
+    order numbers are predictable.
+    """
+    signature = salted_hmac(MESSAGE_ID_SALT, str(order.number), algorithm="sha256").hexdigest()
+    return f"oscar-order-{order.number}-{signature[:20]}"
 
 
 def order_properties(order: Any, request: HttpRequest | None) -> JSONObject:
