@@ -1,19 +1,10 @@
 """Store Segment calls: validate, resolve identity, map, insert, and queue after commit.
 
-This is the one write path. The HTTP endpoint and the Python API both call
-``ingest``; it writes inside the caller's transaction when there is one.
-
-What it decides from what it reads (is the visitor known, which held rows an
-identify releases, is this messageId stored) is read and written in one
-transaction, under a lock on each id the calls name (``locks``), so a request
-for the same visitor that commits meanwhile can never leave it stale: the first
-page after a login sends identify, page and track at once.
-
-A page (a browser key) speaks for its own visitor only: it may give its own
-anonymousId an email, but its userId counts only where the shop's server vouches
-for it (a signed identify, ``vouching``, or a tie the server made between the
-anonymousId and the userId), and what it claims never changes what the server's
-own events resolve to (``identity.Resolver``).
+This is the one write path: the HTTP endpoint and the Python API both call
+``ingest``, which writes inside the caller's transaction when there is one.
+What it decides from what it reads is read under a lock on each id the calls
+name, in the transaction that writes (``lookup.read_locked``). A page (a browser
+key) speaks for its own visitor only (``identity.Resolver``, ``vouching``).
 """
 
 from __future__ import annotations
@@ -23,18 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, locks, rules, vouching
+from . import dispatch, holds, rules, vouching
 from .exceptions import InvalidMessage
 from .identity import Resolver
 from .lifecycle import HELD_REASON
-from .locks import Space
-from .lookup import lookup
-from .models import Event, Source, Status, SuppressionRule
+from .lookup import read_locked
+from .models import Event, Source, Status
 from .payloads import Mapping, event_time, map_message, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared_context
 from .wire import JSON, JSONObject, SegmentMessage
@@ -61,18 +50,6 @@ class Result:
     message_ids: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Release:
-    """Held events an identify with an email releases: those of ``user_id`` and of
-    ``anonymous_id`` (and of the anonymousIds the server tied to the user) with the
-    server's word (``scope`` server); with a page's, only that page's own events of
-    ``anonymous_id``."""
-
-    user_id: str | None
-    anonymous_id: str | None
-    scope: str
-
-
 @dataclass
 class _Batch:
     """The rows one request makes, built in memory before a single INSERT."""
@@ -81,9 +58,9 @@ class _Batch:
     resolver: Resolver
     source: str
     rows: list[Event] = field(default_factory=list)
-    releases: list[Release] = field(default_factory=list)
+    releases: list[holds.Release] = field(default_factory=list)
     alias_messages: dict[str, str] = field(default_factory=dict)
-    unfinished: list[Release] = field(default_factory=list)
+    unfinished: list[holds.Release] = field(default_factory=list)
 
     def add(self, message: SegmentMessage, raw: JSONObject) -> None:
         resolver, kind = self.resolver, message["type"]
@@ -149,7 +126,7 @@ class _Batch:
         )
         if kind == "identify" and email:
             self._release_in_batch()
-            self.releases.append(Release(user_id, anonymous_id, scope))
+            self.releases.append(holds.Release(user_id, anonymous_id, scope))
 
     def _release_in_batch(self) -> None:
         """Give this batch's earlier held rows the email an identify just made known."""
@@ -178,116 +155,11 @@ class _Batch:
         """
         released: list[int] = []
         for release in self.releases:
-            ids, done = release_held(self.resolver, release, self.now)
+            ids, done = holds.release_held(self.resolver, release, self.now)
             released += ids
             if not done:
                 self.unfinished.append(release)
         return released
-
-
-def release_held(resolver: Resolver, release: Release, now: datetime) -> tuple[list[int], bool]:
-    """Release up to SEG_RELEASE_BATCH of the rows ``release`` names, oldest first.
-
-    Returns the ids released, in order, and whether none is left. Its cost is
-    bounded whatever the visitor's history: one indexed query per id, each
-    reading at most SEG_RELEASE_BATCH rows, over the identify's own ids and the
-    SEG_RELEASE_ANONYMOUS_IDS anonymousIds most recently tied to its userId.
-    """
-    source = Source.SERVER if release.scope == Source.SERVER else Source.BROWSER
-    email = resolver.email_for(release.user_id, release.anonymous_id, source)
-    if not email:
-        return [], True
-    limit = int(conf.get_setting("SEG_RELEASE_BATCH"))
-    anonymous_ids = {release.anonymous_id} if release.anonymous_id else set()
-    user_id = release.user_id if release.scope == Source.SERVER else None
-    if user_id:
-        tied = int(conf.get_setting("SEG_RELEASE_ANONYMOUS_IDS"))
-        anonymous_ids.update(resolver.anonymous_ids_of(user_id, tied))
-    rows = _held(user_id, sorted(anonymous_ids), release.scope == Source.BROWSER, limit + 1)
-    done = len(rows) <= limit
-    due: list[tuple[int, dict[str, object]]] = []
-    caught: dict[SuppressionRule, list[tuple[int, dict[str, object]]]] = {}
-    for pk, payload, seg_event in rows[:limit]:
-        if payload is None:
-            continue
-        changes: dict[str, object] = {"email": email, "payload": with_email(payload, email)}
-        if rule := rules.matching(email, seg_event):
-            caught.setdefault(rule, []).append(
-                (pk, changes | {"rule": rule, "next_attempt_at": None})
-            )
-        else:
-            due.append((pk, changes | {"next_attempt_at": now, "enqueued_at": now}))
-    cause = f"Released: an identify made {email} known."
-    released = lifecycle.move_each(
-        "release", [(pk, c | {"status_reason": ""}) for pk, c in due], cause, now
-    )
-    for rule, caught_rows in caught.items():
-        lifecycle.move_each(
-            "release_suppressed",
-            [(pk, c | {"status_reason": rule.cause[:500]}) for pk, c in caught_rows],
-            rule.cause,
-            now,
-        )
-    return released, done
-
-
-def _held(
-    user_id: str | None, anonymous_ids: list[str], browser_only: bool, limit: int
-) -> list[tuple[int, Any, str]]:
-    """(id, payload, Seg event) of the oldest ``limit`` held rows of these ids, by
-    timestamp then id: each id's own indexed, limited read, merged."""
-    held = Event.objects.filter(status=Status.HELD)
-    if browser_only:
-        held = held.filter(source=Source.BROWSER)
-    parts = [held.filter(anonymous_id=value) for value in anonymous_ids]
-    if user_id:
-        parts.append(held.filter(user_id=user_id))
-    queries = [
-        part.order_by("timestamp", "id").values_list("id", "payload", "seg_event", "timestamp")[
-            :limit
-        ]
-        for part in parts
-    ]
-    if not queries:
-        return []
-    found: dict[int, tuple[Any, ...]] = {}
-    if connection.features.supports_slicing_ordering_in_compound and len(queries) > 1:
-        combined = queries[0].union(*queries[1:], all=True).order_by()
-        found = {row[0]: row for row in combined}
-    else:
-        for query in queries:
-            found.update((row[0], row) for row in query)
-    ordered = sorted(found.values(), key=lambda row: (row[3], row[0]))[:limit]
-    return [(row[0], row[1], row[2]) for row in ordered]
-
-
-def release_rest(user_id: str | None, anonymous_id: str | None, scope: str) -> int:
-    """Release, batch by batch, what an identify left held past SEG_RELEASE_BATCH.
-
-    Each batch is its own transaction, under the same locks as ingest, and its
-    released events are queued as it commits. Returns how many were released.
-    """
-    release, total = Release(user_id, anonymous_id, scope), 0
-    while True:
-        with transaction.atomic():
-            locks.lock(Space.ANONYMOUS_ID, [anonymous_id] if anonymous_id else [])
-            locks.lock(Space.USER_ID, [user_id] if user_id else [])
-            known = lookup(
-                scope,
-                (),
-                {user_id} if user_id else set(),
-                {anonymous_id} if anonymous_id else set(),
-                set(),
-            )
-            resolver = Resolver.from_known(
-                known.identities, known.aliases, set(), {user_id} if user_id else set()
-            )
-            ids, done = release_held(resolver, release, timezone.now())
-            if ids:
-                transaction.on_commit(partial(dispatch.queue, ids))
-        total += len(ids)
-        if done or not ids:
-            return total
 
 
 def _mapped(message: SegmentMessage, email: str | None, now: datetime) -> Mapping:
@@ -364,33 +236,13 @@ def _write(
     """Lock the calls' ids, read what is known, build and store the rows; call it in
     a transaction. ``skip``: let the database skip a repeated messageId silently.
     Returns the batch and the count of duplicates."""
-    # Only ids the shop chose can repeat; ids made here are fresh UUIDs.
-    chosen = [m["messageId"] for m, raw in valid if raw.get("messageId") not in (None, "")]
-    # A message that carries its own email needs no identity lookup, unless
-    # it is an identify, which changes what is known.
-    needing = [m for m, _ in valid if m["type"] == "identify" or email_in(m) is None]
-    users = {m["userId"] for m in needing if "userId" in m}
-    anonymous = {m["anonymousId"] for m in needing if "anonymousId" in m}
-    emails = {e for m, _ in valid if (e := email_in(m)) is not None}
-    moved = {e for m, _ in valid if (e := normalize_email(m.get("previousId"))) is not None}
-    locks.lock(Space.ANONYMOUS_ID, anonymous)
-    locks.lock(Space.EMAIL, emails | moved)
-    locks.lock(Space.USER_ID, users)
-    known = lookup(source, chosen, users, anonymous, emails)
-    # An anonymousId the server tied to a user resolves through that user, whose
-    # email an identify may be changing: its lock too, before the user is read.
-    tied = {
-        user
-        for _, _, _, user, scope in known.identities
-        if user and scope == Source.SERVER and user not in users
-    }
-    locks.lock(Space.USER_ID, tied)
+    known = read_locked(source, valid)
     fresh = _without_duplicates(valid, known.message_ids)
-    batch = _Batch(now, Resolver.from_known(known.identities, known.aliases, emails, users), source)
+    batch = _Batch(now, known.resolver(), source)
     for message, raw in fresh:
         batch.add(message, raw)
     if batch.rows:
-        _store(batch, now, skip and bool(chosen))
+        _store(batch, now, skip and known.chosen)
     return batch, len(valid) - len(fresh)
 
 

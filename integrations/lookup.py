@@ -12,18 +12,60 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from .identity import Link
-from .models import Alias, Event, Identity
+from . import locks
+from .identity import Link, Resolver
+from .locks import Space
+from .models import Alias, Event, Identity, Source
+from .spec import email_in, normalize_email
+from .wire import JSONObject, SegmentMessage
 
 
 @dataclass
 class Known:
-    """The rows found, by kind."""
+    """The rows found, by kind; ``users`` and ``emails`` are what was asked for, and
+    ``chosen`` whether any message named its own messageId."""
 
     message_ids: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    chosen: bool = False
     # kind, id, email, user id, source
     identities: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     aliases: dict[str, Link] = field(default_factory=dict)
+
+    def resolver(self) -> Resolver:
+        """A resolver seeded with what was found."""
+        return Resolver.from_known(self.identities, self.aliases, self.emails, self.users)
+
+
+def read_locked(source: str, valid: list[tuple[SegmentMessage, JSONObject]]) -> Known:
+    """Lock the ids these messages name (``locks``), then read what is known of them.
+
+    Call it in the transaction that writes what is decided from it. An
+    anonymousId the server tied to a user resolves through that user, whose
+    email an identify may be changing: that user is locked too, before it is read.
+    """
+    # Only ids the shop chose can repeat; ids made here are fresh UUIDs.
+    chosen = [m["messageId"] for m, raw in valid if raw.get("messageId") not in (None, "")]
+    # A message that carries its own email needs no identity lookup, unless
+    # it is an identify, which changes what is known.
+    needing = [m for m, _ in valid if m["type"] == "identify" or email_in(m) is None]
+    users = {m["userId"] for m in needing if "userId" in m}
+    anonymous = {m["anonymousId"] for m in needing if "anonymousId" in m}
+    emails = {e for m, _ in valid if (e := email_in(m)) is not None}
+    moved = {e for m, _ in valid if (e := normalize_email(m.get("previousId"))) is not None}
+    locks.lock(Space.ANONYMOUS_ID, anonymous)
+    locks.lock(Space.EMAIL, emails | moved)
+    locks.lock(Space.USER_ID, users)
+    known = lookup(source, chosen, users, anonymous, emails)
+    tied = {
+        user
+        for _, _, _, user, scope in known.identities
+        if user and scope == Source.SERVER and user not in users
+    }
+    locks.lock(Space.USER_ID, tied)
+    known.users, known.emails, known.chosen = users, emails, bool(chosen)
+    return known
 
 
 def _in(values: Collection[str]) -> str:

@@ -8,7 +8,7 @@ from celery import Task, shared_task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
-from . import delivery, dispatch, ingest, outbox
+from . import delivery, dispatch, holds, outbox
 
 
 @task_prerun.connect
@@ -46,7 +46,7 @@ def fan_out_deliveries(event_ids: list[int]) -> int:
 @shared_task(name=dispatch.RELEASE, acks_late=True, reject_on_worker_lost=True)
 def release_held(user_id: str | None, anonymous_id: str | None, scope: str) -> int:
     """Release, in batches, the held events an identify left past SEG_RELEASE_BATCH."""
-    return ingest.release_rest(user_id, anonymous_id, scope)
+    return holds.release_rest(user_id, anonymous_id, scope)
 
 
 @shared_task(name="integrations.sweep")

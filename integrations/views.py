@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -47,6 +47,9 @@ def _invalid(error: InvalidMessage) -> JsonResponse:
     return _error(status, error.code, str(error), **extra)
 
 
+# The endpoint makes its own transactions (ingest), even in a shop with
+# ATOMIC_REQUESTS: a write that lost a race to another request is then tried again.
+@transaction.non_atomic_requests
 @csrf_exempt
 @cors("POST")
 def track_api(request: HttpRequest, call: str) -> HttpResponse:

@@ -137,6 +137,8 @@ SEG_MAX_ATTEMPTS = int(os.environ.get("SEG_MAX_ATTEMPTS") or 25)
 SEG_RETRY_AFTER_CAP = float(os.environ.get("SEG_RETRY_AFTER_CAP") or 60 * 60)
 SEG_MAX_COUNTDOWN = float(os.environ.get("SEG_MAX_COUNTDOWN") or 60)
 SEG_ANONYMOUS_HOLD = float(os.environ.get("SEG_ANONYMOUS_HOLD") or 7 * 24 * 60 * 60)
+SEG_RELEASE_BATCH = int(os.environ.get("SEG_RELEASE_BATCH") or 1000)
+SEG_RELEASE_ANONYMOUS_IDS = int(os.environ.get("SEG_RELEASE_ANONYMOUS_IDS") or 50)
 SEG_REQUEUE_AFTER = float(os.environ.get("SEG_REQUEUE_AFTER") or 5 * 60)
 SEG_SWEEP_BATCH = int(os.environ.get("SEG_SWEEP_BATCH") or 5000)
 # After a failed publish, how long a process leaves its events to the sweeper

@@ -12,6 +12,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 
 from integrations.exceptions import SegConfigurationError
+from integrations.vouching import user_hash
 
 from .conftest import BROWSER_KEY
 
@@ -56,7 +57,12 @@ def test_the_cdn_follows_the_public_origin(settings: Any) -> None:
 def test_a_logged_in_user_is_identified_with_their_email() -> None:
     user = User.objects.create_user("ann", "ann@example.com", "x")
     config = config_of(render(user))
-    assert config["identify"] == {"userId": str(user.pk), "traits": {"email": "ann@example.com"}}
+    signed = {"integrations": {"Seg": {"userHash": user_hash(str(user.pk))}}}
+    assert config["identify"] == {
+        "userId": str(user.pk),
+        "traits": {"email": "ann@example.com"},
+        "options": signed,
+    }
 
 
 @pytest.mark.django_db

@@ -27,9 +27,15 @@ TEXT = [
     ("SEG_ANALYTICS_JS_PATH", "/srv/analytics.js", "/srv/analytics.js"),
     ("SEG_ANALYTICS_JS_URL", "https://cdn.shop/a.js", "https://cdn.shop/a.js"),
     ("SEG_CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For"),
+    ("SEG_IDENTITY_SECRET", "s3cret", "s3cret"),
 ]
 # Unset, each of these keeps the app's default (None).
-OPTIONAL_TEXT = ["SEG_PUBLIC_ORIGIN", "SEG_ANALYTICS_JS_URL", "SEG_CLIENT_IP_HEADER"]
+OPTIONAL_TEXT = [
+    "SEG_PUBLIC_ORIGIN",
+    "SEG_ANALYTICS_JS_URL",
+    "SEG_CLIENT_IP_HEADER",
+    "SEG_IDENTITY_SECRET",
+]
 # Read as on or off.
 FLAGS = ["SEG_ORDER_PER_CUSTOMER"]
 NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS))

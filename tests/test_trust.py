@@ -20,7 +20,7 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations import api, ingest, tracker
+from integrations import api, holds, tracker
 from integrations.models import Event, Identity, Source, Status
 from integrations.templatetags.seg_analytics import snippet_config
 from integrations.vouching import user_hash
@@ -231,7 +231,7 @@ def test_an_identify_releases_a_bounded_batch_and_a_task_the_rest(settings: Any)
         api.track(None, "Product Viewed", {"product_id": f"p{n}"}, anonymous_id="many")
     api.identify(None, {"email": "many@example.com"}, anonymous_id="many")
     assert Event.objects.filter(status=Status.HELD).count() == 15
-    assert ingest.release_rest(None, "many", Source.SERVER) == 15
+    assert holds.release_rest(None, "many", Source.SERVER) == 15
     assert not Event.objects.filter(status=Status.HELD).exists()
     released = Event.objects.filter(call_type="track").order_by("timestamp", "id")
     assert {e.email for e in released} == {"many@example.com"}
