@@ -46,7 +46,7 @@ from benchmarks.harness import Row, median, percentile  # noqa: E402
 from integrations import api, dispatch, operations, outbox  # noqa: E402
 from integrations.identity import Resolver  # noqa: E402
 from integrations.ingest import _Batch  # noqa: E402
-from integrations.models import Event, Status  # noqa: E402
+from integrations.models import Event, Source, Status  # noqa: E402
 from integrations.spec import validate  # noqa: E402
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
@@ -170,7 +170,7 @@ def bench_ingest_batch(base_url: str, clients: int = 4) -> Row:
     now = timezone.now()
     rows_by_batch = []
     for body in bodies:
-        batch = _Batch(now, Resolver())
+        batch = _Batch(now, Resolver(), Source.SERVER)
         for raw in json.loads(body)["batch"]:
             batch.add(validate(raw), raw)
         rows_by_batch.append(batch.rows)
@@ -346,7 +346,7 @@ def bench_python_api() -> list[Row]:
 # --- 4. deliver -----------------------------------------------------------------
 def pending_rows(count: int) -> list[Event]:
     now = timezone.now()
-    batch = _Batch(now, Resolver())
+    batch = _Batch(now, Resolver(), Source.SERVER)
     for i in range(count):
         raw = message(i, f"d{uuid.uuid4().hex[:6]}")
         batch.add(validate(raw), raw)
@@ -415,7 +415,7 @@ def mixed_traffic() -> list[Event]:
     for step in range(max(FEW_EACH, MANY_EACH)):
         calls += [who for who, each in lines if step < each]
     now = timezone.now()
-    batch = _Batch(now, Resolver())
+    batch = _Batch(now, Resolver(), Source.SERVER)
     for i, who in enumerate(calls):
         raw = message(i, f"o{tag}")
         raw["userId"] = who
