@@ -161,7 +161,7 @@ def worker(concurrency: int, tracker: str, name: str = "worker", **extra: str) -
         "--concurrency",
         str(concurrency),
         "-Q",
-        "seg",
+        "seg,seg_browser",
         "--without-gossip",
         "--without-mingle",
         "--hostname",

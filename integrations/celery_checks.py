@@ -108,9 +108,9 @@ def check_delivery_moves(
     return [
         Warning(
             stall.describe(),
-            hint="Start a worker on the seg queue (celery -A <project> worker -Q seg) and "
-            "beat (celery -A <project> beat), and check that both reach the broker and "
-            "the database.",
+            hint="Start a worker on the seg and seg_browser queues (celery -A <project> "
+            "worker -Q seg,seg_browser) and beat (celery -A <project> beat), and check that "
+            "both reach the broker and the database.",
             id="integrations.W005",
         )
     ]

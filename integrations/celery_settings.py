@@ -33,8 +33,11 @@ __all__ = [
     "CELERY_WORKER_PREFETCH_MULTIPLIER",
 ]
 
-# The queue the app's tasks go to; a worker started with ``-Q seg`` serves it.
+# The queues the app's tasks go to: ``seg`` for the shop's server's events, the
+# sweeper and the purge; ``seg_browser`` for pages' events (integrations.dispatch).
+# A worker serves both, the server's first: ``-Q seg,seg_browser``.
 QUEUE = "seg"
+BROWSER_QUEUE = "seg_browser"
 SWEEP_INTERVAL = 10.0
 PURGE_INTERVAL = 3600.0
 
@@ -83,6 +86,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # The worker's own connection sets its own limit (below) and still
     # reconnects for as long as Redis is away.
     "max_retries": 0,
+    # A worker polls its queues in the order of its -Q (seg, then seg_browser)
+    # every time, where kombu's default takes them in turn: a backlog of pages'
+    # wake-ups never stands between a worker and the next order's.
+    "queue_order_strategy": "priority",
 }
 # A worker that loses Redis stops its running tasks rather than acking them
 # on a connection that is gone; the lease and the sweeper take it from there.

@@ -53,6 +53,13 @@ DEFAULTS: dict[str, Any] = {
     "SEG_DELIVERY_BATCH": 50,
     # Requests per second to Seg across all workers (0 for no cap).
     "SEG_RATE_LIMIT": 100.0,
+    # The part of SEG_RATE_LIMIT pages' events may use (above 0; 1 or more:
+    # all of it): a flood from pages leaves the rest to the server's events,
+    # which may use the whole cap.
+    "SEG_BROWSER_RATE_SHARE": 0.5,
+    # A delivery task of pages' events posts for about this long, then gives
+    # the rest back to their queue: the process is soon free for the server's.
+    "SEG_BROWSER_SLICE": timedelta(seconds=1),
     # With no cap, how long a worker that Seg keeps answering 2xx goes on
     # without asking the shared throttle again: a pause or an open circuit
     # another worker meets reaches it within this (throttle.gate).
@@ -64,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # The Redis that holds the shared throttle; default: the Celery broker.
     "SEG_REDIS_URL": None,
     "SEG_RETENTION_DAYS": 30,
+    # A page's events that never got an email (held, or expired) are deleted
+    # this long after they were received, even while still held: a public key
+    # can send them without end, and only an identify makes them worth keeping.
+    "SEG_BROWSER_RETENTION": timedelta(days=1),
     # Per customer (email), an event is not posted while an earlier one is
     # pending or sending (integrations/ordering.py). Off: events go out as
     # they are claimed, whatever the customer.
@@ -103,6 +114,8 @@ DURATIONS = {
     "SEG_PUBLISH_PAUSE",
     "SEG_BREAKER_COOLDOWN",
     "SEG_THROTTLE_REFRESH",
+    "SEG_BROWSER_SLICE",
+    "SEG_BROWSER_RETENTION",
 }
 
 

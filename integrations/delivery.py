@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from . import conf, dispatch, lifecycle, ordering, outcomes, pgwire, throttle, tracker
 from .answers import Verdict
-from .models import Event, EventQuerySet
+from .models import Event, EventQuerySet, Source
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,8 @@ class Claim:
     event: Event = field(compare=False, repr=False)  # what to send
 
 
-CLAIMED_FIELDS: tuple[str, ...] = (
-    "attempts",
-    "tries",
-    "action",
-    "payload",
-    "message_id",
-    "source",
-)
-CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp")  # and the customer's line
+CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
+CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source")  # and the customer's line
 
 
 def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
@@ -114,7 +107,10 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     wire), and a kill sends at most one event again per process. A post
     starts only while its lease has room for the longest answer; claims past
     that, held back by the throttle, or behind one of their customer's that
-    will be retried, are given back. Returns the verdicts of the attempts
+    will be retried, are given back; so are a page's events left once its
+    task has posted for SEG_BROWSER_SLICE, so that the process is soon free
+    for the server's events (its queue is polled first). Pages' posts take
+    the throttle's pages' share too. Returns the verdicts of the attempts
     made. Database errors propagate; the leases then lapse and the sweeper
     retries.
     """
@@ -125,6 +121,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
         - conf.get_setting("SEG_CONNECT_TIMEOUT")
         - conf.get_setting("SEG_READ_TIMEOUT")
     )
+    browser_slice = conf.get_setting("SEG_BROWSER_SLICE").total_seconds()
     made: list[tuple[Claim, Verdict]] = []
     in_order, retrying = ordering.enabled(), set[str]()  # lines whose event will be retried
     in_line: list[Claim] = []  # behind one of those: they wait for its outcome
@@ -141,16 +138,17 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 in_line.append(held)
                 retrying |= ordering.lines(held.event)  # an alias's events wait behind it too
                 continue
-            if position and time.monotonic() - claimed_at > room:
+            browser, spent = held.event.source == Source.BROWSER, time.monotonic() - claimed_at
+            if position and (spent > room or (browser and spent > browser_slice)):
                 settle()
-                give_back(
-                    claims[position:],
-                    throttle.Wait(timedelta(0), throttle.Reason.LEASE_RUNNING_OUT),
+                reason = (
+                    throttle.Reason.LEASE_RUNNING_OUT if spent > room else throttle.Reason.SLICE
                 )
+                give_back(claims[position:], throttle.Wait(timedelta(0), reason))
                 break
-            wait, unreported = throttle.gate(delivered=unreported), False
+            wait, unreported = throttle.gate(delivered=unreported, browser=browser), False
             while wait is not None and throttle.sleep_briefly(wait):
-                wait = throttle.gate()
+                wait = throttle.gate(browser=browser)
             if wait is not None:
                 settle()
                 give_back(claims[position:], wait)

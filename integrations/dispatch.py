@@ -1,4 +1,10 @@
-"""Queue delivery wake-ups in Celery. Redis only says "look at this row now"."""
+"""Queue delivery wake-ups in Celery. Redis only says "look at this row now".
+
+Wake-ups go to a queue by their events' source: the shop's server's to
+``seg``, pages' to ``seg_browser``. A worker started with ``-Q seg,seg_browser``
+takes from ``seg`` first (``queue_order_strategy`` "priority" in
+``celery_settings``), so a flood from pages never queues ahead of an order.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from time import monotonic
 from celery import current_app
 
 from . import conf, lifecycle
+from .celery_settings import BROWSER_QUEUE, QUEUE
+from .models import Event, Source
 
 logger = logging.getLogger(__name__)
 
@@ -30,26 +38,68 @@ RELEASE = "integrations.release_held"
 # SEG_PUBLISH_PAUSE, not once a request.
 _paused_until = float("-inf")
 
+QUEUES = {Source.SERVER: QUEUE, Source.BROWSER: BROWSER_QUEUE}
+# Ids one look-up of sources names at most: well under SQLite's bound parameters.
+_CHUNK = 500
 
-def queue(ids: Sequence[int], countdown: timedelta | None = None, fan_out: bool = True) -> bool:
+
+def queue(
+    ids: Sequence[int],
+    countdown: timedelta | None = None,
+    fan_out: bool = True,
+    source: str | None = None,
+) -> bool:
     """Queue delivery tasks for these events; False when they were not all queued.
 
-    A task takes up to SEG_DELIVERY_BATCH events. More than one task's worth
-    goes out as one fan-out message, which a worker turns into the tasks: a
-    publish costs about a millisecond, and the shop's request should not pay
-    it many times. Events not queued (the broker refused, or this process is
-    pausing after a refusal) are marked as having no live wake-up, so the next
+    ``source``: the source of every one of ``ids``, when the caller knows it;
+    else it is read from the rows (one query per 500 ids). The server's
+    events are published first, to ``seg``, then the pages', to
+    ``seg_browser``; a task never mixes the two. A task takes up to
+    SEG_DELIVERY_BATCH events. More than one task's worth goes out as one
+    fan-out message, which a worker turns into the tasks: a publish costs
+    about a millisecond, and the shop's request should not pay it many
+    times. Events not queued (the broker refused, or this process is pausing
+    after a refusal) are marked as having no live wake-up, so the next
     sweeper pass queues them; nothing is lost either way.
     """
+    groups = {Source(source): list(ids)} if source else by_source(ids)
+    queued = True
+    for each in (Source.SERVER, Source.BROWSER):
+        if groups.get(each):
+            queued = _queue_one(groups[each], countdown, fan_out, each) and queued
+    return queued
+
+
+def by_source(ids: Sequence[int]) -> dict[Source, list[int]]:
+    """``ids`` split by their events' source, each in the order given.
+
+    An id whose row cannot be read (gone, or the database refused) counts as
+    the server's: its wake-up is then served first, never lost.
+    """
+    browser: set[int] = set()
+    try:
+        for start in range(0, len(ids), _CHUNK):
+            rows = Event.objects.filter(pk__in=list(ids[start : start + _CHUNK]))
+            browser.update(rows.filter(source=Source.BROWSER).values_list("pk", flat=True))
+    except Exception:
+        logger.warning("Could not read the sources of %d event(s).", len(ids), exc_info=True)
+    return {
+        Source.SERVER: [pk for pk in ids if pk not in browser],
+        Source.BROWSER: [pk for pk in ids if pk in browser],
+    }
+
+
+def _queue_one(ids: list[int], countdown: timedelta | None, fan_out: bool, source: Source) -> bool:
+    """``queue`` for events of one source, to that source's queue."""
     size = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    send_task = partial(current_app.send_task, queue=QUEUES[source], retry=False)
     if fan_out and len(ids) > size and countdown is None:
-        return _publish(ids, partial(current_app.send_task, FAN_OUT, (list(ids),), retry=False))
+        return _publish(ids, partial(send_task, FAN_OUT, (ids, source.value)))
     seconds = countdown.total_seconds() if countdown else 0.0
     for start in range(0, len(ids), size):
-        chunk = list(ids[start : start + size])
+        chunk = ids[start : start + size]
         name, args = (DELIVER_EVENT, (chunk[0],)) if len(chunk) == 1 else (DELIVER_EVENTS, (chunk,))
-        send = partial(current_app.send_task, name, args, countdown=seconds, retry=False)
-        if not _publish(ids[start:], send):
+        if not _publish(ids[start:], partial(send_task, name, args, countdown=seconds)):
             return False
     return True
 

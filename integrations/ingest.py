@@ -263,7 +263,7 @@ def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
         transaction.on_commit(partial(_queue_stored, batch.source, message_ids, released))
     else:
         ids = [row.pk for row in pending]
-        transaction.on_commit(partial(_queue, ids, released))
+        transaction.on_commit(partial(_queue, batch.source, ids, released))
 
 
 def _without_duplicates(
@@ -283,10 +283,12 @@ def _without_duplicates(
     return kept
 
 
-def _queue(ids: list[int], released: list[int]) -> None:
+def _queue(source: str, ids: list[int], released: list[int]) -> None:
     # Released events go out before the later ones of their customer by the
     # claim's rule of per-customer order, not by the order of the wake-ups.
-    dispatch.queue(released + ids)
+    # Those may be of either source (the server's word releases a page's too),
+    # so their queue is read from their rows; this request's own are ``source``'s.
+    dispatch.queue(released + ids, source=None if released else source)
 
 
 def _queue_stored(source: str, message_ids: list[str], released: list[int]) -> None:
@@ -295,4 +297,4 @@ def _queue_stored(source: str, message_ids: list[str], released: list[int]) -> N
         .order_by("id")
         .values_list("id", flat=True)
     )
-    _queue(ids, released)
+    _queue(source, ids, released)

@@ -19,11 +19,11 @@ from enum import StrEnum
 from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Field
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from . import pgwire
-from .models import Attempt, Event, EventQuerySet, Status, StatusChange
+from .models import Attempt, Event, EventQuerySet, Source, Status, StatusChange
 
 HELD_REASON = "Waiting for an identify with an email for this visitor."
 
@@ -75,8 +75,13 @@ MOVES: dict[str, Move] = {
     "fail": _move({Status.SENDING}, Status.FAILED, Actor.WORKER, False),
 }
 
-# Rows retention may delete; every other status is kept until an operator acts.
-PURGEABLE = (Status.DELIVERED, Status.IGNORED)
+# Every end state: rows retention deletes once SEG_RETENTION_DAYS have passed.
+# Pending, sending and held rows are still on their way and are kept, but for
+# a page's held rows with no email (UNVERIFIED).
+PURGEABLE = (Status.DELIVERED, Status.IGNORED, Status.FAILED, Status.EXPIRED, Status.SUPPRESSED)
+# A public key's events that never got an email: held, or expired while held.
+# Retention deletes them after SEG_BROWSER_RETENTION, held or not.
+UNVERIFIED = Q(source=Source.BROWSER, status__in=(Status.HELD, Status.EXPIRED), email="")
 
 
 def move(
@@ -241,12 +246,19 @@ def forget_wake_ups(ids: Sequence[int], now: datetime | None = None) -> int:
     )
 
 
-def purge(queryset: EventQuerySet) -> int:
-    """Delete the rows of ``queryset`` that retention may delete (delivered, ignored).
+def purge(queryset: EventQuerySet, unverified: bool = False) -> int:
+    """Delete the rows of ``queryset`` that retention may delete: those in an end state
+    (PURGEABLE), or with ``unverified`` those a page sent that never got an email
+    (UNVERIFIED, held ones included).
 
-    Returns the events deleted; their attempts and history go with them.
+    The rows are locked as they are read, and only those still deletable are
+    deleted: an identify releasing a held row meanwhile keeps it. Returns the
+    events deleted; their attempts and history go with them.
     """
-    _, deleted = queryset.filter(status__in=PURGEABLE).delete()
+    deletable = Q(UNVERIFIED) if unverified else Q(status__in=PURGEABLE)
+    with transaction.atomic():
+        ids = list(queryset.filter(deletable).select_for_update().values_list("pk", flat=True))
+        _, deleted = Event.objects.filter(deletable, pk__in=ids).delete()
     return deleted.get(Event._meta.label, 0)
 
 

@@ -243,8 +243,15 @@ class Event(models.Model):
                 name="seg_event_in_line",
                 condition=Q(status__in=("pending", "sending")),
             ),
+            # The same line, of the server's events only: what an order waits on
+            # (pages' events never hold back the server's).
+            models.Index(
+                fields=("email", "timestamp", "id"),
+                name="seg_event_server_line",
+                condition=Q(status__in=("pending", "sending"), source="server"),
+            ),
             # A visitor's held events, oldest first: an identify releases a bounded
-            # number of them per id (integrations/ingest.py, release_held).
+            # number of them per id (integrations/holds.py).
             models.Index(
                 fields=("anonymous_id", "timestamp", "id"),
                 name="seg_event_held_anon_line",
@@ -258,10 +265,13 @@ class Event(models.Model):
             models.Index(
                 fields=("received_at",), name="seg_event_held_since", condition=Q(status="held")
             ),
+            # A page's events that never got an email (held, or expired), which
+            # retention deletes first (integrations/outbox.py); events in an end
+            # state it finds by seg_event_status, a seek of each status.
             models.Index(
                 fields=("received_at",),
-                name="seg_event_expirable",
-                condition=Q(status__in=("delivered", "ignored")),
+                name="seg_event_unverified",
+                condition=Q(source="browser", status__in=("held", "expired"), email=""),
             ),
             models.Index(fields=("-received_at", "-id"), name="seg_event_recent"),
             models.Index(fields=("status", "-received_at"), name="seg_event_status"),

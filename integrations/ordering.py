@@ -3,9 +3,12 @@
 "Earlier" is by the shop's ``timestamp``, then by receipt (the row's id, which
 the database hands out as rows are stored). "Outstanding" is pending or
 sending: a delivered, failed, suppressed, ignored, held or expired event
-blocks nothing. The rule lives in the claim's query (``first_in_line``), so
-it holds whatever the workers, the wake-ups or the sweeper do; the wake-ups
-here only make it prompt. ``SEG_ORDER_PER_CUSTOMER`` (default on) turns it off.
+blocks nothing. A page's event (a public key's, which may name any email)
+never holds back one of the shop's server's: an order waits only on the
+server's earlier events of its customer, a page's event on every earlier
+one. The rule lives in the claim's query (``first_in_line``), so it holds
+whatever the workers, the wake-ups or the sweeper do; the wake-ups here only
+make it prompt. ``SEG_ORDER_PER_CUSTOMER`` (default on) turns it off.
 """
 
 from __future__ import annotations
@@ -23,12 +26,16 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 
 from . import conf, dispatch, lifecycle
-from .models import Event, EventQuerySet
+from .models import Event, EventQuerySet, Source
 
 # Outstanding, written as the partial index seg_event_in_line's own condition:
 # SQLite uses a partial index only for a condition spelled out with the same
 # constants, not bound parameters (PostgreSQL uses it either way).
 _OUTSTANDING = RawSQL("status IN ('pending', 'sending')", (), output_field=BooleanField())
+# The same, of the server's events only: seg_event_server_line's condition.
+_SERVER_OUTSTANDING = RawSQL(
+    "status IN ('pending', 'sending') AND source = 'server'", (), output_field=BooleanField()
+)
 
 # Ids one wake-up query names at most: bounded well under SQLite's limit
 # of bound parameters.
@@ -40,22 +47,31 @@ def enabled() -> bool:
     return bool(conf.get_setting("SEG_ORDER_PER_CUSTOMER"))
 
 
-def ahead(email: str = "email", besides: Sequence[int] = ()) -> Exists:
-    """True for a row (the outer query's) that has an earlier outstanding event for ``email``.
+def ahead(email: str = "email", besides: Sequence[int] = ()) -> Q:
+    """True for a row (the outer query's) that has an earlier outstanding event for ``email``
+    that holds it back: for a server's event, one of the server's; for a page's, any.
 
     ``email`` names the outer row's column (or alias) to look up; the events
-    ``besides`` do not count. One probe of the partial index
-    ``seg_event_in_line`` (outstanding rows by email, timestamp, id), which
-    stops at the first row found. A row without an email has no customer to
-    keep in order, and nothing is ahead of it.
+    ``besides`` do not count. One probe of a partial index, which stops at
+    the first row found: ``seg_event_server_line`` (the server's outstanding
+    rows by email, timestamp, id), and for a page's event
+    ``seg_event_in_line`` (every outstanding row) too. A row without an
+    email has no customer to keep in order, and nothing is ahead of it.
     """
+    server = Exists(_earlier(_SERVER_OUTSTANDING, email, besides))
+    every = Exists(_earlier(_OUTSTANDING, email, besides))
+    return Q(server) | Q(Q(source=Source.BROWSER) & Q(every))
+
+
+def _earlier(outstanding: RawSQL, email: str, besides: Sequence[int]) -> EventQuerySet:
+    """The ``outstanding`` rows of the outer row's line for ``email`` that come before it."""
     # (timestamp, id) < the row's, written so that the index seeks to the
     # line's part up to the row's timestamp: the first in a long line scans
     # only its own, not the whole line behind it.
     earlier = Q(timestamp__lt=OuterRef("timestamp")) | Q(pk__lt=OuterRef("pk"))
-    line = Event.objects.filter(_OUTSTANDING, email=OuterRef(email))
+    line = Event.objects.filter(outstanding, email=OuterRef(email))
     line = line.filter(earlier, timestamp__lte=OuterRef("timestamp")).exclude(email="")
-    return Exists(line.exclude(pk__in=list(besides)) if besides else line)
+    return line.exclude(pk__in=list(besides)) if besides else line
 
 
 def _waiting(queryset: EventQuerySet, besides: Sequence[int] = ()) -> tuple[EventQuerySet, Q]:
@@ -67,7 +83,7 @@ def _waiting(queryset: EventQuerySet, besides: Sequence[int] = ()) -> tuple[Even
     new email, later than it, after it.
     """
     marked = queryset.alias(previous_email=KT("payload__PreviousEmail"))
-    return marked, Q(ahead("email", besides)) | Q(ahead("previous_email", besides))
+    return marked, ahead("email", besides) | ahead("previous_email", besides)
 
 
 def first_in_line(queryset: EventQuerySet, besides: Sequence[int] = ()) -> EventQuerySet:
@@ -135,9 +151,10 @@ def _clear_sql(count: int, aliases: bool, vendor: str) -> tuple[str, tuple[Any, 
 
 
 def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
-    """For the customer of each of ``event_ids``, the run of outstanding events that may go
-    next: their first, if due now, and the due ones right behind it, up to
-    SEG_DELIVERY_BATCH a customer, in the order to post them.
+    """For the customer of each of ``event_ids``, the runs of outstanding events that may go
+    next, one of the server's events and one of pages': each its first, if due now, and
+    the due ones right behind it, up to SEG_DELIVERY_BATCH a run, in the order to post
+    them.
 
     The run stops at the first event not due: one being sent needs no
     wake-up (unless its lease lapsed), one retrying later has its own, and
@@ -150,7 +167,9 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     """
     firsts: set[str] = set()
     line = Event.objects.filter(_OUTSTANDING, email=OuterRef("email"))
-    first = line.order_by("timestamp", "pk")
+    server_line = Event.objects.filter(_SERVER_OUTSTANDING, email=OuterRef("email"))
+    first = line.order_by("timestamp", "pk").values("next_attempt_at")[:1]
+    first_server = server_line.order_by("timestamp", "pk").values("next_attempt_at")[:1]
     for start in range(0, len(event_ids), _CHUNK):
         chunk = list(event_ids[start : start + _CHUNK])
         # The first row's due time, a seek of its line: asked as "pk IN (heads)
@@ -159,26 +178,29 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
             Event.objects.filter(pk__in=chunk)
             .exclude(email="")
             .order_by()
-            .annotate(first_due=Subquery(first.values("next_attempt_at")[:1]))
-            .values_list("email", "first_due")
+            .annotate(first_due=Subquery(first), server_due=Subquery(first_server))
+            .values_list("email", "first_due", "server_due")
         )
-        firsts.update(email for email, due in leaders if due is not None and due <= now)
+        firsts.update(email for email, *dues in leaders if any(d and d <= now for d in dues))
     run = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
     found: list[int] = []
     emails = sorted(firsts)
     for start in range(0, len(emails), _CHUNK):
-        place = Window(RowNumber(), partition_by=[F("email")], order_by=[F("timestamp"), F("pk")])
+        # A line's server's events and pages' events are two runs: the
+        # server's wait on none of the pages'.
+        parts = [F("email"), F("source")]
+        place = Window(RowNumber(), partition_by=parts, order_by=[F("timestamp"), F("pk")])
         rows = (
             Event.objects.filter(_OUTSTANDING, email__in=emails[start : start + _CHUNK])
             .annotate(place=place)
             .filter(place__lte=run)
-            .order_by("email", "place")
-            .values_list("email", "pk", "next_attempt_at")
+            .order_by("email", "source", "place")
+            .values_list("email", "source", "pk", "next_attempt_at")
         )
-        stopped: set[str] = set()
-        for email, pk, due in rows:
-            if email in stopped or due is None or due > now:
-                stopped.add(email)
+        stopped: set[tuple[str, str]] = set()
+        for email, source, pk, due in rows:
+            if (email, source) in stopped or due is None or due > now:
+                stopped.add((email, source))
             else:
                 found.append(pk)
     return found

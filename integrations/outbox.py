@@ -2,7 +2,7 @@
 
 Both cost what they touch, not the table's size: the sweeper reads the
 partial index of due rows, retention deletes in small batches by the
-partial index of expirable rows.
+partial indexes of deletable rows.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import conf, dispatch, lifecycle, ordering, throttle
-from .models import Event, Status
+from .models import Event, Source, Status
 
 logger = logging.getLogger(__name__)
 
@@ -37,45 +39,56 @@ def sweep(now: datetime | None = None) -> Sweep:
     down), was queued longer than SEG_REQUEUE_AFTER ago (the broker lost it),
     or was consumed by a worker whose lease then lapsed (the worker died).
     With SEG_ORDER_PER_CUSTOMER, one that waits on an earlier event of its
-    customer is left to that event's outcome.
+    customer is left to that event's outcome. The server's events are taken
+    first, then pages' with what is left of SEG_SWEEP_BATCH, and published in
+    that order, each to its own queue: a backlog from pages never fills a
+    pass ahead of an order.
     """
     now = now or timezone.now()
     expired = expire_holds(now)
     cutoff = now - conf.get_setting("SEG_REQUEUE_AFTER")
     # While the circuit is open, one event a pass is enough to probe Seg.
     limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
+    queued = waited = 0
     with transaction.atomic():
-        found = list(orphans(now, cutoff, limit))
-        # An event that waits on an earlier one of its customer is not queued
-        # but marked all the same: that one's outcome queues it, and the sweep
-        # looks at it again only SEG_REQUEUE_AFTER later, not every pass.
-        waiting = ordering.waiting(found)
-        ids = [pk for pk in found if pk not in waiting]
-        if found:
-            lifecycle.mark_queued(found, now)
-        if ids:
-            transaction.on_commit(lambda: dispatch.queue(ids))
-    if found or expired:
+        for source in (Source.SERVER, Source.BROWSER):
+            found = list(orphans(now, cutoff, limit - queued - waited, source))
+            # An event that waits on an earlier one of its customer is not queued
+            # but marked all the same: that one's outcome queues it, and the sweep
+            # looks at it again only SEG_REQUEUE_AFTER later, not every pass.
+            waiting = ordering.waiting(found)
+            ids = [pk for pk in found if pk not in waiting]
+            if found:
+                lifecycle.mark_queued(found, now)
+            if ids:
+                transaction.on_commit(partial(dispatch.queue, ids, source=source))
+            queued, waited = queued + len(ids), waited + len(waiting)
+    if queued or waited or expired:
         logger.info(
             "Sweep: queued %d due event(s), %d left waiting on an earlier one, expired %d hold(s).",
-            len(ids),
-            len(waiting),
+            queued,
+            waited,
             expired,
         )
-    return Sweep(queued=len(ids), expired=expired)
+    return Sweep(queued=queued, expired=expired)
 
 
-def orphans(now: datetime, cutoff: datetime, limit: int) -> QuerySet[Event, int]:
-    """The ids a sweep takes, oldest due first; run it inside a transaction.
+def orphans(
+    now: datetime, cutoff: datetime, limit: int, source: str | None = None
+) -> QuerySet[Event, int]:
+    """The ids a sweep takes (of ``source``, or of both), oldest due first; run it inside a
+    transaction.
 
     Sweeps that overlap (several beats, or a backlog of sweep tasks after a
     broker outage) take disjoint rows rather than each queue them all.
     """
+    rows = Event.objects.orphaned(now, cutoff)
+    if source:
+        rows = rows.filter(source=source)
     return (
-        Event.objects.orphaned(now, cutoff)
-        .select_for_update(skip_locked=True)
+        rows.select_for_update(skip_locked=True)
         .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
+        .values_list("id", flat=True)[: max(limit, 0)]
     )
 
 
@@ -87,22 +100,54 @@ def expire_holds(now: datetime) -> int:
 
 
 def purge(now: datetime | None = None, days: int | None = None) -> int:
-    """Delete delivered and ignored events older than the retention; the count deleted.
+    """Delete the events retention no longer keeps; the count deleted.
 
-    Works in batches of SEG_RETENTION_BATCH so no lock is held for long.
-    Failed, held, expired and suppressed events are never deleted here.
+    Every event in an end state (delivered, ignored, failed, expired,
+    suppressed) received more than SEG_RETENTION_DAYS (``days``) ago; and a
+    page's events that never got an email (held, or expired), received more
+    than SEG_BROWSER_RETENTION ago, still held or not. Pending, sending and
+    the server's held events are kept. Works in batches of
+    SEG_RETENTION_BATCH so no lock is held for long, each batch read by an
+    index that holds only what it may find (``seg_event_status``, a seek of
+    each end state by receipt; the partial ``seg_event_unverified``): it
+    costs the rows deleted, not the table.
     """
     now = now or timezone.now()
     days = conf.get_setting("SEG_RETENTION_DAYS") if days is None else days
-    before = now - timedelta(days=days)
+    browser: timedelta = conf.get_setting("SEG_BROWSER_RETENTION")
+    unverified = _purge(deletable(now - browser, unverified=True), unverified=True)
+    return unverified + _purge(deletable(now - timedelta(days=days)))
+
+
+def deletable(before: datetime, unverified: bool = False) -> QuerySet[Event, int]:
+    """The ids of the events retention deletes that were received before ``before``: in an
+    end state, or with ``unverified`` a page's that never got an email (held ones too).
+
+    Written with constants, as the partial index's own condition, so that
+    SQLite may use it as PostgreSQL does.
+    """
+    condition = _UNVERIFIED if unverified else _ENDED
+    rows = Event.objects.filter(condition, received_at__lt=before).order_by("received_at")
+    return rows.values_list("id", flat=True)
+
+
+_ENDED = RawSQL(
+    "status IN ('delivered', 'ignored', 'failed', 'expired', 'suppressed')",
+    (),
+    output_field=BooleanField(),
+)
+_UNVERIFIED = RawSQL(
+    "source = 'browser' AND status IN ('held', 'expired') AND email = ''",
+    (),
+    output_field=BooleanField(),
+)
+
+
+def _purge(ids: QuerySet[Event, int], unverified: bool = False) -> int:
     size = conf.get_setting("SEG_RETENTION_BATCH")
     deleted = 0
     while True:
-        ids = list(
-            Event.objects.filter(
-                status__in=lifecycle.PURGEABLE, received_at__lt=before
-            ).values_list("id", flat=True)[:size]
-        )
-        if not ids:
+        batch = list(ids[:size])
+        if not batch:
             return deleted
-        deleted += lifecycle.purge(Event.objects.filter(pk__in=ids))
+        deleted += lifecycle.purge(Event.objects.filter(pk__in=batch), unverified)

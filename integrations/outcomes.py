@@ -108,8 +108,9 @@ class Recording:
             )
         elif self.result.countdown is not None:
             # After the commit (at once, outside a transaction).
+            event = item.held.event
             transaction.on_commit(
-                partial(dispatch.queue, [item.held.event.pk], self.result.countdown)
+                partial(dispatch.queue, [event.pk], self.result.countdown, source=event.source)
             )
         return self.result.verdict
 

@@ -37,9 +37,10 @@ def deliver_events(event_ids: list[int]) -> list[str]:
 
 
 @shared_task(name=dispatch.FAN_OUT, acks_late=True, reject_on_worker_lost=True)
-def fan_out_deliveries(event_ids: list[int]) -> int:
-    """Queue the delivery tasks for many events; sent as one message from the shop."""
-    dispatch.queue(event_ids, fan_out=False)
+def fan_out_deliveries(event_ids: list[int], source: str | None = None) -> int:
+    """Queue the delivery tasks for many events (all of ``source``, when it is given; a
+    message from before sources had queues has none); sent as one message from the shop."""
+    dispatch.queue(event_ids, fan_out=False, source=source)
     return len(event_ids)
 
 
@@ -57,5 +58,5 @@ def sweep() -> dict[str, int]:
 
 @shared_task(name="integrations.purge")
 def purge() -> int:
-    """Delete delivered and ignored events past SEG_RETENTION_DAYS."""
+    """Delete the events retention no longer keeps (``outbox.purge``)."""
     return outbox.purge()

@@ -23,8 +23,8 @@ from .processes import per_process
 logger = logging.getLogger(__name__)
 
 PREFIX = "seg:throttle:"
-BUCKET, PAUSE, FAILURES, OPEN, PROBE = (
-    PREFIX + name for name in ("bucket", "pause", "failures", "open", "probe")
+BUCKET, PAUSE, FAILURES, OPEN, PROBE, BROWSER_BUCKET = (
+    PREFIX + name for name in ("bucket", "pause", "failures", "open", "probe", "browser")
 )
 
 # Returns {reason, ms to wait, calm}: reason 0 goes ahead now, 1 waits for the
@@ -32,8 +32,11 @@ BUCKET, PAUSE, FAILURES, OPEN, PROBE = (
 # nothing holds workers back (no cap, no pause, the circuit closed, no failure
 # counted): the caller may go ahead for a while without asking (SEG_THROTTLE_REFRESH).
 # ARGV[4] '1' first reports a 2xx the caller has not reported yet (what report
-# does for one). KEYS: bucket, pause, open, probe, failures. ARGV: rate per
-# second, burst, probe lease ms, a 2xx to report.
+# does for one). A post of a page's event also needs a token of the pages' own
+# bucket (ARGV[5] a second, 0 for none): both or neither are taken, so pages
+# never use more than their share, and the server's events the rest or all.
+# KEYS: bucket, pause, open, probe, failures, pages' bucket. ARGV: rate per
+# second, burst, probe lease ms, a 2xx to report, the pages' rate.
 GATE = """
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3], KEYS[5]) > 0 then
   redis.call('DEL', KEYS[5], KEYS[3], KEYS[4])
@@ -56,14 +59,31 @@ if rate <= 0 then
   return {0, 0, 1}
 end
 local burst = tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+local function level(key, r, b)
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or b
+  local ts = tonumber(state[2]) or now
+  return math.min(b, tokens + (now - ts) * r / 1000)
+end
+local tokens = level(KEYS[1], rate, burst)
+local share = tonumber(ARGV[5])
+local mine = nil
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
+if share > 0 then
+  mine = level(KEYS[6], share, math.max(share, 1))
+  if mine < 1 then wait = math.ceil((1 - mine) * 1000 / share) end
+end
+if tokens < 1 then wait = math.max(wait, math.ceil((1 - tokens) * 1000 / rate)) end
+if wait == 0 then
+  tokens = tokens - 1
+  if mine then mine = mine - 1 end
+end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 60000)
+if mine then
+  redis.call('HSET', KEYS[6], 'tokens', tostring(mine), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[6], 60000)
+end
 if wait > 0 then return {1, wait} end
 return {0, 0}
 """
@@ -76,6 +96,7 @@ class Reason(StrEnum):
     PAUSED = "paused"
     CIRCUIT_OPEN = "circuit open"
     LEASE_RUNNING_OUT = "lease running out"
+    SLICE = "a page's task gives its process back"
     IN_LINE = "an earlier event of the customer is retried"
 
 
@@ -118,11 +139,14 @@ _calm_until = float("-inf")
 _unreported = False
 
 
-def gate(delivered: bool = False) -> Wait | None:
+def gate(delivered: bool = False, browser: bool = False) -> Wait | None:
     """None to post now; else how long to wait, for the rate cap, a pause, or the breaker.
 
     ``delivered``: the caller's last post was a 2xx it has not reported;
     the gate reports it first, as ``report`` would, in the same round trip.
+    ``browser``: the post is of a page's event, which takes a token of the
+    pages' share too (SEG_BROWSER_RATE_SHARE of SEG_RATE_LIMIT), so a flood
+    from pages leaves the server's events the rest of the cap.
 
     With no rate cap (SEG_RATE_LIMIT 0), a gate that finds nothing holding
     workers back (no pause, the circuit closed, no failure counted) lets this
@@ -140,10 +164,11 @@ def gate(delivered: bool = False) -> Wait | None:
     delivered, _unreported = delivered or _unreported, False
     rate = float(conf.get_setting("SEG_RATE_LIMIT") or 0)
     lease_ms = int(conf.get_setting("SEG_LEASE").total_seconds() * 1000)
+    share = browser_rate(rate) if browser else 0.0
     try:
         code, wait_ms, *calm = _gate()(
-            keys=[BUCKET, PAUSE, OPEN, PROBE, FAILURES],
-            args=[rate, max(rate, 1), lease_ms, int(delivered)],
+            keys=[BUCKET, PAUSE, OPEN, PROBE, FAILURES, BROWSER_BUCKET],
+            args=[rate, max(rate, 1), lease_ms, int(delivered), share],
         )
     except redis.RedisError:
         logger.warning("Throttle unavailable (Redis); posting without it.", exc_info=True)
@@ -154,6 +179,13 @@ def gate(delivered: bool = False) -> Wait | None:
     if not int(code):
         return None
     return Wait(timedelta(milliseconds=max(int(wait_ms), 1)), REASONS[int(code)])
+
+
+def browser_rate(rate: float) -> float:
+    """Pages' posts a second under the cap ``rate``: SEG_BROWSER_RATE_SHARE of it; 0 when
+    pages have no bucket of their own (no cap, or a share of 1 or more)."""
+    share = float(conf.get_setting("SEG_BROWSER_RATE_SHARE"))
+    return rate * share if rate > 0 and share < 1 else 0.0
 
 
 def forget_calm() -> None:
@@ -220,7 +252,7 @@ def is_open() -> bool:
 def reset() -> None:
     """Forget all shared state (for operators after an incident, and for tests)."""
     forget_calm()
-    client().delete(BUCKET, PAUSE, FAILURES, OPEN, PROBE)
+    client().delete(BUCKET, PAUSE, FAILURES, OPEN, PROBE, BROWSER_BUCKET)
 
 
 def sleep_briefly(wait: Wait) -> bool:

@@ -152,7 +152,8 @@ class Worker:
         self.log_path.parent.mkdir(exist_ok=True)
         self.log = self.log_path.open("w")
         command = [sys.executable, "-m", "celery", "-A", "segproject", "worker"]
-        command += ["--loglevel", "INFO", "--concurrency", str(concurrency), "-Q", "seg"]
+        command += ["--loglevel", "INFO", "--concurrency", str(concurrency)]
+        command += ["-Q", "seg,seg_browser"]
         command += ["--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
         if beat:
             schedule = ROOT / ".run" / f"beat-{name}-{os.getpid()}"

@@ -77,6 +77,12 @@ BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
         "a shop's request would wait",
         "CELERY_BROKER_TRANSPORT_OPTIONS",
     ),
+    (
+        "integrations.W006",
+        {"CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 7200, "max_retries": 0}},
+        "queue_order_strategy is 'round_robin'",
+        "-Q seg,seg_browser",
+    ),
     ("integrations.E101", {"SEG_BROWSER_WRITE_KEYS": ["key"]}, "in both", "secret"),
     (
         "integrations.E102",
@@ -120,7 +126,7 @@ ALSO_GOOD: list[dict[str, Any]] = [
     {"SEG_LEASE": 20.5},
     {"SEG_LEASE": timedelta(minutes=2), "SEG_RETRY_WINDOW": 3600},
     {"SEG_CONNECT_TIMEOUT": 1, "SEG_READ_TIMEOUT": 2.5, "SEG_LEASE": 4},
-    {"CELERY_BROKER_TRANSPORT_OPTIONS": {"max_retries": 0}},
+    {"CELERY_BROKER_TRANSPORT_OPTIONS": {"max_retries": 0, "queue_order_strategy": "priority"}},
     {"SEG_BROWSER_WRITE_KEYS": UNSET, "SEG_ANALYTICS_JS_PATH": UNSET},
     {"SEG_ANALYTICS_JS_PATH": UNSET, "SEG_ANALYTICS_JS_URL": "https://cdn.shop.example/a.js"},
     {"SEG_ALLOWED_ORIGINS": "https://shop.example, http://127.0.0.1:8000/"},

@@ -14,10 +14,10 @@ import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
-from integrations import conf, delivery, operations, outbox
+from integrations import conf, delivery, operations, ordering, outbox
 from integrations.answers import Verdict
 from integrations.ingest import ingest
-from integrations.models import Event, Status
+from integrations.models import Event, Source, Status
 from integrations.sandbox import Answer, Sandbox
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
@@ -308,3 +308,21 @@ def test_a_worker_never_takes_the_second_while_another_claims_the_first(
     # The first is skipped as locked; the second, still behind a pending first, is not taken.
     assert delivery.claim_many([first.pk, second.pk], timezone.now()) == []
     assert arrived(sandbox) == []
+
+
+def test_a_pages_event_never_holds_back_the_servers_but_waits_on_them(sandbox: Sandbox) -> None:
+    # A public key may name any email: its events must not stand in front of an order.
+    assert ingest([call(minute=0)], source=Source.BROWSER).stored == 1
+    assert ingest([call(minute=2)], source=Source.BROWSER).stored == 1
+    page, later_page = Event.objects.filter(source=Source.BROWSER).order_by("timestamp")
+    (order,) = stored(call(minute=1))
+    sandbox.script(Answer(status=500), Answer(status=500))
+    assert delivery.deliver(page.pk) is Verdict.RETRY  # the page's event is retried later
+    assert delivery.deliver(order.pk) is Verdict.RETRY  # not held back by it
+    assert delivery.deliver(later_page.pk) is None  # waits on the order ahead of it
+    assert ordering.heads([order.pk], timezone.now()) == []
+    due_now(page, order)
+    woken = sorted(ordering.heads([order.pk], timezone.now()))  # both runs of the line
+    assert woken == sorted([page.pk, later_page.pk, order.pk])
+    deliver_all([page, order, later_page])
+    assert arrived(sandbox) == keys(page, order, page, order, later_page)

@@ -14,8 +14,9 @@ import redis
 from django.db import connection
 from django.utils import timezone
 
-from integrations import api, operations, outbox
-from integrations.models import Event, Status
+from integrations import api, lifecycle, operations, outbox
+from integrations.ingest import ingest
+from integrations.models import Event, Source, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -104,17 +105,73 @@ def test_holds_expire(seg_settings: Any) -> None:
     assert Event.objects.get(message_id="h2").status == Status.HELD
 
 
-def test_retention_deletes_only_old_delivered_and_ignored(seg_settings: Any) -> None:
+def test_retention_deletes_every_old_end_state_and_keeps_what_is_on_its_way(
+    seg_settings: Any,
+) -> None:
     seg_settings.SEG_RETENTION_BATCH = 2
     old = timezone.now() - timedelta(days=40)
-    make(3, status=Status.DELIVERED, received_at=old)
-    make(1, status=Status.IGNORED, received_at=old)
-    kept = make(1, status=Status.FAILED, received_at=old) + make(
-        1, status=Status.HELD, received_at=old
+    ended = (Status.DELIVERED, Status.IGNORED, Status.FAILED, Status.EXPIRED, Status.SUPPRESSED)
+    for status in ended:
+        make(2, status=status, received_at=old)
+    kept = make(1, status=Status.PENDING, received_at=old) + make(
+        1, status=Status.SENDING, received_at=old
     )
-    kept += make(1, status=Status.SUPPRESSED, received_at=old) + make(1, status=Status.DELIVERED)
-    assert outbox.purge() == 4
+    kept += make(1, status=Status.HELD, received_at=old)  # the server's: held for its hold
+    kept += [event for status in ended for event in make(1, status=status)]  # recent
+    assert outbox.purge() == 2 * len(ended)
     assert sorted(Event.objects.values_list("pk", flat=True)) == sorted(e.pk for e in kept)
+
+
+def from_page(status: Status, age: timedelta, email: str = "") -> Event:
+    """A page's event (a browser key's) in ``status``, received ``age`` ago."""
+    message = {"type": "page", "anonymousId": f"v-{uuid.uuid4().hex[:8]}", "name": "Home"}
+    assert ingest([message], source=Source.BROWSER).stored == 1
+    event = Event.objects.latest("pk")
+    Event.objects.filter(pk=event.pk).update(
+        status=status, email=email, received_at=timezone.now() - age
+    )
+    return event
+
+
+def test_a_pages_events_that_never_got_an_email_go_after_the_browser_retention(
+    seg_settings: Any,
+) -> None:
+    seg_settings.SEG_BROWSER_RETENTION = timedelta(days=1)
+    gone = [
+        from_page(Status.HELD, timedelta(days=2)),  # still held: deleted all the same
+        from_page(Status.EXPIRED, timedelta(days=8)),
+    ]
+    kept = [
+        from_page(Status.HELD, timedelta(hours=20)),
+        from_page(Status.PENDING, timedelta(days=2), email="ann@example.com"),
+        from_page(Status.DELIVERED, timedelta(days=2), email="ann@example.com"),
+        *make(1, status=Status.HELD, received_at=timezone.now() - timedelta(days=2)),
+    ]
+    assert outbox.purge() == len(gone)
+    assert sorted(Event.objects.values_list("pk", flat=True)) == sorted(e.pk for e in kept)
+
+
+def test_a_held_event_released_as_retention_runs_is_kept(seg_settings: Any) -> None:
+    held = from_page(Status.HELD, timedelta(days=2))
+    rows = Event.objects.filter(pk=held.pk)
+    Event.objects.filter(pk=held.pk).update(status=Status.PENDING, email="ann@example.com")
+    assert lifecycle.purge(rows, unverified=True) == 0
+    assert rows.exists()
+
+
+@pytest.mark.parametrize(
+    ("unverified", "indexes"),
+    [(False, {"seg_event_status"}), (True, {"seg_event_unverified", "seg_event_email"})],
+)
+def test_retention_reads_an_index_never_the_table(unverified: bool, indexes: set[str]) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask what it may use
+        plan = outbox.deletable(timezone.now(), unverified).explain()
+    if connection.vendor == "postgresql":  # on a tiny table it may take any index but this
+        indexes = {"seg_event_unverified"} if unverified else {"Index"}
+    assert any(index in plan for index in indexes), plan
+    assert "Seq Scan" not in plan and "SCAN integrations_event" not in plan, plan
 
 
 def test_bulk_retry_returns_failed_to_pending() -> None:

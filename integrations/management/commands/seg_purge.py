@@ -1,4 +1,4 @@
-"""Delete delivered and ignored events past the retention period."""
+"""Delete the events past their retention (integrations.outbox.purge)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from integrations import outbox
 
 
 class Command(BaseCommand):
-    help = "Delete delivered and ignored events older than SEG_RETENTION_DAYS, in batches."
+    help = (
+        "Delete events in an end state older than SEG_RETENTION_DAYS, and pages' events "
+        "that never got an email older than SEG_BROWSER_RETENTION, in batches."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None, help="Override SEG_RETENTION_DAYS.")
