@@ -402,6 +402,13 @@ class Identity(models.Model):
             # The anonymous ids most recently tied to a user: an identify releases the
             # held events of a bounded number of them (SEG_RELEASE_ANONYMOUS_IDS).
             models.Index(fields=("user_id", "-updated_at"), name="seg_identity_user_recent"),
+            # What pages claimed, oldest first: retention deletes them after
+            # SEG_BROWSER_RETENTION (integrations/outbox.py, forget_claims).
+            models.Index(
+                fields=("updated_at",),
+                name="seg_identity_claims",
+                condition=Q(source="browser"),
+            ),
             models.Index(fields=("email",), name="seg_identity_email"),
         )
 

@@ -18,7 +18,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import conf, dispatch, lifecycle, ordering, throttle
-from .models import Event, Source, Status
+from .models import Event, Identity, Source, Status
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,22 @@ def purge(now: datetime | None = None, days: int | None = None) -> int:
     days = conf.get_setting("SEG_RETENTION_DAYS") if days is None else days
     browser: timedelta = conf.get_setting("SEG_BROWSER_RETENTION")
     unverified = _purge(deletable(now - browser, unverified=True), unverified=True)
+    forget_claims(now - browser)
     return unverified + _purge(deletable(now - timedelta(days=days)))
+
+
+def forget_claims(before: datetime) -> int:
+    """Delete what pages claimed about their own visitors (``Identity`` rows of source
+    browser: an unsigned identify's email for its anonymousId) last changed before
+    ``before``; in batches, through the partial index ``seg_identity_claims``.
+    Returns the rows deleted. A visitor whose claim is gone is anonymous again
+    until their page identifies once more; the server's word is never deleted here.
+    """
+    stale = Identity.objects.filter(source=Source.BROWSER, updated_at__lt=before)
+    size, deleted = conf.get_setting("SEG_RETENTION_BATCH"), 0
+    while batch := list(stale.order_by("updated_at").values_list("pk", flat=True)[:size]):
+        deleted += Identity.objects.filter(pk__in=batch, updated_at__lt=before).delete()[0]
+    return deleted
 
 
 def deletable(before: datetime, unverified: bool = False) -> QuerySet[Event, int]:

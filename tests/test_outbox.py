@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from integrations import api, lifecycle, operations, outbox
 from integrations.ingest import ingest
-from integrations.models import Event, Source, Status
+from integrations.models import Event, Identity, Source, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -149,6 +149,27 @@ def test_a_pages_events_that_never_got_an_email_go_after_the_browser_retention(
     ]
     assert outbox.purge() == len(gone)
     assert sorted(Event.objects.values_list("pk", flat=True)) == sorted(e.pk for e in kept)
+
+
+def test_what_pages_claimed_goes_after_the_browser_retention_the_servers_word_stays(
+    seg_settings: Any,
+) -> None:
+    seg_settings.SEG_BROWSER_RETENTION = timedelta(days=1)
+    old, recent = timezone.now() - timedelta(days=2), timezone.now() - timedelta(hours=2)
+    Identity.objects.bulk_create(
+        [
+            Identity(kind="anonymous", value="a1", source=Source.BROWSER, updated_at=old),
+            Identity(kind="anonymous", value="a2", source=Source.BROWSER, updated_at=recent),
+            Identity(kind="anonymous", value="a1", source=Source.SERVER, updated_at=old),
+            Identity(kind="user", value="u1", source=Source.SERVER, updated_at=old),
+        ]
+    )
+    outbox.purge()
+    assert sorted(Identity.objects.values_list("value", "source")) == [
+        ("a1", Source.SERVER),
+        ("a2", Source.BROWSER),
+        ("u1", Source.SERVER),
+    ]
 
 
 def test_a_held_event_released_as_retention_runs_is_kept(seg_settings: Any) -> None:
