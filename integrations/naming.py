@@ -67,10 +67,13 @@ def seg_event_for(name: str) -> SegEvent | None:
 
     >>> seg_event_for("order_completed")
     <SegEvent.ORDER_PLACED: 'OrderPlaced'>
+    >>> seg_event_for("Order\u00a0 Completed ")
+    <SegEvent.ORDER_PLACED: 'OrderPlaced'>
     >>> seg_event_for("Viewed Product Details") is None
     True
     """
+    words = " ".join(name.split())  # any run of Unicode whitespace is one space; trimmed
     for pattern, event in _MATCHERS:
-        if pattern.match(name):
+        if pattern.match(words):
             return event
     return None

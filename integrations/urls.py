@@ -4,13 +4,13 @@ include under a prefix such as ``seg/``."""
 from django.urls import path, re_path
 
 from . import cdn
-from .views import track_api
+from .views import not_found, track_api
 
 app_name = "integrations"
 
 urlpatterns = [
     re_path(
-        r"^v1/(?P<call>identify|track|page|alias|batch|i|t|p|a|b)/?$",
+        r"^v1/(?P<call>identify|track|page|alias|batch|import|i|t|p|a|b)/?$",
         track_api,
         name="track-api",
     ),
@@ -22,4 +22,7 @@ urlpatterns = [
         name="analytics-js",
     ),
     path("analytics-next/bundles/<str:name>", cdn.chunk, name="analytics-js-chunk"),
+    # Every other path under the mount: a JSON 404 a client can read, never
+    # the site's HTML page.
+    re_path(r"^.*$", not_found, name="not-found"),
 ]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from .spec import js_number
 from .wire import JSONObject
 
 # The largest number a double holds (1.8e308): past it a number is no amount.
@@ -58,7 +59,7 @@ class Reader:
         if isinstance(value, str):
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
+            return js_number(value)
         self.warn(keys[0], value, "is not text")
         return None
 
@@ -99,7 +100,11 @@ class Reader:
         if not isinstance(value, list):
             self.warn(plural, value, "is not a list")
             return None
-        kept = [str(item) for item in value if isinstance(item, str | int | float)]
+        kept = [
+            item if isinstance(item, str) else js_number(item)
+            for item in value
+            if isinstance(item, str | int | float) and not isinstance(item, bool)
+        ]
         if len(kept) != len(value):
             self.warn(plural, value, "holds items that are not text; they were left out")
         return kept

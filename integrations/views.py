@@ -99,6 +99,13 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
     return _batch_answer(result, kept, refused)
 
 
+@csrf_exempt
+@cors("GET", "POST")
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any path under the mount that is no endpoint: 404 as JSON, as Segment's API answers."""
+    return _error(404, "not_found", f"No endpoint at {request.path}.")
+
+
 def _batch_answer(result: Result, kept: list[int], refused: list[int]) -> JsonResponse:
     """200 listing each bad or refused message by its index in the request; 400 or 403
     when none was stored."""
