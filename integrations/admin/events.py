@@ -27,11 +27,12 @@ from ..models import Event
 from . import views
 from .display import moment, status_badge
 from .forms import EventPageForm, SuppressForm
+from .guards import GuardedAdmin
 from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EventAdmin(GuardedAdmin):
     list_display = ("when", "who", "what", "order", "badge", "attempts", "next_attempt")
     list_display_links = ("when",)
     list_filter = ("status", "call_type", "seg_event", HasErrorFilter, ReceivedFilter, "rule")
