@@ -30,6 +30,7 @@ from django.utils import timezone
 from . import conf, dispatch, lifecycle, ordering, outcomes, pgwire, throttle, tracker
 from .answers import Verdict
 from .models import Event, EventQuerySet, Source
+from .sendable import NOT_SENT, unsendable
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
             .order_by("pk")
             .only(*CLAIMED_FIELDS)
         )
+        events = _refuse_unsendable(events, now)
         if events and ordering.enabled():
             events = ordering.in_line(events)
         if events:
@@ -84,6 +86,29 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
         event.first_attempt_at = event.first_attempt_at or now
         claims.append(Claim(event.attempts, event.tries, event))
     return claims
+
+
+def _refuse_unsendable(events: list[Event], now: datetime) -> list[Event]:
+    """The events that can be sent; the others (no email, nothing to send: no move should
+    have made them due) are failed with the reason, never posted. Inside the claim."""
+    refused: dict[str, list[int]] = {}
+    for event in events:
+        if reason := unsendable(event.email, event.payload, event.action):
+            refused.setdefault(reason, []).append(event.pk)
+    for reason, ids in refused.items():
+        logger.error("Events %s not sent to Seg: %s.", ids, reason)
+        cause = NOT_SENT.format(reason)
+        lifecycle.move(
+            Event.objects.filter(pk__in=ids),
+            "refuse",
+            cause,
+            now=now,
+            next_attempt_at=None,
+            enqueued_at=None,
+        )
+        ordering.wake_next(ids, now)  # the customer's next events no longer wait on them
+    gone = {pk for ids in refused.values() for pk in ids}
+    return [event for event in events if event.pk not in gone]
 
 
 def claim(event_id: int, now: datetime) -> Claim | None:

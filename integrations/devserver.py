@@ -4,7 +4,9 @@
 so a body sent with ``Transfer-Encoding: chunked`` (a streaming client or proxy)
 arrives empty. This app's ``runserver`` command serves with ``ChunkedWSGIServer``,
 whose handler decodes the chunked framing (RFC 9112 section 7.1) from the socket and
-passes the body on with a Content-Length. ``integrations`` must come before
+passes the body on with a Content-Length. It reads no body past Segment's 500 KB
+(MAX_REQUEST_BYTES), on any path: Django's own handler would read whatever the
+app left unread into memory. ``integrations`` must come before
 ``django.contrib.staticfiles`` in INSTALLED_APPS for its ``runserver`` to be the one
 that runs. Production servers such as gunicorn dechunk on their own (see views).
 """
@@ -74,15 +76,26 @@ def _chunk_size(line: bytes) -> int:
     return int(match[1], 16)
 
 
+def _length(value: str) -> int:
+    """A Content-Length value (RFC 9110 section 8.6: digits only); ValueError otherwise."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(value)
+    return int(value)
+
+
 class ChunkedRequestHandler(WSGIRequestHandler):
     """Django's dev server request handler, which also reads chunked bodies.
 
-    A request sent with ``Transfer-Encoding: chunked`` reaches the app as an ordinary
-    one: the decoded body, a Content-Length and no Transfer-Encoding. A body over
-    ``body_limit`` reaches it as its first ``body_limit + 1`` bytes, so that the
-    app's own size check refuses it, and the connection is closed after the answer
-    since the rest was never read. Malformed framing is answered 400 here, and the
-    connection closed.
+    No body past ``body_limit`` (MAX_REQUEST_BYTES) is read, on any path: a
+    Content-Length over it is answered 413 here, unread, and one that is not a
+    number 400; either way the connection is closed. A request sent with
+    ``Transfer-Encoding: chunked`` reaches the app as an ordinary one: the decoded
+    body, a Content-Length and no Transfer-Encoding. A body over ``body_limit``
+    reaches it as its first ``body_limit + 1`` bytes, so that the app's own size
+    check refuses it, and the connection is closed after the answer since the rest
+    was never read. Malformed framing is answered 400 here, and the connection
+    closed.
     """
 
     body_limit = MAX_REQUEST_BYTES
@@ -98,6 +111,21 @@ class ChunkedRequestHandler(WSGIRequestHandler):
 
     def parse_request(self) -> bool:
         if not super().parse_request():
+            return False
+        # Django's handler reads whatever the app left of a body into memory
+        # before the next request (``ServerHandler.close``): a length over the
+        # bound is refused here, before a byte of the body is read, and the
+        # connection closed.
+        try:
+            announced = max(map(_length, self.headers.get_all("Content-Length") or ()), default=0)
+        except ValueError:
+            self.send_error(HTTPStatus.BAD_REQUEST, explain="Content-Length is not a number.")
+            return False
+        if announced > self.body_limit:
+            self.send_error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                explain=f"The request is over {self.body_limit // 1024} KB.",
+            )
             return False
         coding = self.headers.get("Transfer-Encoding")
         if coding is None:

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from . import pgwire
 from .models import Attempt, Event, EventQuerySet, Source, Status, StatusChange
+from .sendable import SENDABLE
 
 HELD_REASON = "Waiting for an identify with an email for this visitor."
 
@@ -73,6 +74,8 @@ MOVES: dict[str, Move] = {
     "deliver": _move({Status.SENDING}, Status.DELIVERED, Actor.WORKER, False),
     "retry_later": _move({Status.SENDING}, Status.PENDING, Actor.WORKER, False),
     "fail": _move({Status.SENDING}, Status.FAILED, Actor.WORKER, False),
+    # A row a worker claimed and found it cannot send (unsendable); never posted.
+    "refuse": _move({Status.PENDING, Status.SENDING}, Status.FAILED, Actor.WORKER),
 }
 
 # Every end state: rows retention deletes once SEG_RETENTION_DAYS have passed.
@@ -97,11 +100,15 @@ def move(
     One UPDATE, ``WHERE status IN (sources)``, sets ``status`` and
     ``updated_at`` with ``changes``; for a move with history, one INSERT …
     SELECT writes a StatusChange with ``cause`` for each row, in the same
-    transaction. Raises KeyError for an unknown move.
+    transaction. A move to pending takes only rows with an email, a payload
+    and an action (SENDABLE); the others stay where they are. Raises KeyError
+    for an unknown move.
     """
     spec = MOVES[name]
     now = now or timezone.now()
     target = queryset.filter(status__in=spec.sources)
+    if spec.target is Status.PENDING:
+        target = target.filter(SENDABLE)
     if not spec.history:
         return target.update(status=spec.target, updated_at=now, **changes)
     changes.setdefault("status_reason", cause[:500])
@@ -119,22 +126,38 @@ def move_each(
     """Make move ``name`` on each (pk, changes), the changes differing by row.
 
     One conditional UPDATE a row, then one INSERT of the history of those that
-    moved. Returns the pks moved, in the order given. Call it inside a
-    transaction.
+    moved. A move to pending takes a row only if it has, once changed, an email,
+    a payload and an action (as ``move``). Returns the pks moved, in the order
+    given. Call it inside a transaction.
     """
     spec = MOVES[name]
     moved = [
         pk
         for pk, changes in rows
-        if Event.objects.filter(pk=pk, status__in=spec.sources).update(
-            status=spec.target, updated_at=now, **changes
-        )
+        if _guarded(spec, pk, changes).update(status=spec.target, updated_at=now, **changes)
     ]
     if spec.history:
         StatusChange.objects.bulk_create(
             StatusChange(event_id=pk, at=now, status=spec.target, cause=cause[:500]) for pk in moved
         )
     return moved
+
+
+def _guarded(spec: Move, pk: int, changes: dict[str, Any]) -> EventQuerySet:
+    """Row ``pk`` if ``spec`` may move it: in its sources and, for a move to pending,
+    sendable once ``changes`` are made (a changed value is checked here, the rest in SQL)."""
+    row = Event.objects.filter(pk=pk, status__in=spec.sources)
+    if spec.target is not Status.PENDING:
+        return row
+    for field, blank in (("email", Q(email="")), ("action", Q(action=""))):
+        if field in changes and not changes[field]:
+            return row.none()
+        if field not in changes:
+            row = row.exclude(blank)
+    if "payload" in changes:
+        payload = changes["payload"]
+        return row if isinstance(payload, dict) and payload.get("Email") else row.none()
+    return row.filter(payload__isnull=False)
 
 
 class Finishing:

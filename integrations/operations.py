@@ -17,13 +17,19 @@ from django.utils import timezone
 from . import dispatch, lifecycle, ordering
 from .lifecycle import HELD_REASON
 from .models import EventQuerySet, Status
+from .sendable import SENDABLE
 
 
 def _make_due(queryset: EventQuerySet, name: str, cause: str, **changes: Any) -> int:
-    """Move events to pending, due now, and queue their delivery once this commits."""
+    """Move events to pending, due now, and queue their delivery once this commits.
+
+    Only events with an email and something to send move (``lifecycle.move``);
+    the others stay as they are (``unsendable`` counts them).
+    """
     with transaction.atomic():
         sources = lifecycle.MOVES[name].sources
-        ids = list(queryset.filter(status__in=sources).values_list("pk", flat=True))
+        due = queryset.filter(SENDABLE, status__in=sources)
+        ids = list(due.values_list("pk", flat=True))
         changed = lifecycle.move(
             queryset,
             name,
@@ -43,13 +49,28 @@ def _fresh_round(queryset: EventQuerySet, name: str, cause: str) -> int:
     return _make_due(queryset, name, cause, first_attempt_at=None, tries=0)
 
 
+def unsendable(queryset: EventQuerySet, name: str | None = None, cap: int | None = None) -> int:
+    """How many events of ``queryset`` (those move ``name`` takes, if given) no move may make
+    pending: no email, or nothing to send. Counts at most ``cap``."""
+    rows = queryset.exclude(SENDABLE)
+    if name is not None:
+        rows = rows.filter(status__in=lifecycle.MOVES[name].sources)
+    rows = rows.order_by()
+    return int((rows[:cap] if cap is not None else rows).count())
+
+
 def retry(queryset: EventQuerySet, actor: str) -> int:
-    """Failed and expired events go back to pending, due now; the count changed."""
+    """Failed and expired events go back to pending, due now; the count changed.
+
+    One with no email or nothing to send stays as it is: an expired one stays
+    expired (its visitor's email never became known in its hold).
+    """
     return _fresh_round(queryset, "retry", f"Retried by {actor}.")
 
 
 def replay(queryset: EventQuerySet, actor: str) -> int:
-    """Delivered events are sent again (with the same Idempotency-Key)."""
+    """Delivered events are sent again (with the same Idempotency-Key); those with no
+    email or nothing to send stay delivered."""
     return _fresh_round(queryset, "replay", f"Replayed by {actor}.")
 
 
@@ -66,8 +87,8 @@ def suppress(queryset: EventQuerySet, actor: str, reason: str) -> int:
 
 
 def unsuppress(queryset: EventQuerySet, actor: str) -> int:
-    """Suppressed events with an email return to pending and are queued; those
-    still waiting for one go back to held."""
+    """Suppressed events with an email (and something to send) return to pending and are
+    queued; those still waiting for one go back to held; the others stay suppressed."""
     cause = f"Unsuppressed by {actor}."
     with transaction.atomic():
         known = _make_due(queryset.exclude(email=""), "unsuppress", cause, rule=None)

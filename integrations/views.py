@@ -57,19 +57,32 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
 
     With a browser key: an alias gets 403 and is not stored; in a batch each
     alias is listed as refused (code ``forbidden``) and the rest are stored.
-    Past the client address's rate limit: 429 with ``Retry-After``.
+    Every request with a browser key is charged to its client address, at
+    least one message and else one a message, refused ones included, whatever
+    its answer: its share up front (before the body is read when the key is in
+    the header), the rest once its messages are counted. Past the limit: 429
+    with ``Retry-After``. Only a request with no valid key is not charged.
     """
     if request.method != "POST":
         return _error(405, "method_not_allowed", "Use POST.")
     call = SHORT_PATHS.get(call, call)
+    paid = 0
     try:
         header_key = key_from_header(request.headers.get("Authorization"))
         kind = check_key(header_key) if header_key is not None else None
+        if kind is KeyKind.BROWSER:
+            if limited := _limit(request, 1):
+                return limited
+            paid = 1
         body = decode_body(_read(request), request.headers.get("Content-Encoding"))
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object.")
         if kind is None:
             kind = check_key(body.get("writeKey"))
+            if kind is KeyKind.BROWSER:
+                if limited := _limit(request, 1):
+                    return limited
+                paid = 1
         if call == "batch":
             messages, shared = split_batch(body)
             call_type = None
@@ -77,11 +90,11 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
             messages, shared, call_type = [body], {}, call
         refused: list[int] = []
         if kind is KeyKind.BROWSER:
+            if limited := _limit(request, len(messages), paid):
+                return limited
             refused = [i for i, m in enumerate(messages) if _is_alias(m, call_type)]
             if refused and call != "batch":
                 return _error(403, "forbidden", ALIAS_REFUSED)
-            if limited := _limit(request, len(messages) - len(refused)):
-                return limited
         kept = sorted(set(range(len(messages))) - set(refused))
         source = Source.BROWSER if kind is KeyKind.BROWSER else Source.SERVER
         result = ingest([_without_key(messages[i]) for i in kept], call_type, shared, source=source)
@@ -134,10 +147,11 @@ def _is_alias(message: Any, call_type: str | None) -> bool:
     return kind == "alias"
 
 
-def _limit(request: HttpRequest, messages: int) -> JsonResponse | None:
-    """None when the client address may send ``messages`` more; else the 413 or 429."""
+def _limit(request: HttpRequest, messages: int, paid: int = 0) -> JsonResponse | None:
+    """None when the client address may send a request of ``messages``, of which ``paid``
+    were charged already; else the 413 or 429."""
     try:
-        wait = limiter.charge(limiter.client_address(request), messages)
+        wait = limiter.charge(limiter.client_address(request), messages, paid)
     except limiter.TooLarge as error:
         return _error(413, "payload_too_large", str(error))
     if wait is None:

@@ -44,7 +44,8 @@ if not User.objects.filter(username='ann').exists():
 celery -A segproject worker --loglevel INFO --concurrency "${SEG_WORKERS:-4}" -Q seg,seg_browser & pids+=($!)
 celery -A segproject beat --loglevel INFO --schedule "$RUN_DIR/celerybeat-schedule" & pids+=($!)
 port="${PORT:-8000}"
-"$PY" manage.py runserver "127.0.0.1:$port" --noreload & pids+=($!)
+# The recommended deployment (README, "Deploying"): gunicorn with gunicorn.conf.py.
+"$PY" -m gunicorn -c gunicorn.conf.py --bind "127.0.0.1:$port" & pids+=($!)
 wait_for_port "$port" "The web app"
 cat <<MSG
 

@@ -1,6 +1,7 @@
 """URLs: the admin, Segment's HTTP API under /seg/, the site's icon, and the demo storefront."""
 
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.templatetags.static import static
@@ -18,3 +19,5 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("", include("segproject.storefront.urls")),
 ]
+# With DEBUG, as scripts/run.sh runs it: the static files, under gunicorn too (none without).
+urlpatterns += staticfiles_urlpatterns()

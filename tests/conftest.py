@@ -316,7 +316,7 @@ class WebServer:
 
 
 class DevServer(WebServer):
-    """The example project under ``manage.py runserver``, as scripts/run.sh serves it."""
+    """The example project under ``manage.py runserver``, the app's development server."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()

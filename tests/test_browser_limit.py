@@ -77,7 +77,15 @@ def test_a_batch_counts_its_messages(client: Client, small_bucket: Any) -> None:
 
     assert batch(4).status_code == 200
     assert batch(2).status_code == 429  # 4 + 2 > 5
-    assert batch(6).status_code == 413  # more than a bucket holds: no wait would do
+    # More than a bucket holds: no wait would do. (This address's bucket is
+    # empty, and the request's own share is taken before its body is read: it
+    # would be 429 first, so the test asks from another address.)
+    extra: dict[str, Any] = auth(BROWSER_KEY) | {"REMOTE_ADDR": "203.0.113.9"}
+    items = [{"type": "page", "userId": "u1", "name": f"p{i}"} for i in range(6)]
+    too_many = client.post(
+        "/seg/v1/b", data=json.dumps({"batch": items}), content_type="text/plain", **extra
+    )
+    assert too_many.status_code == 413
 
 
 def test_the_address_comes_from_the_trusted_proxy_header(client: Client, small_bucket: Any) -> None:
@@ -90,6 +98,146 @@ def test_the_address_comes_from_the_trusted_proxy_header(client: Client, small_b
     # The client writes what it likes in front; the proxy's own entry is last.
     assert [via_proxy(f"1.1.1.{i}, 203.0.113.7") for i in range(6)] == [200] * 5 + [429]
     assert via_proxy("203.0.113.8") == 200
+
+
+ALIAS = {"previousId": "ann@example.com", "userId": "eve@example.com"}
+# Requests a browser key may send that store nothing; each still costs its address.
+REFUSED: dict[str, tuple[str, Any, int]] = {
+    "an alias": ("a", ALIAS, 403),
+    "a batch of aliases only": ("b", {"batch": [ALIAS | {"type": "alias"}] * 3}, 403),
+    "more aliases than a bucket holds": ("b", {"batch": [ALIAS | {"type": "alias"}] * 150}, 413),
+    "an empty batch": ("b", {"batch": []}, 200),
+    "an invalid message": ("t", {"userId": "u1"}, 400),
+    "a batch of invalid messages": ("b", {"batch": [{"type": "track"}] * 3}, 400),
+    "a body that is not a batch": ("b", {"batch": "nope"}, 400),
+    "a body that is not JSON": ("t", "{", 400),
+}
+
+
+# The key in the header, and in the body but for the body that cannot be read (it names none).
+CHARGED = {f"header-{name}": (*case, "header") for name, case in REFUSED.items()} | {
+    f"body-{name}": (*case, "body") for name, case in REFUSED.items() if isinstance(case[1], dict)
+}
+
+
+@pytest.mark.parametrize(("path", "body", "status", "key_in"), CHARGED.values(), ids=CHARGED.keys())
+def test_every_browser_key_request_is_charged(
+    client: Client, small_bucket: Any, path: str, body: Any, status: int, key_in: str
+) -> None:
+    extra: dict[str, Any] = auth(BROWSER_KEY) if key_in == "header" else {}
+    if key_in == "body":
+        body = {**body, "writeKey": BROWSER_KEY}
+    data = body if isinstance(body, str) else json.dumps(body)
+
+    def send() -> int:
+        return int(
+            client.post(
+                f"/seg/v1/{path}",
+                data=data,
+                content_type="text/plain",
+                REMOTE_ADDR="203.0.113.20",
+                **extra,
+            ).status_code
+        )
+
+    statuses = [send() for _ in range(12)]
+    assert statuses[0] == status
+    assert statuses[-1] == 429
+    assert Event.objects.count() == 0
+
+
+def test_an_invalid_key_is_not_charged(client: Client, small_bucket: Any) -> None:
+    for _ in range(8):
+        assert track(client, "203.0.113.21", key="not-a-key").status_code == 401
+    assert track(client, "203.0.113.21").status_code == 200
+
+
+def test_the_charge_comes_before_the_body_is_read(client: Client, small_bucket: Any) -> None:
+    while track(client, "203.0.113.22").status_code != 429:
+        pass
+    # A browser key in the header is charged before the body is parsed: an
+    # exhausted address gets 429 whatever it sends, not 400 for its body.
+    extra: dict[str, Any] = auth(BROWSER_KEY) | {"REMOTE_ADDR": "203.0.113.22"}
+    response = client.post("/seg/v1/b", data="[" * 100_000, content_type="text/plain", **extra)
+    assert response.status_code == 429
+
+
+# As proxies write the client's address: (header, value, the bucket).
+WRITTEN = {
+    "IPv4": ("X-Forwarded-For", "203.0.113.5", "203.0.113.5"),
+    "IPv4 with a port": ("X-Forwarded-For", "203.0.113.5:41234", "203.0.113.5"),
+    "the last of a list, with a port": (
+        "X-Forwarded-For",
+        "1.1.1.1, 203.0.113.5:443",
+        "203.0.113.5",
+    ),
+    "IPv6": ("X-Forwarded-For", "2001:db8::1", "2001:db8::/64"),
+    "IPv6 in brackets": ("X-Forwarded-For", "[2001:db8::1]", "2001:db8::/64"),
+    "IPv6 in brackets with a port": ("X-Forwarded-For", "[2001:db8::1]:443", "2001:db8::/64"),
+    "IPv6 with a zone": ("X-Real-IP", "fe80::1%eth0", "fe80::/64"),
+    "quoted": ("X-Real-IP", '"203.0.113.5"', "203.0.113.5"),
+    "Forwarded, IPv4": ("Forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60"),
+    "Forwarded, a port": ("Forwarded", 'for="192.0.2.60:8080"', "192.0.2.60"),
+    "Forwarded, IPv6 and a port": (
+        "Forwarded",
+        'for="[2001:db8:cafe::17]:4711"',
+        "2001:db8:cafe::/64",
+    ),
+    "Forwarded, the last element": (
+        "Forwarded",
+        'for=1.1.1.1, for="_gazonk", For="[2001:db8::9]";proto=https',
+        "2001:db8::/64",
+    ),
+    "Forwarded, by first": ("Forwarded", "by=10.0.0.2;for=192.0.2.61", "192.0.2.61"),
+    "junk": ("X-Forwarded-For", "not an address", "10.0.0.1"),
+    "a port only": ("X-Forwarded-For", ":41234", "10.0.0.1"),
+    "Forwarded, an obfuscated node": ("Forwarded", 'for="_hidden"', "10.0.0.1"),
+    "Forwarded, unknown": ("Forwarded", "for=unknown", "10.0.0.1"),
+    "Forwarded, junk": ("Forwarded", "for=;;;", "10.0.0.1"),
+    "empty": ("X-Forwarded-For", "", "10.0.0.1"),
+}
+
+
+@pytest.mark.parametrize(("header", "value", "bucket"), WRITTEN.values(), ids=WRITTEN.keys())
+def test_the_address_is_read_as_a_proxy_writes_it(
+    settings: Any, header: str, value: str, bucket: str
+) -> None:
+    settings.SEG_CLIENT_IP_HEADER = header
+    meta = "HTTP_" + header.upper().replace("-", "_")
+    given: dict[str, Any] = {"REMOTE_ADDR": "10.0.0.1", meta: value}
+    request = RequestFactory().get("/", **given)
+    assert limiter.client_address(request) == bucket
+
+
+def test_junk_where_the_connection_has_no_address_shares_one_bucket(settings: Any) -> None:
+    settings.SEG_CLIENT_IP_HEADER = "X-Forwarded-For"
+    factory = RequestFactory()
+    buckets = {
+        limiter.client_address(factory.get("/", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR=f"junk-{i}"))
+        for i in range(5)
+    }
+    assert len(buckets) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "written"),
+    [
+        ("X-Forwarded-For", "203.0.113.7:{port}"),
+        ("X-Forwarded-For", "[2001:db8::7]:{port}"),
+        ("Forwarded", 'for="203.0.113.7:{port}"'),
+        ("X-Forwarded-For", "junk-{port}"),
+    ],
+)
+def test_a_new_source_port_or_junk_is_no_new_bucket(
+    client: Client, small_bucket: Any, header: str, written: str
+) -> None:
+    small_bucket.SEG_CLIENT_IP_HEADER = header
+    meta = "HTTP_" + header.upper().replace("-", "_")
+    statuses = [
+        track(client, "10.0.0.1", **{meta: written.format(port=40000 + i)}).status_code
+        for i in range(6)
+    ]
+    assert statuses == [200] * 5 + [429]
 
 
 def test_client_address(db: None) -> None:

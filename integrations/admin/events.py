@@ -27,11 +27,12 @@ from ..models import Event
 from . import views
 from .display import moment, status_badge
 from .forms import EventPageForm, SuppressForm
+from .guards import GuardedAdmin
 from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EventAdmin(GuardedAdmin):
     list_display = ("when", "who", "what", "order", "badge", "attempts", "next_attempt")
     list_display_links = ("when",)
     list_filter = ("status", "call_type", "seg_event", HasErrorFilter, ReceivedFilter, "rule")
@@ -112,8 +113,11 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return request.user.has_perm("integrations.suppress_event")
 
     # --- actions ----------------------------------------------------------
-    def _done(self, request: HttpRequest, verb: str, changed: int, selected: int) -> None:
-        """Log what an action changed (nothing when it changed nothing), and say so."""
+    def _done(
+        self, request: HttpRequest, verb: str, changed: int, selected: int, unsendable: int = 0
+    ) -> None:
+        """Log what an action changed (nothing when it changed nothing), and say so, with
+        the ``unsendable`` selected events it left as they were."""
         if changed:
             numbers = {"verb": verb, "changed": changed, "selected": selected}
             LogEntry.objects.create(
@@ -133,8 +137,14 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "verb": verb,
             "count": changed,
         }
-        if changed < selected:
-            message += f" {selected - changed} selected were not in a state that allows it."
+        if unsendable:
+            message += (
+                f" {unsendable} selected have no email or nothing to send, and stay as they "
+                "are: Seg is never sent an event without an email."
+            )
+        if changed + unsendable < selected:
+            others = selected - changed - unsendable
+            message += f" {others} selected were not in a state that allows it."
         self.message_user(request, message, messages.SUCCESS if changed else messages.WARNING)
 
     def _selected(self, queryset: QuerySet[Any]) -> int:
@@ -145,12 +155,14 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     def retry_events(self, request: HttpRequest, queryset: Any) -> None:
         changed = operations.retry(queryset, str(request.user))
-        self._done(request, "Retried", changed, self._selected(queryset))
+        left = operations.unsendable(queryset, "retry", COUNT_CAP * 100)
+        self._done(request, "Retried", changed, self._selected(queryset), left)
 
     @admin.action(description="Replay selected delivered events", permissions=["retry"])
     def replay_events(self, request: HttpRequest, queryset: Any) -> None:
         changed = operations.replay(queryset, str(request.user))
-        self._done(request, "Replayed", changed, self._selected(queryset))
+        left = operations.unsendable(queryset, "replay", COUNT_CAP * 100)
+        self._done(request, "Replayed", changed, self._selected(queryset), left)
 
     @admin.action(
         description="Suppress selected events (asks for a reason)", permissions=["suppress"]
@@ -176,12 +188,15 @@ class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return TemplateResponse(request, "admin/integrations/event/suppress.html", context)
 
     @admin.action(
-        description="Unsuppress selected events (back to pending)", permissions=["suppress"]
+        description="Unsuppress selected events (back to pending; held without an email)",
+        permissions=["suppress"],
     )
     def unsuppress_events(self, request: HttpRequest, queryset: Any) -> None:
         selected = self._selected(queryset)
+        # Those with no email go back to held; those with one but nothing to send stay.
+        left = operations.unsendable(queryset.exclude(email=""), "unsuppress", COUNT_CAP * 100)
         changed = operations.unsuppress(queryset, str(request.user))
-        self._done(request, "Unsuppressed", changed, selected)
+        self._done(request, "Unsuppressed", changed, selected, left)
 
     # --- one event --------------------------------------------------------
     fieldsets = (

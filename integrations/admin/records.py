@@ -14,10 +14,11 @@ from django.utils.safestring import SafeString
 from .. import rules
 from ..models import Alias, Identity, SuppressionRule
 from .display import moment
+from .guards import GuardedAdmin
 
 
 @admin.register(SuppressionRule)
-class SuppressionRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SuppressionRuleAdmin(GuardedAdmin):
     list_display = ("__str__", "reason", "enabled", "caught", "created_by", "created")
     list_filter = ("enabled", "seg_event")
     search_fields = ("=email",)
@@ -41,7 +42,7 @@ class SuppressionRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         rules.forget()
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(GuardedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

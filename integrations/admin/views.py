@@ -20,6 +20,7 @@ from .. import charts, health, metrics, throttle, timeline, tracker
 from ..identity import identity_chain
 from ..models import Alias, Attempt, Event, Identity, Status
 from .display import pretty_json, seconds, status_badge
+from .guards import customer_email
 
 
 def event_panes(event: Event) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
 def customer(model_admin: admin.ModelAdmin[Any], request: HttpRequest, email: str) -> HttpResponse:
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    email = email.strip().lower()
+    email = customer_email(email)
     events = list(
         Event.objects.filter(email=email)
         .order_by("timestamp", "id")
