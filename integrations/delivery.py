@@ -27,9 +27,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import conf, dispatch, lifecycle, ordering, outcomes, pgwire, throttle, tracker
+from . import conf, dispatch, lifecycle, ordering, outcomes, pgwire, rules, throttle, tracker
 from .answers import Verdict
-from .models import Event, EventQuerySet, Source
+from .models import Event, EventQuerySet, Source, SuppressionRule
 from .sendable import NOT_SENT, unsendable
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Claim:
 
 
 CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
-CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source")  # and the customer's line
+CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event")  # the line
 
 
 def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
@@ -66,6 +66,7 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
             .only(*CLAIMED_FIELDS)
         )
         events = _refuse_unsendable(events, now)
+        events = _suppress_caught(events, now)
         if events and ordering.enabled():
             events = ordering.in_line(events)
         if events:
@@ -108,6 +109,29 @@ def _refuse_unsendable(events: list[Event], now: datetime) -> list[Event]:
         )
         ordering.wake_next(ids, now)  # the customer's next events no longer wait on them
     gone = {pk for ids in refused.values() for pk in ids}
+    return [event for event in events if event.pk not in gone]
+
+
+def _suppress_caught(events: list[Event], now: datetime) -> list[Event]:
+    """The events no enabled suppression rule catches; the others are suppressed, never
+    posted. Inside the claim, with the rules read now: a rule made after an event was
+    stored (or while ingest read a cached list) still keeps it from Seg."""
+    caught: dict[SuppressionRule, list[int]] = {}
+    for event in events:
+        if rule := rules.matching(event.email, event.seg_event, fresh=True):
+            caught.setdefault(rule, []).append(event.pk)
+    for rule, ids in caught.items():
+        lifecycle.move(
+            Event.objects.filter(pk__in=ids),
+            "catch",
+            rule.cause,
+            now=now,
+            rule=rule,
+            next_attempt_at=None,
+            enqueued_at=None,
+        )
+        ordering.wake_next(ids, now)
+    gone = {pk for ids in caught.values() for pk in ids}
     return [event for event in events if event.pk not in gone]
 
 

@@ -74,6 +74,9 @@ MOVES: dict[str, Move] = {
     "deliver": _move({Status.SENDING}, Status.DELIVERED, Actor.WORKER, False),
     "retry_later": _move({Status.SENDING}, Status.PENDING, Actor.WORKER, False),
     "fail": _move({Status.SENDING}, Status.FAILED, Actor.WORKER, False),
+    # A row a worker was about to claim and found caught by a suppression rule
+    # made after it was stored; never posted.
+    "catch": _move({Status.PENDING, Status.SENDING}, Status.SUPPRESSED, Actor.WORKER),
     # A row a worker claimed and found it cannot send (unsendable); never posted.
     "refuse": _move({Status.PENDING, Status.SENDING}, Status.FAILED, Actor.WORKER),
 }

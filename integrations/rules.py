@@ -11,11 +11,12 @@ CACHE_SECONDS = 5.0
 _cache: tuple[float, list[SuppressionRule]] = (0.0, [])
 
 
-def active() -> list[SuppressionRule]:
-    """Enabled rules; a change in the admin reaches every process within CACHE_SECONDS."""
+def active(fresh: bool = False) -> list[SuppressionRule]:
+    """Enabled rules; a change in the admin reaches every process within CACHE_SECONDS,
+    or at once with ``fresh`` (read now, one small query)."""
     global _cache
     loaded_at, rules = _cache
-    if time.monotonic() - loaded_at > CACHE_SECONDS:
+    if fresh or time.monotonic() - loaded_at > CACHE_SECONDS:
         rules = list(SuppressionRule.objects.filter(enabled=True))
         _cache = (time.monotonic(), rules)
     return rules
@@ -27,9 +28,10 @@ def forget() -> None:
     _cache = (0.0, [])
 
 
-def matching(email: str, seg_event: str) -> SuppressionRule | None:
-    """The first enabled rule that catches this email and Seg event, if any."""
-    for rule in active():
+def matching(email: str, seg_event: str, fresh: bool = False) -> SuppressionRule | None:
+    """The first enabled rule that catches this email and Seg event, if any (``fresh``:
+    with the rules read now, not as cached)."""
+    for rule in active(fresh):
         if rule.matches(email, seg_event):
             return rule
     return None

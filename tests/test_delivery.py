@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from integrations import USER_AGENT, api, delivery, operations, outcomes, throttle, tracker
 from integrations.answers import Verdict
-from integrations.models import Attempt, Event, Status
+from integrations.models import Attempt, Event, Status, SuppressionRule
 from integrations.sandbox import Answer, Sandbox
 
 from .conftest import WEBSITE_ID
@@ -568,3 +568,19 @@ def test_an_outcome_is_stored_whatever_the_session_keeps_of_prepared_statements(
     assert prepared == (0 if session == "not preparing" else 1)
     assert Event.objects.filter(status=Status.DELIVERED).count() == 2
     assert Attempt.objects.count() == 2
+
+
+def test_a_rule_made_after_the_event_was_stored_keeps_it_from_seg(sandbox: Sandbox) -> None:
+    """Ingest reads the rules as cached (a few seconds); the claim reads them fresh."""
+    event = order_event()
+    kept = api.track(
+        "u2", "Order Completed", {"orderId": "o-2"}, context={"traits": {"email": email()}}
+    )
+    rule = SuppressionRule.objects.create(email="ann@example.com", reason="test orders")
+    assert delivery.deliver_many([event.pk, Event.objects.get(message_id=kept).pk]) == [
+        Verdict.DELIVERED
+    ]
+    event.refresh_from_db()
+    assert (event.status, event.rule_id) == (Status.SUPPRESSED, rule.pk)
+    assert [r.body["Email"] for r in sandbox.snapshot()] != ["ann@example.com"]
+    assert len(sandbox.snapshot()) == 1
