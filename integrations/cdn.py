@@ -67,10 +67,11 @@ def cdn_settings(request: HttpRequest, write_key: str) -> dict[str, Any]:
     ``apiKey`` becomes each event's writeKey, ``apiHost`` is host + mount +
     ``/v1`` with no scheme, ``protocol`` http or https. ``metrics.sampleRate``
     0 keeps analytics.js from sending its own metrics. No other destination,
-    middleware or remote plugin, so nothing else is loaded.
+    middleware or remote plugin, so nothing else is loaded. With
+    SEG_CONSENT_CATEGORIES, ``consentSettings.allCategories`` lists them.
     """
     here = mount(request)
-    return {
+    settings: dict[str, Any] = {
         "integrations": {
             "Segment.io": {
                 "apiKey": write_key,
@@ -88,6 +89,14 @@ def cdn_settings(request: HttpRequest, write_key: str) -> dict[str, Any]:
         "legacyVideoPluginsEnabled": False,
         "remotePlugins": [],
     }
+    if categories := conf.consent_categories():
+        # Segment Consent Management: analytics.js's consent wrappers read it, and
+        # stamp each event's context.consent.categoryPreferences.
+        settings["consentSettings"] = {
+            "allCategories": list(categories),
+            "hasUnmappedDestinations": False,
+        }
+    return settings
 
 
 @csrf_exempt

@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # (integrations.Seg.userHash, which {% seg_analytics %} adds); None: derived
     # from SECRET_KEY.
     "SEG_IDENTITY_SECRET": None,
+    # Segment Consent Management: the consent category ids (as the shop's consent
+    # manager names them) that Seg belongs to. An event whose context.consent
+    # lacks any of them is withheld. Empty: consent is not enforced.
+    "SEG_CONSENT_CATEGORIES": (),
     # A due event whose wake-up was queued longer ago than this is queued again.
     "SEG_REQUEUE_AFTER": timedelta(minutes=5),
     "SEG_SWEEP_BATCH": 5000,
@@ -172,6 +176,12 @@ def text_list(name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     return tuple(item.strip() for item in value if isinstance(item, str) and item.strip())
+
+
+def consent_categories() -> tuple[str, ...]:
+    """SEG_CONSENT_CATEGORIES: the shop's consent category ids Seg belongs to; empty for
+    no enforcement."""
+    return text_list("SEG_CONSENT_CATEGORIES")
 
 
 def redis_url() -> str:

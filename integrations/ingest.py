@@ -18,14 +18,15 @@ from functools import partial
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from . import dispatch, holds, rules, vouching
+from . import conf, dispatch, holds, routing, rules, vouching
+from .clocks import event_time
 from .exceptions import InvalidMessage
 from .identity import Resolver
 from .lifecycle import HELD_REASON
 from .lookup import read_locked
 from .models import Event, Source, Status
-from .payloads import Mapping, event_time, map_message, order_id, with_email
-from .spec import email_in, normalize_email, validate, with_shared_context
+from .payloads import Mapping, map_message, order_id, with_email
+from .spec import email_in, normalize_email, validate, with_shared
 from .wire import JSON, JSONObject, SegmentMessage
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class _Batch:
     releases: list[holds.Release] = field(default_factory=list)
     alias_messages: dict[str, str] = field(default_factory=dict)
     unfinished: list[holds.Release] = field(default_factory=list)
+    consent: tuple[str, ...] = field(default_factory=conf.consent_categories)
 
     def add(self, message: SegmentMessage, raw: JSONObject) -> None:
         resolver, kind = self.resolver, message["type"]
@@ -90,6 +92,8 @@ class _Batch:
         seg_event = mapping.seg_event.value if mapping.seg_event else ""
         if mapping.action is None:
             status, reason = Status.IGNORED, mapping.reason
+        elif withheld := routing.withheld(raw, self.consent):
+            status, reason = Status.WITHHELD, withheld
         elif rule := rules.matching(email or "", seg_event):
             status, reason = Status.SUPPRESSED, rule.cause
         elif email is None:
@@ -179,16 +183,18 @@ def _mapped(message: SegmentMessage, email: str | None, now: datetime) -> Mappin
 def ingest(
     raws: Sequence[JSON],
     call_type: str | None = None,
-    shared_context: JSONObject | None = None,
+    shared: JSONObject | None = None,
     now: datetime | None = None,
     *,
     source: str = Source.SERVER,
+    sent_at: str | None = None,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
     ``call_type`` is the type the endpoint implies (None for a batch, whose
     items name their own); ``source`` who sent them (``Source``: the shop's
-    server, or a page through a browser key). A bad message is reported in
+    server, or a page through a browser key); ``sent_at`` the batch's ``sentAt``,
+    for its messages that carry none (``clocks.event_time``). A bad message is reported in
     ``Result.errors`` by its index and never costs the good ones. A messageId
     already stored for the same source is counted as a duplicate and not stored
     again. Database errors propagate: nothing is acknowledged that was not stored.
@@ -197,9 +203,12 @@ def ingest(
     result = Result()
     valid: list[tuple[SegmentMessage, JSONObject]] = []
     for index, raw in enumerate(raws):
-        raw = with_shared_context(raw, shared_context or {})
+        raw = with_shared(raw, shared or {})
         try:
-            valid.append((validate(raw, call_type), raw))
+            message = validate(raw, call_type)
+            if sent_at and "sentAt" not in message:
+                message["sentAt"] = sent_at
+            valid.append((message, raw))
         except InvalidMessage as error:
             result.errors.append((index, error))
     if not valid:
@@ -237,7 +246,7 @@ def _write(
     a transaction. ``skip``: let the database skip a repeated messageId silently.
     Returns the batch and the count of duplicates."""
     known = read_locked(source, valid)
-    fresh = _without_duplicates(valid, known.message_ids)
+    fresh = known.fresh(valid)
     batch = _Batch(now, known.resolver(), source)
     for message, raw in fresh:
         batch.add(message, raw)
@@ -264,23 +273,6 @@ def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
     else:
         ids = [row.pk for row in pending]
         transaction.on_commit(partial(_queue, batch.source, ids, released))
-
-
-def _without_duplicates(
-    valid: list[tuple[SegmentMessage, JSONObject]], stored: set[str]
-) -> list[tuple[SegmentMessage, JSONObject]]:
-    """Drop messages whose messageId was stored before, or came earlier in this batch.
-
-    A race between two requests is settled by the unique constraint on insert.
-    """
-    seen = set(stored)
-    kept = []
-    for message, raw in valid:
-        if message["messageId"] in seen:
-            continue
-        seen.add(message["messageId"])
-        kept.append((message, raw))
-    return kept
 
 
 def _queue(source: str, ids: list[int], released: list[int]) -> None:

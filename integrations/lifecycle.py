@@ -84,7 +84,14 @@ MOVES: dict[str, Move] = {
 # Every end state: rows retention deletes once SEG_RETENTION_DAYS have passed.
 # Pending, sending and held rows are still on their way and are kept, but for
 # a page's held rows with no email (UNVERIFIED).
-PURGEABLE = (Status.DELIVERED, Status.IGNORED, Status.FAILED, Status.EXPIRED, Status.SUPPRESSED)
+PURGEABLE = (
+    Status.DELIVERED,
+    Status.IGNORED,
+    Status.FAILED,
+    Status.EXPIRED,
+    Status.SUPPRESSED,
+    Status.WITHHELD,
+)
 # A public key's events that never got an email: held, or expired while held.
 # Retention deletes them after SEG_BROWSER_RETENTION, held or not.
 UNVERIFIED = Q(source=Source.BROWSER, status__in=(Status.HELD, Status.EXPIRED), email="")

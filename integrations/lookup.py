@@ -33,6 +33,19 @@ class Known:
     identities: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     aliases: dict[str, Link] = field(default_factory=dict)
 
+    def fresh(
+        self, valid: list[tuple[SegmentMessage, JSONObject]]
+    ) -> list[tuple[SegmentMessage, JSONObject]]:
+        """``valid`` without messages whose messageId was stored before, or came earlier
+        in the batch. A race between two requests is settled by the unique constraint."""
+        seen = set(self.message_ids)
+        kept = []
+        for message, raw in valid:
+            if message["messageId"] not in seen:
+                seen.add(message["messageId"])
+                kept.append((message, raw))
+        return kept
+
     def resolver(self) -> Resolver:
         """A resolver seeded with what was found."""
         return Resolver.from_known(self.identities, self.aliases, self.emails, self.users)

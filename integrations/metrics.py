@@ -108,3 +108,20 @@ def held_summary() -> tuple[int, datetime | None]:
         n=Count("pk"), oldest=Min("received_at")
     )
     return held["n"], held["oldest"]
+
+
+# What a withheld event's reason starts with, by who withheld it (routing.py).
+WITHHELD_BY = {
+    "integrations": "Withheld by the integrations object",
+    "consent": "Withheld by consent",
+}
+
+
+def withheld_by_reason(since: datetime) -> dict[str, int]:
+    """Events withheld from Seg received since ``since``, by who withheld them: the
+    shop's integrations object, or the visitor's consent."""
+    withheld = Event.objects.filter(status=Status.WITHHELD, received_at__gte=since)
+    return {
+        key: withheld.filter(status_reason__startswith=prefix).count()
+        for key, prefix in WITHHELD_BY.items()
+    }

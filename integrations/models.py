@@ -22,6 +22,8 @@ class Status(models.TextChoices):
     EXPIRED = "expired", _("expired")
     IGNORED = "ignored", _("ignored")
     SUPPRESSED = "suppressed", _("suppressed")
+    # The shop (its integrations object) or the visitor (consent) kept it from Seg.
+    WITHHELD = "withheld", _("withheld")
 
 
 # Statuses in which the row still owes Seg a delivery.

@@ -147,7 +147,7 @@ def deletable(before: datetime, unverified: bool = False) -> QuerySet[Event, int
 
 
 _ENDED = RawSQL(
-    "status IN ('delivered', 'ignored', 'failed', 'expired', 'suppressed')",
+    "status IN ('delivered', 'ignored', 'failed', 'expired', 'suppressed', 'withheld')",
     (),
     output_field=BooleanField(),
 )

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .clocks import event_time, iso_utc, time_warnings
 from .naming import ACTION_FOR_EVENT, SegAction, SegEvent, seg_event_for
 from .spec import normalize_email
-from .values import Reader, parse_time, time_problem
+from .values import Reader
 from .wire import JSONObject, SegmentMessage
 
 
@@ -32,11 +33,6 @@ def _compact(pairs: dict[str, Any]) -> JSONObject:
     return {key: value for key, value in pairs.items() if value is not None}
 
 
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a Z."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _common(message: SegmentMessage, email: str | None, received_at: datetime) -> JSONObject:
     return _compact(
         {
@@ -47,28 +43,6 @@ def _common(message: SegmentMessage, email: str | None, received_at: datetime) -
             "AnonymousId": message.get("anonymousId"),
         }
     )
-
-
-def event_time(message: SegmentMessage, received_at: datetime) -> datetime:
-    """The event's time: timestamp, else originalTimestamp, else receipt."""
-    return (
-        parse_time(message.get("timestamp"))
-        or parse_time(message.get("originalTimestamp"))
-        or received_at
-    )
-
-
-def time_warnings(message: SegmentMessage) -> list[str]:
-    """Warnings for times that are present but unreadable."""
-    given = {
-        "timestamp": message.get("timestamp"),
-        "originalTimestamp": message.get("originalTimestamp"),
-    }
-    return [
-        f"{key} {value!r} {problem}; it was not used."
-        for key, value in given.items()
-        if value and (problem := time_problem(value))
-    ]
 
 
 def with_email(payload: JSONObject, email: str) -> JSONObject:
@@ -124,7 +98,7 @@ def _identify(message: SegmentMessage, email: str | None, received_at: datetime)
             "Traits": traits,
         }
     )
-    warnings = time_warnings(message) + read.warnings
+    warnings = time_warnings(message, received_at) + read.warnings
     return Mapping(SegAction.UPDATE_CUSTOMER, None, payload, tuple(warnings))
 
 
@@ -180,7 +154,7 @@ def _track(message: SegmentMessage, email: str | None, received_at: datetime) ->
         else:
             body["OrderLines"] = [_product_line(read) | {"Added": True}]
     payload = _common(message, email, received_at) | body
-    warnings = time_warnings(message) + read.warnings
+    warnings = time_warnings(message, received_at) + read.warnings
     return Mapping(ACTION_FOR_EVENT[seg_event], seg_event, payload, tuple(warnings))
 
 
@@ -247,7 +221,7 @@ def _page(message: SegmentMessage, email: str | None, received_at: datetime) -> 
         }
     )
     payload = _common(message, email, received_at) | body
-    warnings = time_warnings(message) + read.warnings
+    warnings = time_warnings(message, received_at) + read.warnings
     return Mapping(SegAction.EVENTS, SegEvent.PAGE_VIEW, payload, tuple(warnings))
 
 
@@ -259,7 +233,7 @@ def _alias(message: SegmentMessage, received_at: datetime) -> Mapping:
     if previous == new:
         return Mapping(None, None, None, reason="The alias joins an email to itself.")
     payload = _common(message, new, received_at) | {"PreviousEmail": previous, "Email": new}
-    return Mapping(SegAction.ALIAS, None, payload, tuple(time_warnings(message)))
+    return Mapping(SegAction.ALIAS, None, payload, tuple(time_warnings(message, received_at)))
 
 
 def order_id(message: SegmentMessage) -> str:

@@ -50,11 +50,15 @@ CONTEXT_OBJECTS = frozenset(
     )
 )
 
+# The objects a batch may carry for all its messages (Segment's HTTP API).
+SHARED = ("context", "integrations")
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
 def split_batch(body: JSON) -> tuple[list[JSON], JSONObject]:
-    """Return the messages of a batch body and its shared context.
+    """Return the messages of a batch body and what they share: the batch's own
+    ``context`` and ``integrations`` objects (Segment's HTTP API), each under its key.
 
     Raises InvalidRequest when the body is not ``{"batch": [...]}`` and
     PayloadTooLarge past MAX_BATCH_MESSAGES.
@@ -66,8 +70,11 @@ def split_batch(body: JSON) -> tuple[list[JSON], JSONObject]:
         raise InvalidRequest("batch must be a list of messages.", "batch")
     if len(batch) > MAX_BATCH_MESSAGES:
         raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH_MESSAGES} messages.", "batch")
-    context = body.get("context")
-    return batch, context if isinstance(context, dict) else {}
+    shared: JSONObject = {}
+    for key in SHARED:
+        if isinstance(value := body.get(key), dict):
+            shared[key] = value
+    return batch, shared
 
 
 def as_object(value: JSON, field: str) -> JSONObject:
@@ -95,13 +102,18 @@ def _context(value: JSON) -> JSONObject:
     return context
 
 
-def with_shared_context(raw: JSON, shared: JSONObject) -> JSON:
-    """Merge a batch's shared context under a message's own context keys."""
+def with_shared(raw: JSON, shared: JSONObject) -> JSON:
+    """A batch message with its batch's shared objects (``split_batch``) merged in:
+    each of the message's own keys wins over the batch's."""
     if not shared or not isinstance(raw, dict):
         return raw
-    own = raw.get("context")
-    merged = dict(shared, **own) if isinstance(own, dict) else dict(shared)
-    return {**raw, "context": merged}
+    merged = dict(raw)
+    for key in SHARED:
+        common = shared.get(key)
+        if isinstance(common, dict):
+            own = raw.get(key)
+            merged[key] = dict(common, **own) if isinstance(own, dict) else dict(common)
+    return merged
 
 
 def validate(raw: JSON, call_type: str | None = None) -> SegmentMessage:
@@ -131,7 +143,7 @@ def validate(raw: JSON, call_type: str | None = None) -> SegmentMessage:
         message["context"] = _context(value)
     if (value := raw.get("integrations")) is not None:
         as_object(value, "integrations")
-    for key in ("timestamp", "originalTimestamp"):
+    for key in ("timestamp", "originalTimestamp", "sentAt"):
         value = raw.get(key)
         if value is None or value == "":
             continue

@@ -83,9 +83,10 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
                 if limited := _limit(request, 1):
                     return limited
                 paid = 1
+        sent_at = None
         if call == "batch":
             messages, shared = split_batch(body)
-            call_type = None
+            call_type, sent_at = None, body.get("sentAt")
         else:
             messages, shared, call_type = [body], {}, call
         refused: list[int] = []
@@ -97,7 +98,13 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
                 return _error(403, "forbidden", ALIAS_REFUSED)
         kept = sorted(set(range(len(messages))) - set(refused))
         source = Source.BROWSER if kind is KeyKind.BROWSER else Source.SERVER
-        result = ingest([_without_key(messages[i]) for i in kept], call_type, shared, source=source)
+        result = ingest(
+            [_without_key(messages[i]) for i in kept],
+            call_type,
+            shared,
+            source=source,
+            sent_at=sent_at if isinstance(sent_at, str) else None,
+        )
     except Unauthorized as error:
         return _error(401, error.code, str(error))
     except InvalidMessage as error:

@@ -26,3 +26,4 @@ class SegmentMessage(TypedDict):
     context: NotRequired[JSONObject]
     timestamp: NotRequired[str]
     originalTimestamp: NotRequired[str]
+    sentAt: NotRequired[str]

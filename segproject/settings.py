@@ -175,6 +175,8 @@ SEG_BROWSER_RETENTION = float(os.environ.get("SEG_BROWSER_RETENTION") or 24 * 60
 SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 # The key pages' signed identifies are checked with; unset: derived from SECRET_KEY.
 SEG_IDENTITY_SECRET = os.environ.get("SEG_IDENTITY_SECRET") or None
+# The consent categories Seg belongs to (comma-separated ids); unset: not enforced.
+SEG_CONSENT_CATEGORIES = env_list("SEG_CONSENT_CATEGORIES")
 # Keep each customer's events in the shop's order (on unless 0, off, false or no).
 SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
     "0",

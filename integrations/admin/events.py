@@ -28,14 +28,22 @@ from . import views
 from .display import moment, status_badge
 from .forms import EventPageForm, SuppressForm
 from .guards import GuardedAdmin
-from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter
+from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter, WithheldFilter
 
 
 @admin.register(Event)
 class EventAdmin(GuardedAdmin):
     list_display = ("when", "who", "what", "order", "badge", "attempts", "next_attempt")
     list_display_links = ("when",)
-    list_filter = ("status", "call_type", "seg_event", HasErrorFilter, ReceivedFilter, "rule")
+    list_filter = (
+        "status",
+        WithheldFilter,
+        "call_type",
+        "seg_event",
+        HasErrorFilter,
+        ReceivedFilter,
+        "rule",
+    )
     search_fields = ("=email", "=message_id", "=order_id", "=user_id")
     search_help_text = "An exact email, messageId, order id or userId."
     paginator = CappedPaginator

@@ -13,6 +13,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from ..metrics import WITHHELD_BY
+from ..models import Status
+
 COUNT_CAP = 10_000
 
 
@@ -50,6 +53,24 @@ class ReceivedFilter(admin.SimpleListFilter):
         if value == "older":
             return queryset.filter(received_at__lt=since)
         return queryset.filter(received_at__gte=since)
+
+
+class WithheldFilter(admin.SimpleListFilter):
+    """Withheld events, by who withheld them: the shop's integrations object, or the
+    visitor's consent (their reason says which)."""
+
+    title = "withheld by"
+    parameter_name = "withheld_by"
+    LABELS = {"integrations": "the integrations object", "consent": "consent"}
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(self.LABELS.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        prefix = WITHHELD_BY.get(self.value() or "")
+        if prefix is None:
+            return queryset
+        return queryset.filter(status=Status.WITHHELD, status_reason__startswith=prefix)
 
 
 class HasErrorFilter(admin.SimpleListFilter):

@@ -65,6 +65,7 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
         "errors": metrics.top_errors(now - timedelta(days=1)),
         "oldest_pending": metrics.oldest_pending(),
         "held": metrics.held_summary(),
+        "withheld": metrics.withheld_by_reason(now - timedelta(days=1)),
         "statuses": Status.values,
         "circuit_open": throttle.is_open(),
         "stall": health.delivery_stall(now),
