@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import pytest
+from django.http import HttpRequest
 from django.test import RequestFactory
 
 from integrations.contrib.oscar import checks, conf, visitor
@@ -43,6 +44,18 @@ def test_the_anonymous_id_is_read_as_analytics_js_writes_it(cookie: str, expecte
 def test_no_cookie_and_no_request_give_no_anonymous_id() -> None:
     assert visitor.anonymous_id(RequestFactory().get("/")) is None
     assert visitor.anonymous_id(None) is None
+
+
+def test_the_context_leaves_out_what_a_partial_request_cannot_give() -> None:
+    """No page URL without a host (a bare HttpRequest, a Host outside ALLOWED_HOSTS)."""
+    assert visitor.context(HttpRequest()) == {}
+    request = RequestFactory().get("/basket/", HTTP_HOST="shop.evil.example", HTTP_USER_AGENT="UA")
+    assert visitor.context(request) == {"page": {"path": "/basket/"}, "userAgent": "UA"}
+    request = RequestFactory().get("/basket/")
+    assert visitor.context(request)["page"] == {
+        "url": "http://testserver/basket/",
+        "path": "/basket/",
+    }
 
 
 def test_each_receiver_is_on_until_left_out(settings: Any) -> None:

@@ -8,11 +8,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.sites.models import Site
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from oscar.apps.address.models import Country
+from oscar.apps.basket.models import Basket
 from oscar.apps.catalogue.categories import create_from_breadcrumbs
 from oscar.apps.catalogue.models import (
     Product,
@@ -21,9 +24,13 @@ from oscar.apps.catalogue.models import (
     ProductClass,
     ProductImage,
 )
+from oscar.apps.checkout.calculators import OrderTotalCalculator
 from oscar.apps.offer.models import Benefit, Condition, ConditionalOffer, Range
 from oscar.apps.order.models import Order
+from oscar.apps.order.utils import OrderCreator
 from oscar.apps.partner.models import Partner, StockRecord
+from oscar.apps.partner.strategy import Selector
+from oscar.apps.shipping.methods import Free
 from oscar.apps.voucher.models import Voucher
 from PIL import Image
 
@@ -159,3 +166,26 @@ def checkout(client: Client, guest: str | None = None) -> Order:
     assert response.status_code == 302, response.content[:2000]
     assert response["Location"].endswith(reverse("checkout:thank-you"))
     return Order.objects.latest("pk")
+
+
+def customer(email: str) -> Any:
+    """A registered customer, made without Oscar's views (so nobody is identified yet)."""
+    return get_user_model().objects.create_user(username=email, email=email, password=PASSWORD)
+
+
+def place_order(user: Any, product: Any, quantity: int, site: Site) -> Order:
+    """An order placed with Oscar's OrderCreator outside any request, as a job or the
+    dashboard's code would, on ``site``."""
+    basket = Basket.objects.create(owner=user)
+    basket.strategy = Selector().strategy(user=user)
+    basket.add_product(product, quantity)
+    method = Free()
+    charge = method.calculate(basket)
+    return OrderCreator().place_order(
+        basket=basket,
+        total=OrderTotalCalculator().calculate(basket, charge),
+        shipping_method=method,
+        shipping_charge=charge,
+        user=user,
+        site=site,
+    )

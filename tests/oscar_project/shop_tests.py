@@ -11,15 +11,20 @@ import logging
 from typing import Any
 
 import pytest
+from django.contrib.auth import login
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sites.models import Site
 from django.core import checks
 from django.db import connection
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+from oscar.apps.catalogue.signals import product_viewed
 from oscar.apps.order.models import Order
 from oscar.apps.order.signals import order_placed
 from oscar.apps.order.utils import OrderCreator
 
 from integrations.contrib.oscar.orders import message_id
-from integrations.models import Event, Status
+from integrations.models import CallType, Event, Status
 from integrations.sandbox import Sandbox
 from tests.conftest import WRITE_KEY, wait_until
 
@@ -30,6 +35,10 @@ EMAIL = "ann.smith@example.com"
 
 def events(name: str) -> list[Event]:
     return [e for e in Event.objects.order_by("pk") if e.message.get("event") == name]
+
+
+def identified(user: Any) -> Event:
+    return Event.objects.get(call_type=CallType.IDENTIFY, user_id=str(user.pk))
 
 
 def order_event(order: Order) -> Event:
@@ -244,3 +253,109 @@ def test_without_analytics_js_a_logged_in_customer_is_still_sent() -> None:
 
 def test_the_shop_passes_the_integrations_checks() -> None:
     assert checks.run_checks(tags=["seg_oscar"]) == []
+
+
+@pytest.mark.django_db
+def test_a_login_through_a_request_with_no_host_is_identified(caplog: Any) -> None:
+    """Django's test client logs in through an HttpRequest() with no SERVER_NAME or Host:
+    the identify is stored, without a page."""
+    user = shop.customer(EMAIL)
+    with caplog.at_level(logging.ERROR, "integrations.contrib.oscar"):
+        assert Client().login(username=EMAIL, password=shop.PASSWORD)
+        Client().force_login(user)  # through the same kind of request
+    assert "was not recorded" not in caplog.text
+    stored = Event.objects.filter(call_type=CallType.IDENTIFY, user_id=str(user.pk))
+    assert [(e.email, e.message["traits"]["email"]) for e in stored] == [(EMAIL, EMAIL)] * 2
+    assert all("page" not in e.message.get("context", {}) for e in stored)
+
+
+@pytest.mark.django_db
+def test_a_login_through_a_request_with_a_disallowed_host_is_identified(caplog: Any) -> None:
+    """The page's URL cannot be built from a Host outside ALLOWED_HOSTS: the rest is sent."""
+    user = shop.customer(EMAIL)
+    request = RequestFactory().post(
+        "/accounts/login/",
+        HTTP_HOST="shop.evil.example",
+        HTTP_USER_AGENT="Mozilla/5.0",
+        HTTP_REFERER="https://shop.evil.example/",
+        HTTP_COOKIE=f"ajs_anonymous_id={shop.AJS_COOKIE}",
+    )
+    request.session = SessionStore()
+    with caplog.at_level(logging.ERROR, "integrations.contrib.oscar"):
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    assert "was not recorded" not in caplog.text
+    event = identified(user)
+    assert event.anonymous_id == shop.ANONYMOUS_ID and event.email == EMAIL
+    assert event.message["context"] == {
+        "page": {"path": "/accounts/login/", "referrer": "https://shop.evil.example/"},
+        "userAgent": "Mozilla/5.0",
+    }
+
+
+@pytest.mark.django_db
+def test_a_product_viewed_through_a_disallowed_host_links_to_the_site(caplog: Any) -> None:
+    """The product's URLs fall back to the current Site; the page's URL is left out."""
+    products = shop.catalogue()
+    user = shop.customer(EMAIL)
+    request = RequestFactory().get(products.book.get_absolute_url(), HTTP_HOST="shop.evil.example")
+    with caplog.at_level(logging.ERROR, "integrations.contrib.oscar"):
+        product_viewed.send(
+            sender=None, product=products.book, user=user, request=request, response=HttpResponse()
+        )
+    assert "was not recorded" not in caplog.text
+    (viewed,) = events("Product Viewed")
+    sent = viewed.message["properties"]
+    domain = Site.objects.get_current().domain
+    assert sent["url"] == f"https://{domain}{products.book.get_absolute_url()}"
+    assert sent["image_url"].startswith(f"https://{domain}/media/")
+    assert sent["product_id"] == str(products.book.pk) and sent["brands"] == ["Penguin"]
+    assert viewed.message["context"]["page"] == {"path": products.book.get_absolute_url()}
+
+
+@pytest.mark.django_db
+def test_an_order_placed_with_no_request_and_no_site_id_is_stored(
+    settings: Any, caplog: Any
+) -> None:
+    """A shop of several Sites without SITE_ID has no current Site outside a request:
+    the order goes without its products' URLs, with everything else."""
+    products = shop.catalogue()
+    user = shop.customer(EMAIL)
+    Site.objects.create(domain="second.example.com", name="Second")
+    del settings.SITE_ID
+    Site.objects.clear_cache()
+    with caplog.at_level(logging.ERROR, "integrations.contrib.oscar"):
+        order = shop.place_order(user, products.book, 2, Site.objects.get(pk=1))
+    assert "was not recorded" not in caplog.text
+    placed = order_event(order)
+    assert placed.user_id == str(user.pk) and placed.email == EMAIL
+    sent = placed.message["properties"]
+    assert (sent["order_id"], sent["total"], sent["currency"]) == (order.number, "39.98", "GBP")
+    assert sent["categories"] == ["Fiction"] and sent["brands"] == ["Penguin"]
+    (line,) = sent["products"]
+    assert "url" not in line and "image_url" not in line
+    assert {k: line[k] for k in ("product_id", "sku", "name", "price", "quantity")} == {
+        "product_id": str(products.book.pk),
+        "sku": "BOOK-1",
+        "name": "The Book",
+        "price": "19.99",
+        "quantity": 2,
+    }
+    assert placed.payload["OrderLines"][0]["Sku"] == "BOOK-1"
+
+
+@pytest.mark.django_db
+def test_an_order_on_a_shop_without_the_catalogues_pages_is_stored(
+    settings: Any, caplog: Any
+) -> None:
+    """A shop that routes no product pages (its catalogue served through an API) cannot
+    reverse one: the order goes without the products' url, with their image's."""
+    products = shop.catalogue()
+    user = shop.customer(EMAIL)
+    settings.ROOT_URLCONF = "integrations.urls"
+    site = Site.objects.get_current()
+    with caplog.at_level(logging.ERROR, "integrations.contrib.oscar"):
+        order = shop.place_order(user, products.book, 1, site)
+    assert "was not recorded" not in caplog.text
+    (line,) = order_event(order).message["properties"]["products"]
+    assert "url" not in line and line["sku"] == "BOOK-1"
+    assert line["image_url"].startswith(f"https://{site.domain}/media/")

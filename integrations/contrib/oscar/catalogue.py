@@ -13,10 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.sites.models import Site
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.urls import NoReverseMatch
 
 from ...wire import JSONObject
 from . import conf
+from .visitor import page_url
 
 
 def money(amount: Decimal | int | None) -> str | None:
@@ -26,13 +29,22 @@ def money(amount: Decimal | int | None) -> str | None:
     return format(Decimal(amount), "f")
 
 
-def absolute(url: str, request: HttpRequest | None) -> str:
-    """``url`` made absolute: against the request's host, else the current Site (https)."""
+def absolute(url: str, request: HttpRequest | None) -> str | None:
+    """``url`` made absolute: against the request's host, else the current Site (https).
+
+    An absolute ``url`` comes back as it is. None when neither can name a
+    host: a request that cannot (see ``visitor.page_url``), and no current
+    Site, as on a shop of several Sites without SITE_ID outside a request.
+    """
     if "://" in url or url.startswith("//"):
         return url
-    if request is not None:
-        return request.build_absolute_uri(url)
-    return f"https://{Site.objects.get_current().domain}{url}"
+    if request is not None and (found := page_url(request, url)) is not None:
+        return found
+    try:
+        domain = Site.objects.get_current().domain
+    except (ImproperlyConfigured, Site.DoesNotExist):
+        return None
+    return f"https://{domain}{url}"
 
 
 def categories(product: Any) -> list[str]:
@@ -63,7 +75,7 @@ def _many(value: object) -> bool:
 
 
 def image_url(product: Any, request: HttpRequest | None) -> str | None:
-    """The absolute URL of the product's primary image; None when it has none."""
+    """The absolute URL of the product's primary image; None when it has none, or no host."""
     image = product.primary_image()
     if isinstance(image, dict) or not getattr(image, "original", None):
         return None  # Oscar's "image not found" placeholder
@@ -89,12 +101,25 @@ def product_properties(product: Any, request: HttpRequest | None, offer: Offer) 
     return {key: value for key, value in found.items() if value is not None}
 
 
+def product_url(product: Any, request: HttpRequest | None) -> str | None:
+    """The absolute URL of ``product``'s page; None when it cannot be built.
+
+    Oscar reverses ``catalogue:detail``, which a shop may not route (one
+    serving its catalogue only through an API).
+    """
+    try:
+        path = product.get_absolute_url()
+    except NoReverseMatch:
+        return None
+    return absolute(path, request)
+
+
 def product_page(product: Any, request: HttpRequest | None) -> JSONObject:
     """``product``'s ``url``, ``image_url``, ``categories`` and ``brands`` (``category`` and
-    ``brand``: the first of each); None where it has none."""
+    ``brand``: the first of each); None where it has none, or a URL cannot be built."""
     names, makers = categories(product), brands(product)
     return {
-        "url": absolute(product.get_absolute_url(), request),
+        "url": product_url(product, request),
         "image_url": image_url(product, request),
         "category": names[0] if names else None,
         "categories": names or None,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from urllib.parse import unquote
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from ...wire import JSONObject
@@ -22,6 +23,11 @@ from ...wire import JSONObject
 COOKIE = "ajs_anonymous_id"
 # Segment's own limit on an id's length is loose; a cookie past this is not one.
 LONGEST = 200
+# What a request raises when it cannot name its host: DisallowedHost for a Host
+# outside ALLOWED_HOSTS, KeyError for a META without SERVER_NAME or SERVER_PORT
+# (and no Host header), as in the bare HttpRequest() through which Django's
+# test client logs in.
+NO_HOST = (DisallowedHost, KeyError)
 
 _current: ContextVar[HttpRequest | None] = ContextVar("seg_oscar_request", default=None)
 
@@ -56,14 +62,32 @@ def user_id(user: object) -> str | None:
     return str(getattr(user, "pk", "")) or None
 
 
+def page_url(request: HttpRequest, location: str | None = None) -> str | None:
+    """``location`` (else the URL ``request`` asked for) made absolute against
+    ``request``'s host; None when ``request`` cannot name its host."""
+    try:
+        return request.build_absolute_uri(location)
+    except NO_HOST:
+        return None
+
+
 def context(request: HttpRequest | None) -> JSONObject:
-    """Segment's ``context`` for a call made while serving ``request``: page and user agent."""
+    """Segment's ``context`` for a call made while serving ``request``: page and user agent.
+
+    Each part ``request`` cannot give is left out: the page's ``url`` when it
+    cannot name its host, its ``path`` when empty (Django's test client logs
+    in through a bare HttpRequest, with neither).
+    """
     if request is None:
         return {}
-    page = {"url": request.build_absolute_uri(), "path": request.path}
+    page: JSONObject = {}
+    if url := page_url(request):
+        page["url"] = url
+    if request.path:
+        page["path"] = request.path
     if referrer := request.headers.get("referer"):
         page["referrer"] = referrer
-    found: JSONObject = {"page": page}
+    found: JSONObject = {"page": page} if page else {}
     if agent := request.headers.get("user-agent"):
         found["userAgent"] = agent
     return found
