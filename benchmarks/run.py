@@ -41,7 +41,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks import browser, harness  # noqa: E402
+from benchmarks import browser, flood, harness  # noqa: E402
 from benchmarks.harness import Row, median, percentile  # noqa: E402
 from integrations import api, dispatch, operations, outbox  # noqa: E402
 from integrations.identity import Resolver  # noqa: E402
@@ -811,6 +811,7 @@ def main() -> int:
             lambda: browser.bench(tracker, reset_events, n(4000)),
             lambda: browser.bench_charge(n(20000)),
         )
+        part("flood", lambda: flood.bench(tracker, reset_events, SCALE))
     finally:
         web.stop()
         box.stop()
