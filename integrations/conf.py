@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "SEG_BROWSER_RATE_SHARE": 0.5,
     # A delivery task of pages' events posts for about this long, then gives
     # the rest back to their queue: the process is soon free for the server's.
-    "SEG_BROWSER_SLICE": timedelta(seconds=1),
+    "SEG_BROWSER_SLICE": timedelta(milliseconds=250),
     # With no cap, how long a worker that Seg keeps answering 2xx goes on
     # without asking the shared throttle again: a pause or an open circuit
     # another worker meets reaches it within this (throttle.gate).

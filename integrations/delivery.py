@@ -117,8 +117,9 @@ def _suppress_caught(events: list[Event], now: datetime) -> list[Event]:
     posted. Inside the claim, with the rules read now: a rule made after an event was
     stored (or while ingest read a cached list) still keeps it from Seg."""
     caught: dict[SuppressionRule, list[int]] = {}
+    enabled = rules.active(fresh=True) if events else []  # one small query a claim
     for event in events:
-        if rule := rules.matching(event.email, event.seg_event, fresh=True):
+        if rule := next((r for r in enabled if r.matches(event.email, event.seg_event)), None):
             caught.setdefault(rule, []).append(event.pk)
     for rule, ids in caught.items():
         lifecycle.move(
@@ -159,9 +160,10 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     will be retried, are given back; so are a page's events left once its
     task has posted for SEG_BROWSER_SLICE, so that the process is soon free
     for the server's events (its queue is polled first). Pages' posts take
-    the throttle's pages' share too. Returns the verdicts of the attempts
-    made. Database errors propagate; the leases then lapse and the sweeper
-    retries.
+    the throttle's pages' share too, and a page's task that must wait for it
+    gives its events back at once rather than sleep in its process. Returns
+    the verdicts of the attempts made. Database errors propagate; the leases
+    then lapse and the sweeper retries.
     """
     claimed_at = time.monotonic()
     claims = claim_many(event_ids, timezone.now())
@@ -196,7 +198,9 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 give_back(claims[position:], throttle.Wait(timedelta(0), reason))
                 break
             wait, unreported = throttle.gate(delivered=unreported, browser=browser), False
-            while wait is not None and throttle.sleep_briefly(wait):
+            # A page's task never sleeps in its process: it gives its events back
+            # (a short wait rides a countdown), so the process is free for the server's.
+            while wait is not None and not browser and throttle.sleep_briefly(wait):
                 wait = throttle.gate(browser=browser)
             if wait is not None:
                 settle()

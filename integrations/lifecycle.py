@@ -74,24 +74,16 @@ MOVES: dict[str, Move] = {
     "deliver": _move({Status.SENDING}, Status.DELIVERED, Actor.WORKER, False),
     "retry_later": _move({Status.SENDING}, Status.PENDING, Actor.WORKER, False),
     "fail": _move({Status.SENDING}, Status.FAILED, Actor.WORKER, False),
-    # A row a worker was about to claim and found caught by a suppression rule
-    # made after it was stored; never posted.
+    # A row a worker claims and finds caught by a rule made since it was stored.
     "catch": _move({Status.PENDING, Status.SENDING}, Status.SUPPRESSED, Actor.WORKER),
     # A row a worker claimed and found it cannot send (unsendable); never posted.
     "refuse": _move({Status.PENDING, Status.SENDING}, Status.FAILED, Actor.WORKER),
 }
 
-# Every end state: rows retention deletes once SEG_RETENTION_DAYS have passed.
-# Pending, sending and held rows are still on their way and are kept, but for
-# a page's held rows with no email (UNVERIFIED).
-PURGEABLE = (
-    Status.DELIVERED,
-    Status.IGNORED,
-    Status.FAILED,
-    Status.EXPIRED,
-    Status.SUPPRESSED,
-    Status.WITHHELD,
-)
+# Every end state, which retention deletes after SEG_RETENTION_DAYS; rows on
+# their way are kept, but for a page's held rows with no email (UNVERIFIED).
+PURGEABLE: tuple[Status, ...] = (Status.DELIVERED, Status.IGNORED, Status.FAILED)
+PURGEABLE += (Status.EXPIRED, Status.SUPPRESSED, Status.WITHHELD)
 # A public key's events that never got an email: held, or expired while held.
 # Retention deletes them after SEG_BROWSER_RETENTION, held or not.
 UNVERIFIED = Q(source=Source.BROWSER, status__in=(Status.HELD, Status.EXPIRED), email="")

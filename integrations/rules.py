@@ -28,10 +28,9 @@ def forget() -> None:
     _cache = (0.0, [])
 
 
-def matching(email: str, seg_event: str, fresh: bool = False) -> SuppressionRule | None:
-    """The first enabled rule that catches this email and Seg event, if any (``fresh``:
-    with the rules read now, not as cached)."""
-    for rule in active(fresh):
+def matching(email: str, seg_event: str) -> SuppressionRule | None:
+    """The first enabled rule that catches this email and Seg event, if any."""
+    for rule in active():
         if rule.matches(email, seg_event):
             return rule
     return None

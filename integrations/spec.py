@@ -6,9 +6,9 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
 
 from .exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge
+from .values import js_number
 from .wire import JSON, JSONObject, SegmentMessage
 
 # Segment's own limits.
@@ -178,35 +178,6 @@ def _message_id(raw: JSONObject) -> str:
     if len(value) > MAX_ID_LENGTH:
         raise InvalidMessage(f"messageId is longer than {MAX_ID_LENGTH} characters.", "messageId")
     return value
-
-
-def js_number(value: int | float) -> str:
-    """A JSON number as JavaScript prints it (ECMA-262, Number::toString): ``4211.0``
-    and ``4211`` both read ``"4211"``, ``1e16`` reads ``"10000000000000000"``, ``1.5e-7``
-    reads ``"1.5e-7"``. An id sent as a number is the same id as its text, whichever
-    client sent it (a pandas backfill writes ``4211.0``; analytics.js would send 4211).
-    """
-    if isinstance(value, int):
-        return str(value)
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "0"
-    sign, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
-    digits = "".join(map(str, digit_tuple))
-    k, n = len(digits), int(exponent) + len(digits)
-    if k <= n <= 21:
-        text = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        text = f"{digits[:n]}.{digits[n:]}"
-    elif -6 < n <= 0:
-        text = "0." + "0" * -n + digits
-    else:
-        mantissa = digits[0] + (f".{digits[1:]}" if k > 1 else "")
-        text = f"{mantissa}e{'+' if n - 1 > 0 else '-'}{abs(n - 1)}"
-    return ("-" if sign else "") + text
 
 
 def _identifier(raw: JSONObject, key: str) -> str | None:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .spec import js_number
 from .wire import JSONObject
 
 # The largest number a double holds (1.8e308): past it a number is no amount.
@@ -150,3 +149,32 @@ def time_problem(value: str) -> str | None:
     except ValueError:
         return "is not ISO 8601"
     return "is too close to the ends of the calendar to use"
+
+
+def js_number(value: int | float) -> str:
+    """A JSON number as JavaScript prints it (ECMA-262, Number::toString): ``4211.0``
+    and ``4211`` both read ``"4211"``, ``1e16`` reads ``"10000000000000000"``, ``1.5e-7``
+    reads ``"1.5e-7"``. An id sent as a number is the same id as its text, whichever
+    client sent it (a pandas backfill writes ``4211.0``; analytics.js would send 4211).
+    """
+    if isinstance(value, int):
+        return str(value)
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    sign, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    k, n = len(digits), int(exponent) + len(digits)
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = f"{digits[:n]}.{digits[n:]}"
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        mantissa = digits[0] + (f".{digits[1:]}" if k > 1 else "")
+        text = f"{mantissa}e{'+' if n - 1 > 0 else '-'}{abs(n - 1)}"
+    return ("-" if sign else "") + text

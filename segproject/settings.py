@@ -170,7 +170,7 @@ SEG_BROWSER_BURST = int(os.environ.get("SEG_BROWSER_BURST") or 200)
 # Pages' share of SEG_RATE_LIMIT, how long a task of pages' events posts before
 # it gives its process back, and how long a page's never-identified events are kept.
 SEG_BROWSER_RATE_SHARE = float(os.environ.get("SEG_BROWSER_RATE_SHARE") or 0.5)
-SEG_BROWSER_SLICE = float(os.environ.get("SEG_BROWSER_SLICE") or 1)
+SEG_BROWSER_SLICE = float(os.environ.get("SEG_BROWSER_SLICE") or 0.25)
 SEG_BROWSER_RETENTION = float(os.environ.get("SEG_BROWSER_RETENTION") or 24 * 60 * 60)
 SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 # The key pages' signed identifies are checked with; unset: derived from SECRET_KEY.

@@ -32,7 +32,6 @@ IGNORED = [
     "Product Removed",
     "Checkout Started",
     "Order Completed Twice",
-    "Completed  Order",
     "Order-Completed",
     "Products Viewed",
     "",

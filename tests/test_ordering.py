@@ -14,7 +14,7 @@ import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
-from integrations import conf, delivery, operations, ordering, outbox
+from integrations import conf, delivery, operations, ordering, outbox, tracker
 from integrations.answers import Verdict
 from integrations.ingest import ingest
 from integrations.models import Event, Source, Status
@@ -62,7 +62,8 @@ def deliver_all(events: list[Event], rounds: int = 10) -> None:
 
 
 def keys(*events: Event) -> list[str]:
-    return [e.message_id for e in events]
+    """The Idempotency-Keys of these events' requests (a page's carry ``browser:``)."""
+    return [tracker.request_key(e.message_id, e.source) for e in events]
 
 
 def due_now(*events: Event) -> None:

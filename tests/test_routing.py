@@ -136,17 +136,25 @@ def test_the_settings_carry_consent_settings_for_analytics_js_wrappers(
 @pytest.mark.django_db
 def test_an_operator_sees_why_an_event_was_withheld(client: Client, seg_settings: Any) -> None:
     seg_settings.SEG_CONSENT_CATEGORIES = ["Marketing"]
-    post(client, "track", ORDER | {"messageId": "i1", "integrations": {"All": False}}, **AUTH)
-    consent = {"consent": {"categoryPreferences": {"Marketing": False}}}
-    post(client, "track", ORDER | {"messageId": "c1", "context": consent}, **AUTH)
+    by_shop = {"order_id": "R-BY-THE-SHOP", "total": 1}
+    by_visitor = {"order_id": "R-BY-THE-VISITOR", "total": 1}
+    withheld = {"All": False}
+    post(client, "track", ORDER | {"properties": by_shop, "integrations": withheld}, **AUTH)
+    consent = ORDER["context"] | {"consent": {"categoryPreferences": {"Marketing": False}}}
+    post(
+        client,
+        "track",
+        ORDER | {"messageId": "c1", "properties": by_visitor, "context": consent},
+        **AUTH,
+    )
     admin = User.objects.create_superuser("op", "op@example.com", "pw")
     client.force_login(admin)
     base = "/admin/integrations/event/"
     page = client.get(f"{base}{Event.objects.get(message_id='c1').pk}/change/").content.decode()
     assert "Withheld by consent" in page
     by_integrations = client.get(f"{base}?withheld_by=integrations").content.decode()
-    assert "i1" in by_integrations and "c1" not in by_integrations
+    assert "R-BY-THE-SHOP" in by_integrations and "R-BY-THE-VISITOR" not in by_integrations
     by_consent = client.get(f"{base}?withheld_by=consent").content.decode()
-    assert "c1" in by_consent and "i1" not in by_consent
+    assert "R-BY-THE-VISITOR" in by_consent and "R-BY-THE-SHOP" not in by_consent
     dashboard = client.get(f"{base}dashboard/").content.decode()
     assert "Withheld, last day" in dashboard and "withheld_by=consent" in dashboard

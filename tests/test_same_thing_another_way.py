@@ -16,13 +16,16 @@ from integrations import api
 from integrations.clocks import event_time
 from integrations.models import Event, Status
 from integrations.naming import SegEvent, seg_event_for
-from integrations.spec import js_number, validate
+from integrations.spec import validate
+from integrations.values import js_number
 
 from .conftest import WRITE_KEY
 
 pytestmark = pytest.mark.django_db
 
-AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+AUTH: dict[str, Any] = {
+    "HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+}
 
 
 def post(client: Client, path: str, body: Any) -> Any:
