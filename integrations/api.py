@@ -1,5 +1,8 @@
 """The Python API for a shop's own code: identify, track, page and alias.
 
+``integrations`` is Segment's integrations object: ``{"Seg": False}`` (or
+``{"All": False}``) stores the call as withheld, never sent.
+
 Each call is stored inside the caller's transaction (so an order and its
 OrderPlaced event commit together, or not at all) and is queued for
 delivery only after that transaction commits. Each returns the messageId.
@@ -35,6 +38,7 @@ def identify(
     context: JSONObject | None = None,
     timestamp: datetime | None = None,
     message_id: str | None = None,
+    integrations: JSONObject | None = None,
 ) -> str:
     """Tell Seg who a customer is; ``traits['email']`` makes them known."""
     return _call(
@@ -46,6 +50,7 @@ def identify(
             "context": context,
             "timestamp": timestamp,
             "messageId": message_id,
+            "integrations": integrations,
         },
     )
 
@@ -59,6 +64,7 @@ def track(
     context: JSONObject | None = None,
     timestamp: datetime | None = None,
     message_id: str | None = None,
+    integrations: JSONObject | None = None,
 ) -> str:
     """Record an e-commerce event such as 'Order Completed'."""
     return _call(
@@ -71,6 +77,7 @@ def track(
             "context": context,
             "timestamp": timestamp,
             "messageId": message_id,
+            "integrations": integrations,
         },
     )
 
@@ -85,6 +92,7 @@ def page(
     context: JSONObject | None = None,
     timestamp: datetime | None = None,
     message_id: str | None = None,
+    integrations: JSONObject | None = None,
 ) -> str:
     """Record a page view; ``properties`` may carry url, title, path and referrer."""
     return _call(
@@ -98,6 +106,7 @@ def page(
             "context": context,
             "timestamp": timestamp,
             "messageId": message_id,
+            "integrations": integrations,
         },
     )
 
@@ -109,6 +118,7 @@ def alias(
     context: JSONObject | None = None,
     timestamp: datetime | None = None,
     message_id: str | None = None,
+    integrations: JSONObject | None = None,
 ) -> str:
     """Move a customer from one email to another (ignored unless both are emails)."""
     return _call(
@@ -119,5 +129,6 @@ def alias(
             "context": context,
             "timestamp": timestamp,
             "messageId": message_id,
+            "integrations": integrations,
         },
     )

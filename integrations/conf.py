@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     # manager names them) that Seg belongs to. An event whose context.consent
     # lacks any of them is withheld. Empty: consent is not enforced.
     "SEG_CONSENT_CATEGORIES": (),
+    # An identify whose update-customer says what Seg accepted last for the email,
+    # within this, is stored as unchanged and not sent (0: always sent).
+    "SEG_IDENTIFY_REFRESH": timedelta(hours=24),
     # A due event whose wake-up was queued longer ago than this is queued again.
     "SEG_REQUEUE_AFTER": timedelta(minutes=5),
     "SEG_SWEEP_BATCH": 5000,
@@ -120,6 +123,7 @@ DURATIONS = {
     "SEG_THROTTLE_REFRESH",
     "SEG_BROWSER_SLICE",
     "SEG_BROWSER_RETENTION",
+    "SEG_IDENTIFY_REFRESH",
 }
 
 

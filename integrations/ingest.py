@@ -14,17 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import cast
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from . import conf, dispatch, holds, routing, rules, vouching
+from . import conf, dispatch, holds, locks, lookup, routing, rules, vouching
 from .clocks import event_time
 from .exceptions import InvalidMessage
 from .identity import Resolver
 from .lifecycle import HELD_REASON
 from .lookup import read_locked
 from .models import Event, Source, Status
+from .naming import SegAction
 from .payloads import Mapping, map_message, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared
 from .wire import JSON, JSONObject, SegmentMessage
@@ -87,7 +89,9 @@ class _Batch:
             if previous and own and previous != own:
                 resolver.add_alias(previous, own, self.now)
                 self.alias_messages[previous] = message["messageId"]
-        mapping = _mapped(message, email, self.now)
+        # What Seg gets names a userId only where the server vouches for it.
+        spoken = message if user_id == sent_user else _without_user_id(message)
+        mapping = _mapped(spoken, email, self.now)
         status, reason, rule = Status.PENDING, "", None
         seg_event = mapping.seg_event.value if mapping.seg_event else ""
         if mapping.action is None:
@@ -98,6 +102,10 @@ class _Batch:
             status, reason = Status.SUPPRESSED, rule.cause
         elif email is None:
             status, reason = Status.HELD, HELD_REASON
+        elif mapping.action is SegAction.UPDATE_CUSTOMER and (
+            same := lookup.unchanged(email, mapping.payload or {}, self.now)
+        ):
+            status, reason = Status.UNCHANGED, same
         pending = status == Status.PENDING
         warnings = list(mapping.warnings)
         if sent_user and user_id is None:
@@ -166,6 +174,10 @@ class _Batch:
         return released
 
 
+def _without_user_id(message: SegmentMessage) -> SegmentMessage:
+    return cast(SegmentMessage, {k: v for k, v in message.items() if k != "userId"})
+
+
 def _mapped(message: SegmentMessage, email: str | None, now: datetime) -> Mapping:
     """``map_message``, or, should it ever raise, an ignored event that says why.
 
@@ -223,20 +235,12 @@ def ingest(
                 batch, duplicates = _write(valid, source, now, in_caller or attempt > 0)
             break
         except (IntegrityError, OperationalError) as error:
-            if in_caller or attempt + 1 == TRIES or not _lost_race(error):
+            if in_caller or attempt + 1 == TRIES or not locks.lost_race(error):
                 raise
     result.duplicates = duplicates
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]
     return result
-
-
-def _lost_race(error: Exception) -> bool:
-    """A repeat stored meanwhile (the unique constraint), or PostgreSQL's deadlock
-    detector breaking a cycle between two requests' locks (SQLSTATE 40P01)."""
-    if isinstance(error, IntegrityError):
-        return True
-    return getattr(error.__cause__, "sqlstate", None) == "40P01"
 
 
 def _write(

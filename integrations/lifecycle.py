@@ -83,7 +83,7 @@ MOVES: dict[str, Move] = {
 # Every end state, which retention deletes after SEG_RETENTION_DAYS; rows on
 # their way are kept, but for a page's held rows with no email (UNVERIFIED).
 PURGEABLE: tuple[Status, ...] = (Status.DELIVERED, Status.IGNORED, Status.FAILED)
-PURGEABLE += (Status.EXPIRED, Status.SUPPRESSED, Status.WITHHELD)
+PURGEABLE += (Status.EXPIRED, Status.SUPPRESSED, Status.WITHHELD, Status.UNCHANGED)
 # A public key's events that never got an email: held, or expired while held.
 # Retention deletes them after SEG_BROWSER_RETENTION, held or not.
 UNVERIFIED = Q(source=Source.BROWSER, status__in=(Status.HELD, Status.EXPIRED), email="")

@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterable
 from enum import IntEnum
 
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from .models import Identity
 
@@ -65,3 +65,13 @@ def write_lock() -> None:
     table = connection.ops.quote_name(Identity._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET id = id WHERE id < 0")  # noqa: S608
+
+
+def lost_race(error: Exception) -> bool:
+    """Whether a write failed only because another request won a race, so that it may
+    simply be tried again: a repeat stored meanwhile (IntegrityError, the unique
+    constraint), or PostgreSQL's deadlock detector breaking a cycle between two
+    requests' locks (SQLSTATE 40P01)."""
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(error.__cause__, "sqlstate", None) == "40P01"

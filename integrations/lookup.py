@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.db import connection
 
-from . import locks
+from . import conf, locks
 from .identity import Link, Resolver
 from .locks import Space
 from .models import Alias, Event, Identity, Source
@@ -130,3 +131,38 @@ def lookup(
             else:
                 known.identities.append((kind, key, value, user_id, source))
     return known
+
+
+# Fields of an update-customer that differ on every call, whatever the customer.
+VOLATILE = ("MessageId", "Date", "AnonymousId")
+
+
+def unchanged(email: str, payload: JSONObject, now: datetime) -> str | None:
+    """Why an update-customer for ``email`` need not be sent (the last one Seg accepted
+    for that email, within SEG_IDENTIFY_REFRESH, said the same but for VOLATILE), or
+    None when it must be. One indexed read (``seg_event_accepted_update``)."""
+    refresh: timedelta = conf.get_setting("SEG_IDENTIFY_REFRESH")
+    if refresh <= timedelta(0):
+        return None
+    last = (
+        Event.objects.filter(
+            email=email,
+            action="update-customer",
+            status="delivered",
+            delivered_at__gte=now - refresh,
+        )
+        .order_by("-delivered_at")
+        .values_list("pk", "payload", "delivered_at")
+        .first()
+    )
+    if last is None or not isinstance(last[1], dict):
+        return None
+    if {k: v for k, v in last[1].items() if k not in VOLATILE} != {
+        k: v for k, v in payload.items() if k not in VOLATILE
+    }:
+        return None
+    return (
+        f"Unchanged: Seg accepted the same update-customer for {email} at "
+        f"{last[2]:%Y-%m-%d %H:%M:%S %Z} (event {last[0]}); it is sent again when a field "
+        "changes, or after SEG_IDENTIFY_REFRESH."
+    )[:500]

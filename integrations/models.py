@@ -24,6 +24,8 @@ class Status(models.TextChoices):
     SUPPRESSED = "suppressed", _("suppressed")
     # The shop (its integrations object) or the visitor (consent) kept it from Seg.
     WITHHELD = "withheld", _("withheld")
+    # An identify that would tell Seg what it accepted last (SEG_IDENTIFY_REFRESH).
+    UNCHANGED = "unchanged", _("unchanged")
 
 
 # Statuses in which the row still owes Seg a delivery.
@@ -288,6 +290,13 @@ class Event(models.Model):
                 condition=Q(status="delivered"),
             ),
             models.Index(fields=("email", "-received_at"), name="seg_event_email"),
+            # The update-customer Seg accepted last for a customer: an identify
+            # that says the same again is not sent (integrations/lookup.py).
+            models.Index(
+                fields=("email", "-delivered_at"),
+                name="seg_event_accepted_update",
+                condition=Q(action="update-customer", status="delivered"),
+            ),
             models.Index(fields=("user_id",), name="seg_event_user"),
             models.Index(fields=("order_id",), name="seg_event_order", condition=~Q(order_id="")),
         )

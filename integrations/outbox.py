@@ -147,7 +147,8 @@ def deletable(before: datetime, unverified: bool = False) -> QuerySet[Event, int
 
 
 _ENDED = RawSQL(
-    "status IN ('delivered', 'ignored', 'failed', 'expired', 'suppressed', 'withheld')",
+    "status IN ('delivered', 'ignored', 'failed', 'expired', 'suppressed', 'withheld', "
+    "'unchanged')",
     (),
     output_field=BooleanField(),
 )

@@ -177,6 +177,8 @@ SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 SEG_IDENTITY_SECRET = os.environ.get("SEG_IDENTITY_SECRET") or None
 # The consent categories Seg belongs to (comma-separated ids); unset: not enforced.
 SEG_CONSENT_CATEGORIES = env_list("SEG_CONSENT_CATEGORIES")
+# Seconds within which an identify that says what Seg accepted last is not sent again.
+SEG_IDENTIFY_REFRESH = float(os.environ.get("SEG_IDENTIFY_REFRESH") or 24 * 60 * 60)
 # Keep each customer's events in the shop's order (on unless 0, off, false or no).
 SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
     "0",

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from integrations import delivery, operations
+from integrations import api, delivery, operations
 from integrations.models import Event, Status
 from integrations.routing import consent_withheld, integrations_withheld
 
@@ -158,3 +158,16 @@ def test_an_operator_sees_why_an_event_was_withheld(client: Client, seg_settings
     assert "R-BY-THE-VISITOR" in by_consent and "R-BY-THE-SHOP" not in by_consent
     dashboard = client.get(f"{base}dashboard/").content.decode()
     assert "Withheld, last day" in dashboard and "withheld_by=consent" in dashboard
+
+
+@pytest.mark.django_db
+def test_the_python_api_takes_the_integrations_object() -> None:
+    context = {"traits": {"email": "ann@example.com"}}
+    kept = api.track(
+        "u1", "Order Completed", {"total": 1}, context=context, integrations={"Seg": False}
+    )
+    sent = api.track(
+        "u1", "Order Completed", {"total": 2}, context=context, integrations={"Seg": True}
+    )
+    statuses = dict(Event.objects.values_list("message_id", "status"))
+    assert statuses == {kept: Status.WITHHELD, sent: Status.PENDING}

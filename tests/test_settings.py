@@ -28,6 +28,7 @@ TEXT = [
     ("SEG_ANALYTICS_JS_URL", "https://cdn.shop/a.js", "https://cdn.shop/a.js"),
     ("SEG_CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For"),
     ("SEG_IDENTITY_SECRET", "s3cret", "s3cret"),
+    ("SEG_CONSENT_CATEGORIES", "C0004, Marketing", ["C0004", "Marketing"]),
 ]
 # Unset, each of these keeps the app's default (None).
 OPTIONAL_TEXT = [

@@ -235,3 +235,13 @@ def test_an_identify_releases_a_bounded_batch_and_a_task_the_rest(settings: Any)
     assert not Event.objects.filter(status=Status.HELD).exists()
     released = Event.objects.filter(call_type="track").order_by("timestamp", "id")
     assert {e.email for e in released} == {"many@example.com"}
+
+
+def test_what_seg_gets_names_only_a_userid_the_server_vouches_for(client: Client) -> None:
+    """An unsigned identify's update-customer goes out for the page's own claim, without
+    the userId it named: Seg must not tie that id to the page's email."""
+    send(client, "identify", {"userId": "42", "anonymousId": "att", "traits": {"email": ATTACKER}})
+    forged = Event.objects.get(source=Source.BROWSER)
+    assert forged.email == ATTACKER and forged.status == Status.PENDING
+    assert "Id" not in forged.payload and "UserId" not in forged.payload
+    assert forged.message["userId"] == "42"  # kept as sent
