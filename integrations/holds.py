@@ -139,3 +139,26 @@ def release_rest(user_id: str | None, anonymous_id: str | None, scope: str) -> i
         total += len(ids)
         if done or not ids:
             return total
+
+
+def to_settle(rows: list[Event], releases: list[Release]) -> list[Release]:
+    """What to settle once a caller's transaction commits (``settle``): the visitors of
+    the rows stored held among ``rows``, and what each identify releases."""
+    held = {
+        Release(
+            row.user_id or None,
+            row.anonymous_id or None,
+            Source.SERVER if row.source == Source.SERVER or row.user_id else Source.BROWSER,
+        )
+        for row in rows
+        if row.status == Status.HELD
+    }
+    return sorted(held | set(releases), key=repr)
+
+
+def settle(releases: list[Release]) -> int:
+    """After a caller's transaction committed calls stored in it without locks: run each
+    release under the locks (``release_rest``). Whatever a concurrent request decided
+    meanwhile, a held event whose email is known by now is released: each side
+    writes, commits, then looks under the lock. Returns how many were released."""
+    return sum(release_rest(r.user_id, r.anonymous_id, r.scope) for r in releases)

@@ -27,7 +27,7 @@ from .lifecycle import HELD_REASON
 from .lookup import read_locked
 from .models import Event, Source, Status
 from .naming import SegAction
-from .payloads import Mapping, map_message, order_id, with_email
+from .payloads import map_or_ignore, order_id, with_email
 from .spec import email_in, normalize_email, validate, with_shared
 from .wire import JSON, JSONObject, SegmentMessage
 
@@ -91,7 +91,7 @@ class _Batch:
                 self.alias_messages[previous] = message["messageId"]
         # What Seg gets names a userId only where the server vouches for it.
         spoken = message if user_id == sent_user else _without_user_id(message)
-        mapping = _mapped(spoken, email, self.now)
+        mapping = map_or_ignore(spoken, email, self.now)
         status, reason, rule = Status.PENDING, "", None
         seg_event = mapping.seg_event.value if mapping.seg_event else ""
         if mapping.action is None:
@@ -178,20 +178,6 @@ def _without_user_id(message: SegmentMessage) -> SegmentMessage:
     return cast(SegmentMessage, {k: v for k, v in message.items() if k != "userId"})
 
 
-def _mapped(message: SegmentMessage, email: str | None, now: datetime) -> Mapping:
-    """``map_message``, or, should it ever raise, an ignored event that says why.
-
-    A message that passed validation is stored whatever its values: a mapping
-    error is kept and shown on the event, never a 500 that costs the batch.
-    """
-    try:
-        return map_message(message, email, now)
-    except Exception as error:
-        logger.exception("Could not map message %s; stored as ignored.", message["messageId"])
-        reason = f"Could not be mapped ({type(error).__name__}: {error}); kept as sent."
-        return Mapping(None, None, None, reason=reason[:500])
-
-
 def ingest(
     raws: Sequence[JSON],
     call_type: str | None = None,
@@ -232,7 +218,7 @@ def ingest(
     for attempt in range(TRIES):
         try:
             with transaction.atomic(savepoint=False):
-                batch, duplicates = _write(valid, source, now, in_caller or attempt > 0)
+                batch, duplicates = _write(valid, source, now, in_caller, attempt > 0)
             break
         except (IntegrityError, OperationalError) as error:
             if in_caller or attempt + 1 == TRIES or not locks.lost_race(error):
@@ -244,18 +230,26 @@ def ingest(
 
 
 def _write(
-    valid: list[tuple[SegmentMessage, JSONObject]], source: str, now: datetime, skip: bool
+    valid: list[tuple[SegmentMessage, JSONObject]],
+    source: str,
+    now: datetime,
+    in_caller: bool,
+    raced: bool,
 ) -> tuple[_Batch, int]:
     """Lock the calls' ids, read what is known, build and store the rows; call it in
     a transaction. ``skip``: let the database skip a repeated messageId silently.
     Returns the batch and the count of duplicates."""
-    known = read_locked(source, valid)
+    # In the caller's transaction no lock is taken: the caller's own locks could
+    # meet ours in a cycle. What it decided is settled once it commits instead.
+    known = read_locked(source, valid, lock=not in_caller)
     fresh = known.fresh(valid)
     batch = _Batch(now, known.resolver(), source)
     for message, raw in fresh:
         batch.add(message, raw)
     if batch.rows:
-        _store(batch, now, skip and known.chosen)
+        _store(batch, now, (in_caller or raced) and known.chosen)
+    if in_caller and (unsettled := holds.to_settle(batch.rows, batch.releases)):
+        transaction.on_commit(partial(holds.settle, unsettled))
     return batch, len(valid) - len(fresh)
 
 

@@ -52,12 +52,16 @@ class Known:
         return Resolver.from_known(self.identities, self.aliases, self.emails, self.users)
 
 
-def read_locked(source: str, valid: list[tuple[SegmentMessage, JSONObject]]) -> Known:
+def read_locked(
+    source: str, valid: list[tuple[SegmentMessage, JSONObject]], lock: bool = True
+) -> Known:
     """Lock the ids these messages name (``locks``), then read what is known of them.
 
     Call it in the transaction that writes what is decided from it. An
     anonymousId the server tied to a user resolves through that user, whose
     email an identify may be changing: that user is locked too, before it is read.
+    ``lock`` false reads without locks (for a caller's own transaction, whose
+    decisions are settled after it commits: ``holds.settle``).
     """
     # Only ids the shop chose can repeat; ids made here are fresh UUIDs.
     chosen = [m["messageId"] for m, raw in valid if raw.get("messageId") not in (None, "")]
@@ -68,16 +72,18 @@ def read_locked(source: str, valid: list[tuple[SegmentMessage, JSONObject]]) -> 
     anonymous = {m["anonymousId"] for m in needing if "anonymousId" in m}
     emails = {e for m, _ in valid if (e := email_in(m)) is not None}
     moved = {e for m, _ in valid if (e := normalize_email(m.get("previousId"))) is not None}
-    locks.lock(Space.ANONYMOUS_ID, anonymous)
-    locks.lock(Space.EMAIL, emails | moved)
-    locks.lock(Space.USER_ID, users)
+    if lock:
+        locks.lock(Space.ANONYMOUS_ID, anonymous)
+        locks.lock(Space.EMAIL, emails | moved)
+        locks.lock(Space.USER_ID, users)
     known = lookup(source, chosen, users, anonymous, emails)
     tied = {
         user
         for _, _, _, user, scope in known.identities
         if user and scope == Source.SERVER and user not in users
     }
-    locks.lock(Space.USER_ID, tied)
+    if lock:
+        locks.lock(Space.USER_ID, tied)
     known.users, known.emails, known.chosen = users, emails, bool(chosen)
     return known
 

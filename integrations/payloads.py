@@ -7,6 +7,7 @@ fatal). Field names and sources follow the tracker contract.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from .naming import ACTION_FOR_EVENT, SegAction, SegEvent, seg_event_for
 from .spec import normalize_email
 from .values import Reader
 from .wire import JSONObject, SegmentMessage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -245,3 +248,17 @@ def order_id(message: SegmentMessage) -> str:
             props.get("id") if seg_event_for(message["event"]) is SegEvent.ORDER_PLACED else None
         )
     return str(value)[:255] if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+
+def map_or_ignore(message: SegmentMessage, email: str | None, now: datetime) -> Mapping:
+    """``map_message``, or, should it ever raise, an ignored event that says why.
+
+    A message that passed validation is stored whatever its values: a mapping
+    error is kept and shown on the event, never a 500 that costs the batch.
+    """
+    try:
+        return map_message(message, email, now)
+    except Exception as error:
+        logger.exception("Could not map message %s; stored as ignored.", message["messageId"])
+        reason = f"Could not be mapped ({type(error).__name__}: {error}); kept as sent."
+        return Mapping(None, None, None, reason=reason[:500])

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
 import requests
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 
 from integrations import api
 from integrations.models import Event, Status
@@ -117,24 +119,34 @@ def test_batches_racing_over_http_leave_nothing_held(start_web: Callable[..., We
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_python_api_racing_from_threads_leaves_nothing_held() -> None:
-    """Each call in its own thread, so its own database connection and transaction."""
+@pytest.mark.parametrize(
+    "in_a_transaction", [False, True], ids=["autocommit", "shop's transaction"]
+)
+def test_the_python_api_racing_from_threads_leaves_nothing_held(in_a_transaction: bool) -> None:
+    """Each call in its own thread, so its own database connection and transaction; in
+    the shop's own transaction (ATOMIC_REQUESTS, an order's), which holds it a while."""
 
     def call(kind: str, body: dict[str, Any]) -> Callable[[], None]:
         def send() -> None:
             try:
-                options = {
-                    "anonymous_id": body["anonymousId"],
-                    "context": {"page": {"url": "https://shop.example/t"}},
-                }
-                if kind == "identify":
-                    api.identify(body["userId"], body["traits"], **options)
-                elif kind == "page":
-                    api.page(body["userId"], name=body["name"], **options)
-                else:
-                    api.track(body["userId"], body["event"], body["properties"], **options)
+                with transaction.atomic() if in_a_transaction else nullcontext():
+                    send_in_transaction()
             finally:
                 connection.close()
+
+        def send_in_transaction() -> None:
+            options = {
+                "anonymous_id": body["anonymousId"],
+                "context": {"page": {"url": "https://shop.example/t"}},
+            }
+            if kind == "identify":
+                api.identify(body["userId"], body["traits"], **options)
+            elif kind == "page":
+                api.page(body["userId"], name=body["name"], **options)
+            else:
+                api.track(body["userId"], body["event"], body["properties"], **options)
+            if in_a_transaction:
+                time.sleep(0.01)  # the shop's own work before its commit
 
         return send
 
