@@ -57,6 +57,9 @@ class Resolver:
     aliases: dict[str, Link] = field(default_factory=dict)
     new_aliases: dict[str, Link] = field(default_factory=dict)
     _alias_loaded: set[str] = field(default_factory=set)
+    # Emails the shop's server knows (lookup.lookup, for a page's calls): a page
+    # without the server's word may not speak for them.
+    server_emails: set[str] = field(default_factory=set)
 
     @classmethod
     def from_known(

@@ -38,6 +38,10 @@ UNVOUCHED = (
     "(no valid integrations.Seg.userHash, no server identify tying this anonymousId to it): "
     "the event speaks for its anonymous visitor only."
 )
+KNOWN_EMAIL = (
+    "{email} is a customer the shop's server knows; a page without the server's word "
+    "(a signed identify) may not speak for them, so the email was not used."
+)
 # How often a write that lost a race (a messageId stored meanwhile, or a
 # deadlock between two batches' locks) is tried again, outside a caller's transaction.
 TRIES = 3
@@ -72,7 +76,11 @@ class _Batch:
         server = self.source == Source.SERVER or vouching.vouched(sent_user, raw)
         scope = Source.SERVER if server else Source.BROWSER
         user_id = sent_user if server or resolver.tied(anonymous_id, sent_user) else None
-        own = email_in(message)
+        own, warnings = email_in(message), list[str]()
+        if not server and own in resolver.server_emails:
+            # A customer the shop's server knows: a page speaks for them only signed.
+            warnings.append(KNOWN_EMAIL.format(email=own))
+            own = None
         if kind == "identify":
             resolver.learn(user_id, anonymous_id, own, scope)
         if kind == "alias":
@@ -107,7 +115,7 @@ class _Batch:
         ):
             status, reason = Status.UNCHANGED, same
         pending = status == Status.PENDING
-        warnings = list(mapping.warnings)
+        warnings += mapping.warnings
         if sent_user and user_id is None:
             warnings.append(UNVOUCHED.format(user_id=sent_user)[:500])
         self.rows.append(

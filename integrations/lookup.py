@@ -30,6 +30,8 @@ class Known:
     users: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
     chosen: bool = False
+    # Of the emails asked for by a page's calls, those the shop's server knows.
+    server_emails: set[str] = field(default_factory=set)
     # kind, id, email, user id, source
     identities: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     aliases: dict[str, Link] = field(default_factory=dict)
@@ -49,7 +51,11 @@ class Known:
 
     def resolver(self) -> Resolver:
         """A resolver seeded with what was found."""
-        return Resolver.from_known(self.identities, self.aliases, self.emails, self.users)
+        resolver = Resolver.from_known(self.identities, self.aliases, self.emails, self.users)
+        resolver.server_emails = self.server_emails | {
+            e for e, link in self.aliases.items() if link is not None
+        }
+        return resolver
 
 
 def read_locked(
@@ -100,7 +106,8 @@ def lookup(
     emails: Collection[str],
 ) -> Known:
     """Stored messageIds of ``source``, identities (of every source) and aliases among
-    those asked for; one query."""
+    those asked for, and for a page (``source`` browser) which of ``emails`` the
+    shop's server knows (an identify of its own, or an alias); one query."""
     q = connection.ops.quote_name
     event, identity, alias = (q(m._meta.db_table) for m in (Event, Identity, Alias))
     parts: list[str] = []
@@ -124,6 +131,16 @@ def lookup(
             f"WHERE previous_email IN ({_in(emails)})"
         )
         params += emails
+    if emails and source == Source.BROWSER:
+        parts.append(
+            f"SELECT 'k', email, '', '', '' FROM {identity} "  # noqa: S608
+            f"WHERE source = %s AND email IN ({_in(emails)})"
+        )
+        parts.append(
+            f"SELECT 'k', email, '', '', '' FROM {alias} "  # noqa: S608
+            f"WHERE email IN ({_in(emails)})"
+        )
+        params += [Source.SERVER, *emails, *emails]
     known = Known()
     if not parts:
         return known
@@ -132,6 +149,8 @@ def lookup(
         for kind, key, value, user_id, source in cursor.fetchall():
             if kind == "m":
                 known.message_ids.add(key)
+            elif kind == "k":
+                known.server_emails.add(key)
             elif kind == "e":
                 known.aliases[key] = Link(value, int(user_id))
             else:

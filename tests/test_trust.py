@@ -245,3 +245,19 @@ def test_what_seg_gets_names_only_a_userid_the_server_vouches_for(client: Client
     assert forged.email == ATTACKER and forged.status == Status.PENDING
     assert "Id" not in forged.payload and "UserId" not in forged.payload
     assert forged.message["userId"] == "42"  # kept as sent
+
+
+def test_a_page_cannot_speak_for_an_email_the_server_knows(client: Client) -> None:
+    """Unsigned, a page's claim of a known customer's email rewrites nothing at Seg and
+    puts nothing in their name: not their profile, not a forged order."""
+    api.identify("42", {"email": VICTIM, "name": "Victoria"})
+    traits = {"email": VICTIM, "name": "Mallory", "acceptsMarketing": False}
+    send(client, "identify", {"anonymousId": "att", "traits": traits, "messageId": "p-1"})
+    order_ = {"anonymousId": "att", "event": "Order Completed", "messageId": "p-2"}
+    send(client, "t", order_ | {"context": {"traits": {"email": VICTIM}}})
+    for forged in Event.objects.filter(source=Source.BROWSER):
+        assert forged.email != VICTIM and forged.status != Status.PENDING
+        assert any("the shop's server knows" in warning for warning in forged.warnings)
+    # An email the server does not know is the page's own visitor's to give.
+    send(client, "identify", {"anonymousId": "new", "traits": {"email": "new@example.com"}})
+    assert Event.objects.get(source=Source.BROWSER, anonymous_id="new").status == Status.PENDING
