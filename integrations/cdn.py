@@ -122,11 +122,13 @@ def bundle_file() -> Path | None:
 def _modified(request: HttpRequest, *args: Any, **kwargs: Any) -> datetime | None:
     path = bundle_file()
     name = kwargs.get("name")
+    if name is not None and not CHUNK_NAME.match(name):
+        return None  # no such file: the view answers 404
     if path is not None and name:
         path = path.parent / name
     try:
         return datetime.fromtimestamp(path.stat().st_mtime, UTC) if path else None
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name the OS cannot hold (a NUL)
         return None
 
 

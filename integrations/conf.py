@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # (integrations.Seg.userHash, which {% seg_analytics %} adds); None: derived
     # from SECRET_KEY.
     "SEG_IDENTITY_SECRET": None,
+    # How long a page's signature vouches for its user (a leaked one stops then).
+    "SEG_SIGNATURE_MAX_AGE": timedelta(days=1),
     # Segment Consent Management: the consent category ids (as the shop's consent
     # manager names them) that Seg belongs to. An event whose context.consent
     # lacks any of them is withheld. Empty: consent is not enforced.
@@ -124,6 +126,7 @@ DURATIONS = {
     "SEG_BROWSER_SLICE",
     "SEG_BROWSER_RETENTION",
     "SEG_IDENTIFY_REFRESH",
+    "SEG_SIGNATURE_MAX_AGE",
 }
 
 

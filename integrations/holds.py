@@ -45,7 +45,8 @@ def release_held(resolver: Resolver, release: Release, now: datetime) -> tuple[l
     SEG_RELEASE_ANONYMOUS_IDS anonymousIds most recently tied to its userId.
     """
     source = Source.SERVER if release.scope == Source.SERVER else Source.BROWSER
-    email = resolver.email_for(release.user_id, release.anonymous_id, source)
+    server = release.scope == Source.SERVER
+    email = resolver.email_for(release.user_id, release.anonymous_id, source, vouched=server)
     if not email:
         return [], True
     limit = int(conf.get_setting("SEG_RELEASE_BATCH"))

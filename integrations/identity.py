@@ -89,14 +89,24 @@ class Resolver:
         return resolver
 
     def email_for(
-        self, user_id: str | None, anonymous_id: str | None, source: str = SERVER
+        self,
+        user_id: str | None,
+        anonymous_id: str | None,
+        source: str = SERVER,
+        vouched: bool = True,
     ) -> str | None:
         """The current email for these ids, through aliases; None when unknown.
 
         The server's word first: the userId's email, then that of the user the
         anonymousId was tied to, then the anonymousId's own. For a page's event
-        (``source`` browser) last what its own page claimed for its anonymousId.
+        (``source`` browser) last what its own page claimed for its anonymousId;
+        and only that for a page's event the server does not vouch for
+        (``vouched`` false: unsigned), since anyone may know or fix a browser's
+        anonymousId (analytics.js takes one from a link's ``ajs_aid``).
         """
+        if source == BROWSER and not vouched:
+            claim = self._known(ANONYMOUS, anonymous_id, BROWSER).email if anonymous_id else ""
+            return self.current(claim) if claim else None
         candidates: list[str] = []
         if user_id:
             candidates.append(self._known(USER, user_id, SERVER).email)
@@ -111,13 +121,6 @@ class Resolver:
             if email:
                 return self.current(email)
         return None
-
-    def tied(self, anonymous_id: str | None, user_id: str | None) -> bool:
-        """True when the server tied ``anonymous_id`` to ``user_id`` (both given)."""
-        if not anonymous_id or not user_id:
-            return False
-        known = self.identities.get((ANONYMOUS, anonymous_id, SERVER))
-        return known is not None and known.user_id == user_id
 
     def _known(self, kind: str, value: str, source: str) -> Known:
         return self.identities.setdefault((kind, value, source), Known())

@@ -33,15 +33,6 @@ from .wire import JSON, JSONObject, SegmentMessage
 
 logger = logging.getLogger(__name__)
 
-UNVOUCHED = (
-    "userId {user_id!r} was sent with a browser key and not vouched for by the shop's server "
-    "(no valid integrations.Seg.userHash, no server identify tying this anonymousId to it): "
-    "the event speaks for its anonymous visitor only."
-)
-KNOWN_EMAIL = (
-    "{email} is a customer the shop's server knows; a page without the server's word "
-    "(a signed identify) may not speak for them, so the email was not used."
-)
 # How often a write that lost a race (a messageId stored meanwhile, or a
 # deadlock between two batches' locks) is tried again, outside a caller's transaction.
 TRIES = 3
@@ -73,13 +64,18 @@ class _Batch:
     def add(self, message: SegmentMessage, raw: JSONObject) -> None:
         resolver, kind = self.resolver, message["type"]
         sent_user, anonymous_id = message.get("userId"), message.get("anonymousId")
-        server = self.source == Source.SERVER or vouching.vouched(sent_user, raw)
+        signed = vouching.voucher(sent_user, raw) if self.source == Source.BROWSER else None
+        server = self.source == Source.SERVER or signed is not None
         scope = Source.SERVER if server else Source.BROWSER
-        user_id = sent_user if server or resolver.tied(anonymous_id, sent_user) else None
+        user_id = sent_user if server else None
         own, warnings = email_in(message), list[str]()
-        if not server and own in resolver.server_emails:
+        if signed is not None and own is not None and own != signed.email:
+            # A signature vouches for the email it was made with, and no other.
+            warnings.append(vouching.UNSIGNED_EMAIL.format(email=own))
+            own = None
+        elif not server and own in resolver.server_emails:
             # A customer the shop's server knows: a page speaks for them only signed.
-            warnings.append(KNOWN_EMAIL.format(email=own))
+            warnings.append(vouching.KNOWN_EMAIL.format(email=own))
             own = None
         if kind == "identify":
             resolver.learn(user_id, anonymous_id, own, scope)
@@ -91,7 +87,7 @@ class _Batch:
         elif own:
             email = resolver.current(own)
         else:
-            email = resolver.email_for(user_id, anonymous_id, self.source)
+            email = resolver.email_for(user_id, anonymous_id, self.source, vouched=server)
         if kind == "alias":
             previous = normalize_email(message.get("previousId"))
             if previous and own and previous != own:
@@ -117,7 +113,7 @@ class _Batch:
         pending = status == Status.PENDING
         warnings += mapping.warnings
         if sent_user and user_id is None:
-            warnings.append(UNVOUCHED.format(user_id=sent_user)[:500])
+            warnings.append(vouching.UNVOUCHED.format(user_id=sent_user)[:500])
         self.rows.append(
             Event(
                 message_id=message["messageId"],
@@ -154,7 +150,10 @@ class _Batch:
             if row.status != Status.HELD or row.payload is None:
                 continue
             email = self.resolver.email_for(
-                row.user_id or None, row.anonymous_id or None, self.source
+                row.user_id or None,
+                row.anonymous_id or None,
+                self.source,
+                vouched=self.source == Source.SERVER or bool(row.user_id),
             )
             if not email:
                 continue

@@ -84,9 +84,9 @@ MOVES: dict[str, Move] = {
 # their way are kept, but for a page's held rows with no email (UNVERIFIED).
 PURGEABLE: tuple[Status, ...] = (Status.DELIVERED, Status.IGNORED, Status.FAILED)
 PURGEABLE += (Status.EXPIRED, Status.SUPPRESSED, Status.WITHHELD, Status.UNCHANGED)
-# A public key's events that never got an email: held, or expired while held.
-# Retention deletes them after SEG_BROWSER_RETENTION, held or not.
-UNVERIFIED = Q(source=Source.BROWSER, status__in=(Status.HELD, Status.EXPIRED), email="")
+# A public key's events that never got an email, deleted after SEG_BROWSER_RETENTION.
+UNSEEN = (Status.HELD, Status.EXPIRED, Status.IGNORED, Status.WITHHELD)
+UNVERIFIED = Q(source=Source.BROWSER, status__in=UNSEEN, email="")
 
 
 def move(

@@ -274,8 +274,12 @@ class Event(models.Model):
             # state it finds by seg_event_status, a seek of each status.
             models.Index(
                 fields=("received_at",),
-                name="seg_event_unverified",
-                condition=Q(source="browser", status__in=("held", "expired"), email=""),
+                name="seg_event_unverified_any",
+                condition=Q(
+                    source="browser",
+                    status__in=("held", "expired", "ignored", "withheld"),
+                    email="",
+                ),
             ),
             models.Index(fields=("-received_at", "-id"), name="seg_event_recent"),
             models.Index(fields=("status", "-received_at"), name="seg_event_status"),
@@ -413,12 +417,13 @@ class Identity(models.Model):
             # The anonymous ids most recently tied to a user: an identify releases the
             # held events of a bounded number of them (SEG_RELEASE_ANONYMOUS_IDS).
             models.Index(fields=("user_id", "-updated_at"), name="seg_identity_user_recent"),
-            # What pages claimed, oldest first: retention deletes them after
-            # SEG_BROWSER_RETENTION (integrations/outbox.py, forget_claims).
+            # Anonymous ids by age: retention deletes what pages claimed after
+            # SEG_BROWSER_RETENTION, the server's ties after SEG_RETENTION_DAYS
+            # (integrations/outbox.py, forget_anonymous).
             models.Index(
-                fields=("updated_at",),
-                name="seg_identity_claims",
-                condition=Q(source="browser"),
+                fields=("source", "updated_at"),
+                name="seg_identity_anonymous_age",
+                condition=Q(kind="anonymous"),
             ),
             models.Index(fields=("email",), name="seg_identity_email"),
         )

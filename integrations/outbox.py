@@ -109,28 +109,32 @@ def purge(now: datetime | None = None, days: int | None = None) -> int:
     the server's held events are kept. Works in batches of
     SEG_RETENTION_BATCH so no lock is held for long, each batch read by an
     index that holds only what it may find (``seg_event_status``, a seek of
-    each end state by receipt; the partial ``seg_event_unverified``): it
+    each end state by receipt; the partial ``seg_event_unverified_any``): it
     costs the rows deleted, not the table.
     """
     now = now or timezone.now()
     days = conf.get_setting("SEG_RETENTION_DAYS") if days is None else days
     browser: timedelta = conf.get_setting("SEG_BROWSER_RETENTION")
     unverified = _purge(deletable(now - browser, unverified=True), unverified=True)
-    forget_claims(now - browser)
+    forget_anonymous(now - browser, now - timedelta(days=days))
     return unverified + _purge(deletable(now - timedelta(days=days)))
 
 
-def forget_claims(before: datetime) -> int:
-    """Delete what pages claimed about their own visitors (``Identity`` rows of source
-    browser: an unsigned identify's email for its anonymousId) last changed before
-    ``before``; in batches, through the partial index ``seg_identity_claims``.
-    Returns the rows deleted. A visitor whose claim is gone is anonymous again
-    until their page identifies once more; the server's word is never deleted here.
+def forget_anonymous(claims_before: datetime, ties_before: datetime) -> int:
+    """Delete anonymousIds retention no longer keeps: what pages claimed about their own
+    visitors (``Identity`` rows of source browser: an unsigned identify's email) last
+    said before ``claims_before``, and the server's word about an anonymousId last
+    said before ``ties_before``; in batches, through ``seg_identity_anonymous_age``.
+    Returns the rows deleted. A visitor whose row is gone is anonymous again until
+    they are identified once more; what the server said about a userId is kept.
     """
-    stale = Identity.objects.filter(source=Source.BROWSER, updated_at__lt=before)
     size, deleted = conf.get_setting("SEG_RETENTION_BATCH"), 0
-    while batch := list(stale.order_by("updated_at").values_list("pk", flat=True)[:size]):
-        deleted += Identity.objects.filter(pk__in=batch, updated_at__lt=before).delete()[0]
+    for source, before in ((Source.BROWSER, claims_before), (Source.SERVER, ties_before)):
+        stale = Identity.objects.filter(
+            kind=Identity.Kind.ANONYMOUS, source=source, updated_at__lt=before
+        )
+        while batch := list(stale.order_by("updated_at").values_list("pk", flat=True)[:size]):
+            deleted += Identity.objects.filter(pk__in=batch, updated_at__lt=before).delete()[0]
     return deleted
 
 
@@ -153,7 +157,7 @@ _ENDED = RawSQL(
     output_field=BooleanField(),
 )
 _UNVERIFIED = RawSQL(
-    "source = 'browser' AND status IN ('held', 'expired') AND email = ''",
+    "source = 'browser' AND status IN ('held', 'expired', 'ignored', 'withheld') AND email = ''",
     (),
     output_field=BooleanField(),
 )

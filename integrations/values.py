@@ -73,8 +73,9 @@ class Reader:
         if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
             number = Decimal(value.strip())
             # Past a double's range a numeric string is no usable amount (and
-            # its digits might not even print: Python's int/str limit).
-            if abs(number) <= MAX_INTEGER:
+            # its digits might not even print: Python's int/str limit). The
+            # comparison itself is exact whatever the exponent ("1e999999999").
+            if number.is_finite() and number.adjusted() <= 308 and abs(number) <= MAX_INTEGER:
                 return int(number) if number == number.to_integral_value() else float(number)
         self.warn(keys[0], value, "is not a number")
         return None

@@ -175,6 +175,8 @@ SEG_BROWSER_RETENTION = float(os.environ.get("SEG_BROWSER_RETENTION") or 24 * 60
 SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 # The key pages' signed identifies are checked with; unset: derived from SECRET_KEY.
 SEG_IDENTITY_SECRET = os.environ.get("SEG_IDENTITY_SECRET") or None
+# Seconds a page's signature vouches for its user.
+SEG_SIGNATURE_MAX_AGE = float(os.environ.get("SEG_SIGNATURE_MAX_AGE") or 24 * 60 * 60)
 # The consent categories Seg belongs to (comma-separated ids); unset: not enforced.
 SEG_CONSENT_CATEGORIES = env_list("SEG_CONSENT_CATEGORIES")
 # Seconds within which an identify that says what Seg accepted last is not sent again.

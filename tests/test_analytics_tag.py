@@ -12,7 +12,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 
 from integrations.exceptions import SegConfigurationError
-from integrations.vouching import user_hash
+from integrations.vouching import Voucher, voucher
 
 from .conftest import BROWSER_KEY
 
@@ -57,12 +57,16 @@ def test_the_cdn_follows_the_public_origin(settings: Any) -> None:
 def test_a_logged_in_user_is_identified_with_their_email() -> None:
     user = User.objects.create_user("ann", "ann@example.com", "x")
     config = config_of(render(user))
-    signed = {"integrations": {"Seg": {"userHash": user_hash(str(user.pk))}}}
-    assert config["identify"] == {
-        "userId": str(user.pk),
-        "traits": {"email": "ann@example.com"},
-        "options": signed,
-    }
+    identify = config["identify"]
+    assert (identify["userId"], identify["traits"]) == (str(user.pk), {"email": "ann@example.com"})
+    assert voucher(str(user.pk), identify["options"]) == Voucher(str(user.pk), "ann@example.com")
+
+
+@pytest.mark.django_db
+def test_a_link_cannot_choose_the_visitors_anonymous_id() -> None:
+    """analytics.js's query-string API (?ajs_aid=, ?ajs_uid=, ?ajs_event=) is off."""
+    html = render(User.objects.create_user("bob", "bob@example.com", "x"))
+    assert "useQueryString:false" in html
 
 
 @pytest.mark.django_db

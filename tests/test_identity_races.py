@@ -161,4 +161,6 @@ def _sign(visitors: list[list[tuple[str, dict[str, Any]]]]) -> None:
     signature of the userId."""
     for visitor in visitors:
         _, identify = visitor[0]
-        identify["integrations"] = {"Seg": {"userHash": user_hash(identify["userId"])}}
+        signature = user_hash(identify["userId"], identify["traits"]["email"])
+        for _, call in visitor:  # the tag stamps it on every call of the page
+            call["integrations"] = {"Seg": {"userHash": signature}}

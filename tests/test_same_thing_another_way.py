@@ -180,3 +180,22 @@ def test_every_other_path_under_the_mount_answers_json(client: Client, path: str
         assert answer.status_code == 404
         assert answer["Content-Type"] == "application/json"
         assert answer.json()["success"] is False
+
+
+def test_a_number_with_an_absurd_exponent_is_left_out_not_the_event(client: Client) -> None:
+    body = {
+        "userId": "u1",
+        "event": "Order Completed",
+        "messageId": "exp-1",
+        "properties": {"order_id": "R1", "total": "1e999999999", "tax": "-1e999999999"},
+        "context": {"traits": {"email": "ann@example.com"}},
+    }
+    assert post(client, "track", body).status_code == 200
+    event = Event.objects.get(message_id="exp-1")
+    assert event.status == Status.PENDING and "Total" not in event.payload
+    assert any("is not a number" in warning for warning in event.warnings)
+
+
+@pytest.mark.parametrize("name", ["%00.js", "a%00b.js", "..%2f..%2fsecret.js"])
+def test_a_chunk_name_no_file_can_have_is_404_not_500(client: Client, name: str) -> None:
+    assert client.get(f"/seg/analytics-next/bundles/{name}").status_code == 404

@@ -23,7 +23,7 @@ from django.utils import timezone
 from integrations import api, holds, tracker
 from integrations.models import Event, Identity, Source, Status
 from integrations.templatetags.seg_analytics import snippet_config
-from integrations.vouching import user_hash
+from integrations.vouching import Voucher, user_hash, voucher
 
 from .conftest import BROWSER_KEY, WRITE_KEY
 
@@ -145,10 +145,10 @@ def test_a_page_cannot_divert_a_customers_events_by_re_identifying(client: Clien
         )
     server = Event.objects.filter(source=Source.SERVER, call_type="track")
     assert {e.email for e in server} == {VICTIM}
-    # The victim's own page events (its anonymousId, tied by the server) stay theirs too.
-    assert {e.email for e in Event.objects.filter(source=Source.BROWSER, call_type="track")} == {
-        VICTIM
-    }
+    # Knowing (or fixing, through a link's ?ajs_aid=) the victim's anonymousId is no
+    # signature: unsigned page events of it speak for nobody the server knows.
+    page = Event.objects.filter(source=Source.BROWSER, call_type="track")
+    assert VICTIM not in {e.email for e in page}
 
 
 def test_a_page_describes_its_own_anonymous_visitor(client: Client) -> None:
@@ -172,7 +172,8 @@ def test_the_tags_signed_identify_speaks_for_the_logged_in_user(
     request = rf.get("/")
     request.user = user
     config = snippet_config(request)["identify"]
-    assert config["options"] == {"integrations": {"Seg": {"userHash": user_hash(str(user.pk))}}}
+    signature = config["options"]["integrations"]["Seg"]["userHash"]
+    assert voucher(str(user.pk), config["options"]) == Voucher(str(user.pk), "ann@example.com")
     api.track(str(user.pk), "Product Added", {"product_id": "p"})  # held: not known yet
     body = {
         "userId": config["userId"],
@@ -182,12 +183,29 @@ def test_the_tags_signed_identify_speaks_for_the_logged_in_user(
     }
     send(client, "identify", body)
     assert Event.objects.get(source=Source.SERVER).email == "ann@example.com"
-    # Later page calls of that browser carry the userId without a signature: the
-    # signed identify tied the browser to the user.
-    send(client, "t", {"userId": str(user.pk), "anonymousId": "ann-browser", "event": "x"})
-    assert Event.objects.filter(source=Source.BROWSER, call_type="track").get().user_id == str(
-        user.pk
+    # The tag stamps the signature on every later call of the page.
+    signed = {"integrations": {"Seg": {"userHash": signature}}}
+    send(client, "t", {"userId": str(user.pk), "anonymousId": "ann-browser", "event": "x"} | signed)
+    track = Event.objects.filter(source=Source.BROWSER, call_type="track").get()
+    assert (track.user_id, track.email) == (str(user.pk), "ann@example.com")
+
+
+def test_a_signature_vouches_for_its_own_email_and_for_a_day(
+    client: Client, seg_settings: Any
+) -> None:
+    # A customer with an account signs their own page, and names another email.
+    api.track("3", "Order Completed", {"order_id": "R3", "total": 1})  # held
+    mine = {"integrations": {"Seg": {"userHash": user_hash("3", "mallory@example.net")}}}
+    capture = {"userId": "3", "anonymousId": "m", "traits": {"email": "capture@example.org"}}
+    send(client, "identify", capture | mine)
+    assert Event.objects.get(source=Source.SERVER).status == Status.HELD
+    assert (
+        "not the email the page's signature"
+        in Event.objects.get(source=Source.BROWSER).warnings[-1]
     )
+    # A signature past SEG_SIGNATURE_MAX_AGE vouches for nothing.
+    seg_settings.SEG_SIGNATURE_MAX_AGE = -1
+    assert voucher("3", mine) is None
 
 
 def test_a_wrong_signature_vouches_for_nothing(client: Client) -> None:

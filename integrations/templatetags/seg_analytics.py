@@ -7,7 +7,10 @@ In a base template::
 It loads analytics.js from the shop's own mount (``analytics._cdn``), with the
 first of SEG_BROWSER_WRITE_KEYS, calls ``identify(user id, {email})`` for a
 logged-in user, signed by the server so the app knows the page speaks for that
-user (``integrations.vouching``), and ``page()`` on every page. Every value reaches the page as
+user (``integrations.vouching``; a source middleware stamps the signature on
+every call), and ``page()`` on every page. analytics.js's query-string API
+(``?ajs_aid=``, ``?ajs_uid=``, ``?ajs_event=``) is off: a link must not choose a
+visitor's anonymousId or make their browser send calls. Every value reaches the page as
 JSON inside ``<script type="application/json">`` (Django's ``json_script``,
 which escapes ``<``, ``>`` and ``&``, so neither ``</script>`` nor ``<!--`` can
 end or bend the element; U+2028 is legal in JSON and in JavaScript strings),
@@ -43,8 +46,8 @@ def snippet_config(request: Any) -> dict[str, Any]:
     """What the snippet reads: ``writeKey``, ``cdn`` (the mount's absolute URL) and
     ``identify`` (``{"userId", "traits": {"email"}, "options"}`` for a logged-in user,
     else None). ``options`` carries ``integrations.Seg.userHash``, the server's
-    signature of the userId (``vouching.user_hash``): with it the page's identify,
-    sent with a public key, may speak for that user.
+    signature of the userId and email (``vouching.user_hash``): the snippet stamps
+    it on every call of the page, which may then speak for that user.
 
     Raises SegConfigurationError without a browser key.
     """
@@ -56,7 +59,8 @@ def snippet_config(request: Any) -> dict[str, Any]:
     if user is not None and user.is_authenticated:
         traits = {"email": user.email} if getattr(user, "email", "") else {}
         user_id = str(user.pk)
-        options = {"integrations": {"Seg": {"userHash": vouching.user_hash(user_id)}}}
+        signature = vouching.user_hash(user_id, getattr(user, "email", "") or None)
+        options = {"integrations": {"Seg": {"userHash": signature}}}
         identify = {"userId": user_id, "traits": traits, "options": options}
     return {"writeKey": keys[0], "cdn": mount(request).url, "identify": identify}
 
