@@ -116,11 +116,7 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     """
     claimed_at = time.monotonic()
     claims = claim_many(event_ids, timezone.now())
-    room = (
-        conf.get_setting("SEG_LEASE").total_seconds()
-        - conf.get_setting("SEG_CONNECT_TIMEOUT")
-        - conf.get_setting("SEG_READ_TIMEOUT")
-    )
+    room = conf.get_setting("SEG_LEASE").total_seconds() - conf.post_deadline()
     browser_slice = conf.get_setting("SEG_BROWSER_SLICE").total_seconds()
     made: list[tuple[Claim, Verdict]] = []
     in_order, retrying = ordering.enabled(), set[str]()  # lines whose event will be retried
