@@ -153,9 +153,15 @@ class Finishing:
         return self._moved
 
 
-def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> Finishing:
+def send_finish(
+    attempt: Attempt, name: str, now: datetime, again: bool = False, **changes: Any
+) -> Finishing:
     """Store a worker's attempt and make its move ``name``, if the worker still holds the event;
     on PostgreSQL, outside a transaction, sent and not waited for.
+
+    ``again``: a second try after the first was lost with its connection, which
+    may have run all the same; the attempt is then stored only if it is not
+    there yet (the move, from ``sending``, cannot be made twice either).
 
     The move is conditional on the lease token (the event at
     ``attempt.number``) and on the move's sources; the attempt is stored
@@ -179,6 +185,10 @@ def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> F
     databases, one transaction of two statements.
     """
     spec = MOVES[name]
+    checked_here = connection.vendor != "postgresql" or connection.in_atomic_block
+    there = Attempt.objects.filter(event_id=attempt.event_id, number=attempt.number)
+    if again and checked_here and there.exists():
+        return Finishing(lambda: False)
     if connection.vendor != "postgresql":
         with transaction.atomic():
             attempt.save(force_insert=True)
@@ -201,7 +211,7 @@ def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> F
             cursor.execute(_finish_sql(tuple(sets), in_transaction=True), params)
             (moved,) = cursor.fetchone()
         return Finishing(lambda: bool(moved))
-    sql = _finish_sql(tuple(sets), in_transaction=False)
+    sql = _finish_sql(tuple(sets), in_transaction=False, again=again)
     return Finishing(pgwire.send(sql, params, lambda moved: bool(int(moved or 0))))
 
 
@@ -211,12 +221,13 @@ def _stored() -> list[Field[Any, Any]]:
 
 
 @functools.cache
-def _finish_sql(columns: tuple[str, ...], in_transaction: bool) -> str:
+def _finish_sql(columns: tuple[str, ...], in_transaction: bool, again: bool = False) -> str:
     """``send_finish``'s statement for an UPDATE of these Event fields (PostgreSQL): the
     parameters are the fields' values, the event's id, the attempt number, the move's
     sources and the attempt's columns (``_stored``). It answers 1 if the event moved.
     ``in_transaction``: for a Django cursor in the caller's transaction, which keeps its
-    commit setting; else for ``pgwire.send``, a transaction of its own."""
+    commit setting; else for ``pgwire.send``, a transaction of its own. ``again``: the
+    attempt is inserted only if that event has none of that number (then no row)."""
     quote = connection.ops.quote_name
     fields = [cast("Field[Any, Any]", Event._meta.get_field(name)) for name in columns]
     typed = pgwire.Parameters(numbered=not in_transaction)
@@ -225,12 +236,19 @@ def _finish_sql(columns: tuple[str, ...], in_transaction: bool) -> str:
     key, number, sources = typed.cast("bigint"), typed.cast("integer"), typed.cast("text[]")
     stored = ", ".join(quote(str(f.column)) for f in _stored())
     values = ", ".join(typed.of(f) for f in _stored())
+    unless = ""
+    if again:
+        table, event, numbered = (quote(n) for n in (Attempt._meta.db_table, "event_id", "number"))
+        unless = (
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} "  # noqa: S608
+            f"WHERE {event} = {key} AND {numbered} = {number})"
+        )
     return (
         f"WITH quick AS (SELECT {quick}), "  # noqa: S608
         f"moved AS (UPDATE {quote(Event._meta.db_table)} SET {assignments} "
         f"WHERE id = {key} AND attempts = {number} AND status = ANY({sources}) RETURNING 1) "
         f"INSERT INTO {quote(Attempt._meta.db_table)} ({stored}) SELECT {values} FROM quick "
-        "RETURNING (SELECT count(*) FROM moved)"
+        f"{unless} RETURNING (SELECT count(*) FROM moved)"
     )
 
 

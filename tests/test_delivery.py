@@ -568,3 +568,20 @@ def test_an_outcome_is_stored_whatever_the_session_keeps_of_prepared_statements(
     assert prepared == (0 if session == "not preparing" else 1)
     assert Event.objects.filter(status=Status.DELIVERED).count() == 2
     assert Attempt.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outcome_stored_again_after_its_connection_was_lost_is_stored_once(
+    sandbox: Sandbox,
+) -> None:
+    # The first statement may have run before the connection went: stored
+    # again on a fresh connection, the attempt is not written twice, and the
+    # event is not moved twice.
+    (event,) = track_events(1)
+    [held] = delivery.claim_many([event.pk], timezone.now())
+    recording = outcomes.send_record(delivery.attempt(held))
+    assert recording.settle() is Verdict.DELIVERED
+    assert outcomes.store_again(recording) is False
+    assert Attempt.objects.filter(event=event).count() == 1
+    event.refresh_from_db()
+    assert event.status == Status.DELIVERED
