@@ -82,17 +82,21 @@ def check_tracker_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 def check_timings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
         lease = conf.get_setting("SEG_LEASE").total_seconds()
-        request = conf.get_setting("SEG_CONNECT_TIMEOUT") + conf.get_setting("SEG_READ_TIMEOUT")
+        request = conf.post_deadline()
         conf.get_setting("SEG_RETRY_WINDOW")
     except SegConfigurationError as error:
         return [Error(str(error), id="integrations.E005")]
     if lease <= request:
+        named = (
+            "SEG_CONNECT_TIMEOUT + SEG_READ_TIMEOUT"
+            if conf.get_setting("SEG_POST_DEADLINE") is None
+            else "SEG_POST_DEADLINE"
+        )
         return [
             Error(
-                f"SEG_LEASE ({lease:g}s) is not longer than one request "
-                f"(SEG_CONNECT_TIMEOUT + SEG_READ_TIMEOUT = {request:g}s).",
+                f"SEG_LEASE ({lease:g}s) is not longer than one request ({named} = {request:g}s).",
                 hint="A lease shorter than a request lets a second worker deliver an event "
-                "that is still in flight; raise SEG_LEASE.",
+                "that is still in flight; raise SEG_LEASE, or lower SEG_POST_DEADLINE.",
                 id="integrations.E006",
             )
         ]

@@ -16,8 +16,11 @@ DEFAULTS: dict[str, Any] = {
     "SEG_WRITE_KEYS": (),
     "SEG_CONNECT_TIMEOUT": 5.0,
     "SEG_READ_TIMEOUT": 15.0,
+    # The longest one POST to Seg may take in all (connect, send, answer),
+    # whatever pace Seg keeps; None: SEG_CONNECT_TIMEOUT + SEG_READ_TIMEOUT.
+    "SEG_POST_DEADLINE": None,
     # A claimed event is retried by the sweeper once its lease runs out, so the
-    # lease must outlast one whole request (connect + read) with margin.
+    # lease must outlast one whole post (SEG_POST_DEADLINE) with margin.
     "SEG_LEASE": timedelta(seconds=60),
     "SEG_RETRY_WINDOW": timedelta(hours=4),
     "SEG_MAX_ATTEMPTS": 25,
@@ -112,6 +115,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 DURATIONS = {
+    "SEG_POST_DEADLINE",
     "SEG_LEASE",
     "SEG_RETRY_WINDOW",
     "SEG_RETRY_BASE",
@@ -140,13 +144,23 @@ def get_setting(name: str) -> Any:
     if name not in DEFAULTS:
         raise SegConfigurationError(f"Unknown Seg setting {name}.")
     value = getattr(settings, name, DEFAULTS[name])
-    if name in DURATIONS and not isinstance(value, timedelta):
+    unset = value is None and DEFAULTS[name] is None  # a duration that may be left unset
+    if name in DURATIONS and not isinstance(value, timedelta) and not unset:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SegConfigurationError(
                 f"{name} must be a timedelta or a number of seconds, not {value!r}."
             )
         value = timedelta(seconds=value)
     return value
+
+
+def post_deadline() -> float:
+    """Seconds one POST to Seg may take in all: SEG_POST_DEADLINE, else
+    SEG_CONNECT_TIMEOUT + SEG_READ_TIMEOUT."""
+    value = get_setting("SEG_POST_DEADLINE")
+    if value is None:
+        return float(get_setting("SEG_CONNECT_TIMEOUT") + get_setting("SEG_READ_TIMEOUT"))
+    return float(value.total_seconds())
 
 
 def website_id() -> str:

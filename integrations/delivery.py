@@ -2,11 +2,13 @@
 
 The row decides everything. A worker claims the due events of its task by
 locking and leasing their rows; it posts each with no transaction open, and
-sends each attempt, moving its event on, to the database before the next
-post leaves (stored while that post is on the wire), conditional on still
-holding the claim (the attempt number is the lease token). A worker that
-dies leaves the leases to lapse, and the sweeper queues the events again;
-only the post it had on the wire can reach Seg twice.
+stores each attempt, moving its event on, before the next post leaves
+(sent as soon as Seg answers, read back just before that post), conditional
+on still holding the claim (the attempt number is the lease token). A
+worker that dies leaves the leases to lapse, and the sweeper queues the
+events again; only the post it had on the wire can reach Seg twice. A
+connection to the database lost on the way stops the posting until the
+outcome is stored on a fresh one.
 """
 
 from __future__ import annotations
@@ -149,13 +151,19 @@ def deliver(event_id: int) -> Verdict | None:
 def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
 
-    Claims them together, then posts them one by one on a keep-alive session.
-    Each outcome's statement leaves for the database before the next post
-    does, and is stored while that post is on the wire (``outcomes.send_record``): the
-    server runs a statement it has received, so a worker killed at any moment
-    has at most one post whose outcome will not be on its row (the one on the
-    wire), and a kill sends at most one event again per process. A post
-    starts only while its lease has room for the longest answer; claims past
+    First stores any outcome this process kept while the database was away
+    (``outcomes.store_kept``). Claims them together, then posts them one by
+    one on a keep-alive session. Each outcome's statement leaves for the
+    database as soon as Seg has answered (``outcomes.send_record``), and is
+    read back before the next post leaves: a worker killed at any moment has
+    at most one post whose outcome will not be on its row (the one on the
+    wire), and a kill sends at most one event again per process. If the
+    connection is lost (the session terminated, the server restarting, a
+    failover), the outcome is stored again on a fresh connection before
+    anything more is posted, and the batch goes on; if the database stays
+    away past SEG_LEASE, the outcome is kept in the process and its error
+    raised, ending the task (the leases lapse). A post starts only while its
+    lease has room for a whole SEG_POST_DEADLINE; claims past
     that, held back by the throttle, or behind one of their customer's that
     will be retried, are given back; so are a page's events left once its
     task has posted for SEG_BROWSER_SLICE, so that the process is soon free
@@ -165,19 +173,16 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     the verdicts of the attempts made. Database errors propagate; the leases
     then lapse and the sweeper retries.
     """
+    outcomes.store_kept()  # what Seg answered before the database went away comes first
     claimed_at = time.monotonic()
     claims = claim_many(event_ids, timezone.now())
-    room = (
-        conf.get_setting("SEG_LEASE").total_seconds()
-        - conf.get_setting("SEG_CONNECT_TIMEOUT")
-        - conf.get_setting("SEG_READ_TIMEOUT")
-    )
+    room = conf.get_setting("SEG_LEASE").total_seconds() - conf.post_deadline()
     browser_slice = conf.get_setting("SEG_BROWSER_SLICE").total_seconds()
     made: list[tuple[Claim, Verdict]] = []
     in_order, retrying = ordering.enabled(), set[str]()  # lines whose event will be retried
     in_line: list[Claim] = []  # behind one of those: they wait for its outcome
     unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
-    storing: list[outcomes.Recording] = []  # the last outcome sent, stored while the next is posted
+    storing: list[outcomes.Recording] = []  # the last outcome sent, its answer not read yet
 
     def settle() -> None:
         while storing:
@@ -206,9 +211,9 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 settle()
                 give_back(claims[position:], wait)
                 break
+            settle()  # nothing more is posted before what Seg answered is on its event
             posted = attempt(held, report_delivered=False)
             unreported = posted.answer.verdict is Verdict.DELIVERED
-            settle()  # the outcome before this one, stored while this one was posted
             storing.append(outcomes.send_record(posted))
             made.append((held, storing[-1].result.verdict))
             if made[-1][1] is Verdict.RETRY and in_order:

@@ -23,7 +23,7 @@ from django.db.models import Field, Q
 from django.utils import timezone
 
 from . import pgwire
-from .models import Attempt, Event, EventQuerySet, Source, Status, StatusChange
+from .models import Attempt, Event, EventQuerySet, Status, StatusChange
 from .sendable import SENDABLE
 
 HELD_REASON = "Waiting for an identify with an email for this visitor."
@@ -79,14 +79,6 @@ MOVES: dict[str, Move] = {
     # A row a worker claimed and found it cannot send (unsendable); never posted.
     "refuse": _move({Status.PENDING, Status.SENDING}, Status.FAILED, Actor.WORKER),
 }
-
-# Every end state, which retention deletes after SEG_RETENTION_DAYS; rows on
-# their way are kept, but for a page's held rows with no email (UNVERIFIED).
-PURGEABLE: tuple[Status, ...] = (Status.DELIVERED, Status.IGNORED, Status.FAILED)
-PURGEABLE += (Status.EXPIRED, Status.SUPPRESSED, Status.WITHHELD, Status.UNCHANGED)
-# A public key's events that never got an email, deleted after SEG_BROWSER_RETENTION.
-UNSEEN = (Status.HELD, Status.EXPIRED, Status.IGNORED, Status.WITHHELD)
-UNVERIFIED = Q(source=Source.BROWSER, status__in=UNSEEN, email="")
 
 
 def move(
@@ -178,9 +170,15 @@ class Finishing:
         return self._moved
 
 
-def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> Finishing:
+def send_finish(
+    attempt: Attempt, name: str, now: datetime, again: bool = False, **changes: Any
+) -> Finishing:
     """Store a worker's attempt and make its move ``name``, if the worker still holds the event;
     on PostgreSQL, outside a transaction, sent and not waited for.
+
+    ``again``: a second try after the first was lost with its connection, which
+    may have run all the same; the attempt is then stored only if it is not
+    there yet (the move, from ``sending``, cannot be made twice either).
 
     The move is conditional on the lease token (the event at
     ``attempt.number``) and on the move's sources; the attempt is stored
@@ -204,6 +202,10 @@ def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> F
     databases, one transaction of two statements.
     """
     spec = MOVES[name]
+    checked_here = connection.vendor != "postgresql" or connection.in_atomic_block
+    there = Attempt.objects.filter(event_id=attempt.event_id, number=attempt.number)
+    if again and checked_here and there.exists():
+        return Finishing(lambda: False)
     if connection.vendor != "postgresql":
         with transaction.atomic():
             attempt.save(force_insert=True)
@@ -226,7 +228,7 @@ def send_finish(attempt: Attempt, name: str, now: datetime, **changes: Any) -> F
             cursor.execute(_finish_sql(tuple(sets), in_transaction=True), params)
             (moved,) = cursor.fetchone()
         return Finishing(lambda: bool(moved))
-    sql = _finish_sql(tuple(sets), in_transaction=False)
+    sql = _finish_sql(tuple(sets), in_transaction=False, again=again)
     return Finishing(pgwire.send(sql, params, lambda moved: bool(int(moved or 0))))
 
 
@@ -236,12 +238,13 @@ def _stored() -> list[Field[Any, Any]]:
 
 
 @functools.cache
-def _finish_sql(columns: tuple[str, ...], in_transaction: bool) -> str:
+def _finish_sql(columns: tuple[str, ...], in_transaction: bool, again: bool = False) -> str:
     """``send_finish``'s statement for an UPDATE of these Event fields (PostgreSQL): the
     parameters are the fields' values, the event's id, the attempt number, the move's
     sources and the attempt's columns (``_stored``). It answers 1 if the event moved.
     ``in_transaction``: for a Django cursor in the caller's transaction, which keeps its
-    commit setting; else for ``pgwire.send``, a transaction of its own."""
+    commit setting; else for ``pgwire.send``, a transaction of its own. ``again``: the
+    attempt is inserted only if that event has none of that number (then no row)."""
     quote = connection.ops.quote_name
     fields = [cast("Field[Any, Any]", Event._meta.get_field(name)) for name in columns]
     typed = pgwire.Parameters(numbered=not in_transaction)
@@ -250,12 +253,19 @@ def _finish_sql(columns: tuple[str, ...], in_transaction: bool) -> str:
     key, number, sources = typed.cast("bigint"), typed.cast("integer"), typed.cast("text[]")
     stored = ", ".join(quote(str(f.column)) for f in _stored())
     values = ", ".join(typed.of(f) for f in _stored())
+    unless = ""
+    if again:
+        table, event, numbered = (quote(n) for n in (Attempt._meta.db_table, "event_id", "number"))
+        unless = (
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} "  # noqa: S608
+            f"WHERE {event} = {key} AND {numbered} = {number})"
+        )
     return (
         f"WITH quick AS (SELECT {quick}), "  # noqa: S608
         f"moved AS (UPDATE {quote(Event._meta.db_table)} SET {assignments} "
         f"WHERE id = {key} AND attempts = {number} AND status = ANY({sources}) RETURNING 1) "
         f"INSERT INTO {quote(Attempt._meta.db_table)} ({stored}) SELECT {values} FROM quick "
-        "RETURNING (SELECT count(*) FROM moved)"
+        f"{unless} RETURNING (SELECT count(*) FROM moved)"
     )
 
 
@@ -269,22 +279,6 @@ def forget_wake_ups(ids: Sequence[int], now: datetime | None = None) -> int:
     return Event.objects.filter(pk__in=list(ids)).update(
         enqueued_at=None, updated_at=now or timezone.now()
     )
-
-
-def purge(queryset: EventQuerySet, unverified: bool = False) -> int:
-    """Delete the rows of ``queryset`` that retention may delete: those in an end state
-    (PURGEABLE), or with ``unverified`` those a page sent that never got an email
-    (UNVERIFIED, held ones included).
-
-    The rows are locked as they are read, and only those still deletable are
-    deleted: an identify releasing a held row meanwhile keeps it. Returns the
-    events deleted; their attempts and history go with them.
-    """
-    deletable = Q(UNVERIFIED) if unverified else Q(status__in=PURGEABLE)
-    with transaction.atomic():
-        ids = list(queryset.filter(deletable).select_for_update().values_list("pk", flat=True))
-        _, deleted = Event.objects.filter(deletable, pk__in=ids).delete()
-    return deleted.get(Event._meta.label, 0)
 
 
 def _record(target: EventQuerySet, now: datetime, status: str, cause: str) -> None:

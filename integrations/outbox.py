@@ -13,14 +13,23 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.db import transaction
-from django.db.models import BooleanField, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import conf, dispatch, lifecycle, ordering, throttle
-from .models import Event, Identity, Source, Status
+from .models import Event, EventQuerySet, Identity, Source, Status
 
 logger = logging.getLogger(__name__)
+
+
+# Every end state, which retention deletes after SEG_RETENTION_DAYS; rows on
+# their way are kept, but for a page's held rows with no email (UNVERIFIED).
+PURGEABLE: tuple[Status, ...] = (Status.DELIVERED, Status.IGNORED, Status.FAILED)
+PURGEABLE += (Status.EXPIRED, Status.SUPPRESSED, Status.WITHHELD, Status.UNCHANGED)
+# A public key's events that never got an email, deleted after SEG_BROWSER_RETENTION.
+UNSEEN = (Status.HELD, Status.EXPIRED, Status.IGNORED, Status.WITHHELD)
+UNVERIFIED = Q(source=Source.BROWSER, status__in=UNSEEN, email="")
 
 
 @dataclass(frozen=True)
@@ -170,4 +179,20 @@ def _purge(ids: QuerySet[Event, int], unverified: bool = False) -> int:
         batch = list(ids[:size])
         if not batch:
             return deleted
-        deleted += lifecycle.purge(Event.objects.filter(pk__in=batch), unverified)
+        deleted += delete_ended(Event.objects.filter(pk__in=batch), unverified)
+
+
+def delete_ended(queryset: EventQuerySet, unverified: bool = False) -> int:
+    """Delete the rows of ``queryset`` that retention may delete: those in an end state
+    (PURGEABLE), or with ``unverified`` those a page sent that never got an email
+    (UNVERIFIED, held ones included).
+
+    The rows are locked as they are read, and only those still deletable are
+    deleted: an identify releasing a held row meanwhile keeps it. Returns the
+    events deleted; their attempts and history go with them.
+    """
+    deletable = Q(UNVERIFIED) if unverified else Q(status__in=PURGEABLE)
+    with transaction.atomic():
+        ids = list(queryset.filter(deletable).select_for_update().values_list("pk", flat=True))
+        _, deleted = Event.objects.filter(deletable, pk__in=ids).delete()
+    return deleted.get(Event._meta.label, 0)

@@ -2,17 +2,20 @@
 
 The run command starts it when SEG_TRACKER_URL is not set, so deliveries can
 be watched without a Seg account; tests script it to answer 2xx, 4xx, 429
-with Retry-After, 5xx, slowly, or not at all, and may answer one Idempotency-Key
-apart. It never forwards anything.
+with Retry-After, 5xx, slowly, or not at all, with a body cut short or sent a
+byte at a time, and may answer one Idempotency-Key apart. It never forwards
+anything.
 
 Control endpoints (for a sandbox in another process):
 ``GET /_sandbox/received`` lists what arrived; ``DELETE`` clears it;
 ``POST /_sandbox/script`` with ``{"answers": [...], "default": {...}}`` sets
-the answers (each ``{"status", "body", "headers", "delay"}``).
+the answers (each ``{"status", "body", "headers", "delay", "cut_after", "trickle",
+"trickle_from"}``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -34,6 +37,13 @@ class Answer:
     body: Any = field(default_factory=lambda: {"success": True})
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Only the first ``cut_after`` bytes of the body leave (Content-Length says
+    # all of them), then the connection is closed.
+    cut_after: int | None = None
+    # Seconds between single bytes of the answer from ``trickle_from`` on: the
+    # "status" line, the "headers" (after the status line) or the "body".
+    trickle: float = 0.0
+    trickle_from: str = "body"
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Answer:
@@ -42,6 +52,9 @@ class Answer:
             body=raw.get("body", {"success": True}),
             headers=dict(raw.get("headers", {})),
             delay=float(raw.get("delay", 0.0)),
+            cut_after=None if raw.get("cut_after") is None else int(raw["cut_after"]),
+            trickle=float(raw.get("trickle", 0.0)),
+            trickle_from=str(raw.get("trickle_from", "body")),
         )
 
 
@@ -154,6 +167,10 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug(format, *args)
 
+        def finish(self) -> None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                super().finish()  # a client that hung up on a scripted answer
+
         def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
             try:
@@ -213,6 +230,34 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 )
             )
             logger.log(sandbox.log_level, "SEG SANDBOX received %s -> %s", self.path, answer.status)
-            self._reply(answer.status, answer.body, answer.headers)
+            if answer.cut_after is None and not answer.trickle:
+                self._reply(answer.status, answer.body, answer.headers)
+            else:
+                self._reply_badly(answer)
+
+        def _reply_badly(self, answer: Answer) -> None:
+            """The answer cut short after ``cut_after`` bytes of its body, or trickled."""
+            body = answer.body
+            data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+            status = f"HTTP/1.1 {answer.status} Scripted\r\n".encode()
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+            lines = [f"{k}: {v}\r\n" for k, v in (headers | answer.headers).items()]
+            head = "".join(lines).encode("latin-1") + b"\r\n"
+            if answer.cut_after is not None:
+                data = data[: answer.cut_after]
+                self.close_connection = True
+            whole = status + head + data
+            at = {"status": 0, "headers": len(status)}.get(answer.trickle_from, len(status + head))
+            if not answer.trickle:
+                at = len(whole)
+            try:
+                self.wfile.write(whole[:at])
+                self.wfile.flush()
+                for i in range(at, len(whole)):
+                    time.sleep(answer.trickle)
+                    self.wfile.write(whole[i : i + 1])
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
     return Handler

@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import http.client
 import json
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.utils import timezone
 
-from . import USER_AGENT, conf
+from . import USER_AGENT, conf, deadline
 from .answers import Verdict, classify_status, error_class, parse_retry_after
 from .processes import per_process
 
 EXCERPT_CHARS = 500
+# What is read of an answer's body at most, in reads of BODY_CHUNK: the excerpt
+# needs no more, and a huge body must cost neither memory nor time.
+BODY_LIMIT, BODY_CHUNK = 16 * 1024, 4 * 1024
 # Printable ASCII, the characters an HTTP header value carries safely everywhere.
 PRINTABLE = frozenset(range(0x20, 0x7F))
 MAX_KEY_LENGTH = 255
@@ -60,7 +66,7 @@ class Answer:
 
 
 def _new_session() -> requests.Session:
-    made = requests.Session()
+    made = deadline.session()
     # requests reads the environment (proxies, CA bundle, .netrc) on every request of a
     # session that trusts it; ``environment`` reads it once per origin instead.
     made.trust_env = False
@@ -127,12 +133,18 @@ def storable(text: str) -> str:
 
 
 def post(url: str, payload: object, message_id: str) -> Answer:
-    """POST one payload to Seg and classify the answer.
+    """POST one payload to Seg and classify the answer by its status line.
 
-    Network errors come back as a RETRY answer; a request that cannot be built
-    raises (requests' InvalidHeader, InvalidURL… are ValueErrors). Redirects are not
-    followed: a 3xx is not a delivery (requests would follow it with a bodyless
-    GET), and its ``Location`` is kept in the answer's error for the operator.
+    Connect, send and answer together take at most SEG_POST_DEADLINE
+    (``conf.post_deadline``), whatever pace the server keeps. Once the status
+    line is in, the status decides: the body is read only up to BODY_LIMIT
+    bytes, and a body that cannot be read (a wrong ``Content-Encoding``, cut
+    short, still coming at the deadline) is noted in the answer's error, the
+    verdict unchanged. No status line (a network error, the deadline first) is
+    a RETRY answer; a request that cannot be built raises (requests'
+    InvalidHeader, InvalidURL… are ValueErrors). Redirects are not followed: a
+    3xx is not a delivery (requests would follow it with a bodyless GET), and
+    its ``Location`` is kept in the answer's error for the operator.
     """
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = {
@@ -141,40 +153,114 @@ def post(url: str, payload: object, message_id: str) -> Answer:
         "User-Agent": USER_AGENT,
         "Idempotency-Key": idempotency_key(message_id),
     }
-    timeout = (conf.get_setting("SEG_CONNECT_TIMEOUT"), conf.get_setting("SEG_READ_TIMEOUT"))
+    total = conf.post_deadline()
+    connect, read = conf.get_setting("SEG_CONNECT_TIMEOUT"), conf.get_setting("SEG_READ_TIMEOUT")
     started = time.perf_counter()
-    try:
-        parts = urlsplit(url)
-        response = session().post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=timeout,
-            allow_redirects=False,
-            **environment(f"{parts.scheme}://{parts.netloc}"),
-        )
-    except requests.RequestException as exc:
-        if isinstance(exc, ValueError):
-            # InvalidHeader, InvalidURL, MissingSchema…: the request could not be
-            # built. Not the network's doing: the caller records it as such.
-            raise
-        return Answer.unanswered(exc, str(exc), started)
+    with deadline.within(total) as budget:
+        try:
+            parts = urlsplit(url)
+            env = environment(f"{parts.scheme}://{parts.netloc}")
+            held = session()
+            request = requests.Request("POST", url, data=body, headers=headers, auth=env["auth"])
+            # Straight to the adapter: it follows no redirect and leaves the body
+            # unread (stream), where a session reads a redirect's whole body.
+            response = held.get_adapter(url).send(
+                held.prepare_request(request),
+                stream=True,
+                timeout=(min(connect, total), min(read, total)),
+                verify=env["verify"],
+                cert=env["cert"],
+                proxies=env["proxies"],
+            )
+        except requests.RequestException as exc:
+            if isinstance(exc, ValueError):
+                # InvalidHeader, InvalidURL, MissingSchema…: the request could not be
+                # built. Not the network's doing: the caller records it as such.
+                raise
+            if budget.passed():
+                return Answer.unanswered(exc, f"{late(total)}; {exc}", started)
+            return Answer.unanswered(exc, str(exc), started)
+        excerpt, problem = read_excerpt(response, budget, total)
     duration = (time.perf_counter() - started) * 1000
     status = response.status_code
     verdict = classify_status(status)
-    excerpt = storable(response.text[:EXCERPT_CHARS])
     error = ""
     if verdict is not Verdict.DELIVERED:
         error = f"HTTP {status}: {excerpt[:200]}"
         if response.is_redirect or 300 <= status < 400:
             location = storable(response.headers.get("Location", "(no Location)")[:300])
             error = f"HTTP {status}: redirected to {location}; check SEG_TRACKER_URL."
+    if problem:
+        error = f"{error} ({problem})" if error else problem
     return Answer(
         verdict,
         status,
         excerpt,
         error_class(status),
-        error,
+        storable(error[:EXCERPT_CHARS]),
         parse_retry_after(response.headers.get("Retry-After"), timezone.now()),
         duration,
     )
+
+
+def late(total: float) -> str:
+    return f"Past the deadline of {total:g}s for the whole post (SEG_POST_DEADLINE)"
+
+
+def read_excerpt(
+    response: requests.Response, budget: deadline.Budget, total: float
+) -> tuple[str, str]:
+    """The start of ``response``'s body as text (EXCERPT_CHARS at most), and what kept it
+    from being read ('' when nothing did). At most BODY_LIMIT bytes are read; the
+    connection goes back to its pool only when the body was read to its end."""
+    chunks: list[bytes] = []
+    size, problem = 0, ""
+    try:
+        while size < BODY_LIMIT:
+            chunk = response.raw.read(min(BODY_CHUNK, BODY_LIMIT - size), decode_content=False)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+        if budget.passed():
+            problem = f"{late(total)}: the body was cut off after {size} bytes."
+        else:
+            problem = f"The body was cut short after {size} bytes: {type(exc).__name__}."
+    finally:
+        response.close()  # unread, the connection cannot carry another request
+    if not problem and budget.passed():
+        # Headers cut off end where they stop, and a body that runs to the
+        # connection's end ends with it: the deadline came first all the same.
+        problem = f"{late(total)}: the answer was cut off after {size} bytes of its body."
+    data = b"".join(chunks)
+    encodings = response.headers.get("Content-Encoding", "")
+    try:
+        data = decoded(data, encodings)
+    except (zlib.error, ValueError) as exc:
+        problem = (
+            problem
+            or f"The body, labelled Content-Encoding: {encodings}, could not be decoded: {exc}"
+        )
+    charset = response.encoding or "utf-8"
+    try:
+        text = data.decode(charset, "replace")
+    except LookupError:
+        text = data.decode("utf-8", "replace")
+    return storable(text[:EXCERPT_CHARS]), storable(problem)
+
+
+def decoded(data: bytes, encodings: str) -> bytes:
+    """``data`` undone of its ``Content-Encoding`` (gzip, deflate, identity; the last
+    applied first), to a few times EXCERPT_CHARS at most; ValueError for one unknown,
+    zlib.error for data that is not what its label says."""
+    for name in reversed([e.strip().lower() for e in encodings.split(",") if e.strip()]):
+        if name == "identity":
+            continue
+        if name not in ("gzip", "x-gzip", "deflate"):
+            raise ValueError(f"{name} is not read here")
+        wbits = 16 + zlib.MAX_WBITS if name != "deflate" else zlib.MAX_WBITS
+        if name == "deflate" and data[:1] and data[0] & 0x0F != 8:
+            wbits = -zlib.MAX_WBITS  # deflate without the zlib header, as some servers send
+        data = zlib.decompressobj(wbits).decompress(data, 8 * EXCERPT_CHARS)
+    return data

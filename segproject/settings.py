@@ -127,7 +127,11 @@ SEG_WRITE_KEYS = env_list("SEG_WRITE_KEYS")
 # durations in seconds (the app also takes a timedelta), counts whole numbers.
 SEG_CONNECT_TIMEOUT = float(os.environ.get("SEG_CONNECT_TIMEOUT") or 5)
 SEG_READ_TIMEOUT = float(os.environ.get("SEG_READ_TIMEOUT") or 15)
-# Longer than one request (connect + read), or a second worker may take an
+# The longest one post may take in all; unset: connect + read.
+SEG_POST_DEADLINE = (
+    float(os.environ["SEG_POST_DEADLINE"]) if os.environ.get("SEG_POST_DEADLINE") else None
+)
+# Longer than one post (SEG_POST_DEADLINE), or a second worker may take an
 # event still in flight.
 SEG_LEASE = float(os.environ.get("SEG_LEASE") or 60)
 SEG_RETRY_BASE = float(os.environ.get("SEG_RETRY_BASE") or 2)

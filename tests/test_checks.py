@@ -66,6 +66,13 @@ BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
     ),
     ("integrations.E006", {"SEG_READ_TIMEOUT": 58.5}, "= 63.5s", "raise SEG_LEASE"),
     (
+        "integrations.E006",
+        {"SEG_POST_DEADLINE": 60},
+        "(SEG_POST_DEADLINE = 60s)",
+        "lower SEG_POST_DEADLINE",
+    ),
+    ("integrations.E005", {"SEG_POST_DEADLINE": "20"}, "SEG_POST_DEADLINE must be", None),
+    (
         "integrations.W002",
         {"CELERY_BROKER_TRANSPORT_OPTIONS": UNSET},
         "retries the broker connection",
@@ -126,6 +133,7 @@ ALSO_GOOD: list[dict[str, Any]] = [
     {"SEG_LEASE": 20.5},
     {"SEG_LEASE": timedelta(minutes=2), "SEG_RETRY_WINDOW": 3600},
     {"SEG_CONNECT_TIMEOUT": 1, "SEG_READ_TIMEOUT": 2.5, "SEG_LEASE": 4},
+    {"SEG_READ_TIMEOUT": 50, "SEG_POST_DEADLINE": timedelta(seconds=30)},
     {"CELERY_BROKER_TRANSPORT_OPTIONS": {"max_retries": 0, "queue_order_strategy": "priority"}},
     {"SEG_BROWSER_WRITE_KEYS": UNSET, "SEG_ANALYTICS_JS_PATH": UNSET},
     {"SEG_ANALYTICS_JS_PATH": UNSET, "SEG_ANALYTICS_JS_URL": "https://cdn.shop.example/a.js"},

@@ -584,3 +584,20 @@ def test_a_rule_made_after_the_event_was_stored_keeps_it_from_seg(sandbox: Sandb
     assert (event.status, event.rule_id) == (Status.SUPPRESSED, rule.pk)
     assert [r.body["Email"] for r in sandbox.snapshot()] != ["ann@example.com"]
     assert len(sandbox.snapshot()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outcome_stored_again_after_its_connection_was_lost_is_stored_once(
+    sandbox: Sandbox,
+) -> None:
+    # The first statement may have run before the connection went: stored
+    # again on a fresh connection, the attempt is not written twice, and the
+    # event is not moved twice.
+    (event,) = track_events(1)
+    [held] = delivery.claim_many([event.pk], timezone.now())
+    recording = outcomes.send_record(delivery.attempt(held))
+    assert recording.settle() is Verdict.DELIVERED
+    assert outcomes.store_again(recording) is False
+    assert Attempt.objects.filter(event=event).count() == 1
+    event.refresh_from_db()
+    assert event.status == Status.DELIVERED

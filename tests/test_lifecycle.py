@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from integrations import api, lifecycle
+from integrations import api, lifecycle, outbox
 from integrations.models import Event, Status, StatusChange
 
 pytestmark = pytest.mark.django_db
@@ -60,9 +60,9 @@ def test_every_move_names_who_may_make_it() -> None:
 
 def test_retention_deletes_only_what_it_may() -> None:
     kept = {status: an_event(status) for status in Status}
-    deleted = lifecycle.purge(Event.objects.all())
-    assert deleted == len(lifecycle.PURGEABLE)
+    deleted = outbox.delete_ended(Event.objects.all())
+    assert deleted == len(outbox.PURGEABLE)
     assert set(Event.objects.values_list("status", flat=True)) == set(Status) - set(
-        lifecycle.PURGEABLE
+        outbox.PURGEABLE
     )
     assert len(kept) == len(Status)

@@ -14,7 +14,7 @@ import redis
 from django.db import connection
 from django.utils import timezone
 
-from integrations import api, lifecycle, operations, outbox
+from integrations import api, operations, outbox
 from integrations.ingest import ingest
 from integrations.models import Event, Identity, Source, Status
 
@@ -176,7 +176,7 @@ def test_a_held_event_released_as_retention_runs_is_kept(seg_settings: Any) -> N
     held = from_page(Status.HELD, timedelta(days=2))
     rows = Event.objects.filter(pk=held.pk)
     Event.objects.filter(pk=held.pk).update(status=Status.PENDING, email="ann@example.com")
-    assert lifecycle.purge(rows, unverified=True) == 0
+    assert outbox.delete_ended(rows, unverified=True) == 0
     assert rows.exists()
 
 
