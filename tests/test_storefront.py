@@ -11,6 +11,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from integrations.models import Event, Source
+
 pytestmark = pytest.mark.django_db
 
 MONOPOLY, CATAN = "507f1f77bcf86cd799439011", "507f1f77bcf86cd799439012"
@@ -87,7 +89,13 @@ def test_the_checkout_asks_for_a_login_and_the_order_is_tracked_once(client: Cli
 
     placed = client.post("/checkout/", {"delivery_method": "express", "coupon": "demo10"})
     receipt = placed["Location"]
-    [order] = tracked(client.get(receipt))
+    # The shop's server sent the order, in the transaction that placed it; the
+    # receipt's page sends none.
+    page = client.get(receipt)
+    assert tracked(page) == [] and "The shop's server sent" in page.content.decode()
+    stored = Event.objects.get(call_type="track", name="Order Completed")
+    assert (stored.source, stored.email) == (Source.SERVER, "ann@example.com")
+    order = stored.message
     props = order["properties"]
     assert order["event"] == "Order Completed" and receipt == f"/order/{props['order_id']}/"
     assert (props["total"], props["shipping"], props["discount"], props["coupon"]) == (

@@ -65,9 +65,10 @@ def snippet(load_options: str = "") -> str:
         Context({"request": RequestFactory().get("/")})
     )
     if load_options:
-        original = "analytics.load(config.writeKey);"
+        original = "analytics.load(config.writeKey,{useQueryString:false});"
         assert original in html
-        html = html.replace(original, f"analytics.load(config.writeKey, {load_options});")
+        options = f"Object.assign({{useQueryString:false}}, {load_options})"
+        html = html.replace(original, f"analytics.load(config.writeKey, {options});")
     return html
 
 
@@ -78,7 +79,9 @@ analytics.track("Product Added", {id: "p1", price: 18.99, quantity: 1});
 </script>"""
 
 
-def open_page(chromium: Any, page: Page, html: str) -> tuple[Any, list[dict[str, str]]]:
+def open_page(
+    chromium: Any, page: Page, html: str, query: str = ""
+) -> tuple[Any, list[dict[str, str]]]:
     page.html = f"<!doctype html><html><head><title>Shop</title>{html}{CALLS}</head>".encode()
     tab = chromium.new_page()
     sent: list[dict[str, str]] = []
@@ -90,7 +93,7 @@ def open_page(chromium: Any, page: Page, html: str) -> tuple[Any, list[dict[str,
             else None
         ),
     )
-    tab.goto(page.url)
+    tab.goto(page.url + query)
     return tab, sent
 
 
@@ -135,4 +138,22 @@ def test_credentials_include_works_for_an_allowed_origin(
     )
     tab, _ = open_page(chromium, other_origin, snippet(options))
     wait_in(tab, lambda: len(stored_types()) == 4)
+    tab.close()
+
+
+def test_a_link_cannot_choose_the_visitors_anonymous_id_or_make_it_send(
+    live_server: Any, settings: Any, chromium: Any, other_origin: Page
+) -> None:
+    """analytics.js's query-string API is off in the tag: a link that names an
+    anonymousId (to learn a victim's, then speak for it), a userId or an event changes
+    nothing the browser sends."""
+    settings.SEG_PUBLIC_ORIGIN = live_server.url
+    settings.SEG_ANALYTICS_JS_PATH = str(STANDALONE)
+    query = "?ajs_aid=fixed-by-a-link&ajs_uid=42&ajs_event=Order%20Completed"
+    tab, _ = open_page(chromium, other_origin, snippet(), query)
+    wait_in(tab, lambda: len(stored_types()) == 4)
+    tab.wait_for_timeout(500)
+    assert stored_types() == ["identify", "page", "track", "track"]
+    assert "fixed-by-a-link" not in set(Event.objects.values_list("anonymous_id", flat=True))
+    assert not Event.objects.filter(name="Order Completed").exists()
     tab.close()
