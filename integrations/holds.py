@@ -122,8 +122,12 @@ def release_rest(user_id: str | None, anonymous_id: str | None, scope: str) -> i
     release, total = Release(user_id, anonymous_id, scope), 0
     while True:
         with transaction.atomic():
-            locks.lock(Space.ANONYMOUS_ID, [anonymous_id] if anonymous_id else [])
-            locks.lock(Space.USER_ID, [user_id] if user_id else [])
+            locks.lock_many(
+                [
+                    (Space.ANONYMOUS_ID, [anonymous_id] if anonymous_id else []),
+                    (Space.USER_ID, [user_id] if user_id else []),
+                ]
+            )
             known = lookup(
                 scope,
                 (),

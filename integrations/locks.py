@@ -39,20 +39,28 @@ def _key(value: str) -> int:
 
 
 def lock(space: Space, values: Iterable[str]) -> None:
-    """Hold a lock on each of ``values`` in ``space`` until the current transaction ends.
+    """Hold a lock on each of ``values`` in ``space`` until the current transaction ends
+    (``lock_many`` of one space)."""
+    lock_many([(space, values)])
 
-    Call it inside a transaction (``transaction.atomic``). Locks of one space are
-    taken in ascending key order; take the spaces in ``Space`` order where a
-    caller takes several, so that two callers never wait on each other in a cycle.
+
+def lock_many(groups: Iterable[tuple[Space, Iterable[str]]]) -> None:
+    """Hold a lock on each value of each (space, values) until the current transaction
+    ends; one statement for all of them.
+
+    Call it inside a transaction (``transaction.atomic``). The locks are taken in
+    one global order (by space, then key), so that two callers never wait on each
+    other in a cycle; a caller that takes more later takes them in that order too.
     """
-    keys = sorted({_key(value) for value in values if value})
-    if not keys:
+    pairs = sorted({(int(space), _key(v)) for space, values in groups for v in values if v})
+    if not pairs:
         return
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(pg_advisory_xact_lock(%s, key)) FROM unnest(%s::int[]) AS key",
-                [int(space), keys],
+                "SELECT count(pg_advisory_xact_lock(space, key)) "
+                "FROM unnest(%s::int[], %s::int[]) AS locks(space, key)",
+                [[space for space, _ in pairs], [key for _, key in pairs]],
             )
     elif connection.vendor == "sqlite":
         write_lock()

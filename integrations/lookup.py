@@ -79,9 +79,9 @@ def read_locked(
     emails = {e for m, _ in valid if (e := email_in(m)) is not None}
     moved = {e for m, _ in valid if (e := normalize_email(m.get("previousId"))) is not None}
     if lock:
-        locks.lock(Space.ANONYMOUS_ID, anonymous)
-        locks.lock(Space.EMAIL, emails | moved)
-        locks.lock(Space.USER_ID, users)
+        locks.lock_many(
+            [(Space.ANONYMOUS_ID, anonymous), (Space.EMAIL, emails | moved), (Space.USER_ID, users)]
+        )
     known = lookup(source, chosen, users, anonymous, emails)
     tied = {
         user
