@@ -75,3 +75,23 @@ def wait_delivered(sandbox: Sandbox, message_ids: list[str], timeout: float = 12
 def duplicates(keys: Counter[str]) -> int:
     """Second (and later) 2xx answers for one Idempotency-Key."""
     return sum(count - 1 for count in keys.values() if count > 1)
+
+
+def store_orders(count: int, prefix: str) -> list[str]:
+    """Store ``count`` orders, each of its own customer (none waits on another);
+    their messageIds, ``<prefix>-…``."""
+    tag = uuid.uuid4().hex[:8]
+    batch: list[dict[str, object]] = [
+        {
+            "type": "track",
+            "messageId": f"{prefix}-{tag}-{i}",
+            "userId": f"buyer-{tag}-{i}",
+            "event": "Order Completed",
+            "properties": {"orderId": f"o-{tag}-{i}", "total": 30},
+            "context": {"traits": {"email": f"buyer{i}-{tag}@example.com"}},
+        }
+        for i in range(count)
+    ]
+    result = ingest(batch)
+    assert result.stored == count and not result.errors
+    return [str(m["messageId"]) for m in batch]

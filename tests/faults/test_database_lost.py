@@ -5,18 +5,16 @@ is recorded, and every answer Seg gave ends up on its event."""
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import pytest
 from django.db import connection
 
-from integrations.ingest import ingest
 from integrations.models import Attempt, Event, Status
 from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import wait_until
-from .helpers import duplicates, wait_delivered
+from .helpers import duplicates, store_orders, wait_delivered
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -25,25 +23,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 def postgresql_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's sessions, terminated from another")
-
-
-def store_orders(count: int) -> list[str]:
-    """``count`` orders, each of its own customer (none waits on another); messageIds."""
-    tag = uuid.uuid4().hex[:8]
-    batch: list[dict[str, object]] = [
-        {
-            "type": "track",
-            "messageId": f"lost-{tag}-{i}",
-            "userId": f"buyer-{tag}-{i}",
-            "event": "Order Completed",
-            "properties": {"orderId": f"o-{tag}-{i}", "total": 30},
-            "context": {"traits": {"email": f"buyer{i}-{tag}@example.com"}},
-        }
-        for i in range(count)
-    ]
-    result = ingest(batch)
-    assert result.stored == count and not result.errors
-    return [str(m["messageId"]) for m in batch]
 
 
 def terminate_other_sessions() -> int:
@@ -89,7 +68,7 @@ def test_sessions_terminated_mid_batch_post_nothing_unrecorded(
     # sessions end while it waits on Seg: the outcome of that post is stored on
     # a fresh session before the next post leaves, and the batch goes on.
     sandbox.script(default=Answer(delay=0.3))
-    ids = store_orders(14)
+    ids = store_orders(14, "lost")
     start_worker(concurrency=1, beat=True, **env())
     wait_until(lambda: len(sandbox.delivered()) >= 2, timeout=60, every=0.02)
     time.sleep(0.1)  # the third post is on the wire
@@ -114,7 +93,7 @@ def test_postgresql_away_for_seconds_under_four_processes(
     # Each process keeps what Seg answered and stores it first once it is back.
     processes = 4
     sandbox.script(default=Answer(delay=0.02))
-    ids = store_orders(800)
+    ids = store_orders(800, "lost")
     start_worker(concurrency=processes, beat=True, **env())
     wait_until(lambda: len(sandbox.delivered()) >= 100, timeout=120, every=0.02)
     database_away(3)

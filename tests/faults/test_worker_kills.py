@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
-from integrations.ingest import ingest
 from integrations.models import Attempt, Event, Status
 from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import wait_until
-from .helpers import duplicates, wait_delivered
+from .helpers import duplicates, store_orders, wait_delivered
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
-
-
-def store_orders(count: int) -> list[str]:
-    """Store ``count`` orders, each of its own customer (none waits on another); messageIds."""
-    tag = uuid.uuid4().hex[:8]
-    batch: list[dict[str, object]] = [
-        {
-            "type": "track",
-            "messageId": f"kill-{tag}-{i}",
-            "userId": f"buyer-{tag}-{i}",
-            "event": "Order Completed",
-            "properties": {"orderId": f"o-{tag}-{i}", "total": 30},
-            "context": {"traits": {"email": f"buyer{i}-{tag}@example.com"}},
-        }
-        for i in range(count)
-    ]
-    result = ingest(batch)
-    assert result.stored == count and not result.errors
-    return [str(m["messageId"]) for m in batch]
 
 
 def test_worker_group_killed_mid_batch_sends_again_only_what_was_in_flight(
@@ -52,7 +31,7 @@ def test_worker_group_killed_mid_batch_sends_again_only_what_was_in_flight(
         "SEG_DELIVERY_BATCH": "50",
     }
     worker = start_worker(concurrency=processes, name="doomed", beat=True, **env)
-    ids = store_orders(400)
+    ids = store_orders(400, "kill")
     # Several answered requests a process: every batch is well under way.
     wait_until(lambda: len(sandbox.delivered()) >= 5 * processes, timeout=120, every=0.05)
     worker.kill()
