@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # The queues the app's tasks go to: ``seg`` for the shop's server's events, the
-# sweeper and the purge; ``seg_browser`` for pages' events (integrations.dispatch).
+# sweeper and the purge; ``seg_browser`` for pages' events (integrations.lifecycle.wakeups).
 # A worker serves both, the server's first: ``-Q seg,seg_browser``.
 QUEUE = "seg"
 BROWSER_QUEUE = "seg_browser"

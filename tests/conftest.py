@@ -19,8 +19,11 @@ from celery import current_app
 from django.conf import settings as django_settings
 from django.db import connection
 
-from integrations import dispatch, limiter, rules, throttle
-from integrations.sandbox import Sandbox
+from integrations.delivery import throttle
+from integrations.dev import Sandbox
+from integrations.lifecycle import rules
+from integrations.lifecycle import wakeups as dispatch
+from integrations.web import limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBSITE_ID = "abc8fb18-7559-4324-9921-a4b5015b4a1c"

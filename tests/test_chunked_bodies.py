@@ -16,9 +16,14 @@ from typing import Any
 import pytest
 import requests
 
-from integrations.devserver import MAX_TRAILERS, ChunkedBodyError, ChunkedWSGIServer, read_chunked
+from integrations.core import MAX_REQUEST_BYTES
+from integrations.dev.devserver import (
+    MAX_TRAILERS,
+    ChunkedBodyError,
+    ChunkedWSGIServer,
+    read_chunked,
+)
 from integrations.models import Event
-from integrations.spec import MAX_REQUEST_BYTES
 
 from .conftest import WRITE_KEY, WebServer
 

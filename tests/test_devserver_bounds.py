@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.spec import MAX_REQUEST_BYTES
+from integrations.core import MAX_REQUEST_BYTES
 
 from .conftest import BROWSER_KEY, WebServer
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from integrations import api, lifecycle, outbox
+from integrations import api
+from integrations.delivery import outbox
+from integrations.lifecycle import moves as lifecycle
 from integrations.models import Event, Status, StatusChange
 
 pytestmark = pytest.mark.django_db

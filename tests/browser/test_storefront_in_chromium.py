@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.models import User
 
+from integrations.dev import Sandbox
 from integrations.models import CallType, Event, Status
-from integrations.sandbox import Sandbox
 
 from ..clients.visit import expect_order
 from ..conftest import ROOT, DevServer, child_env, free_port, wait_until

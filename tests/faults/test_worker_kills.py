@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.ingest import ingest
 from integrations.models import Attempt, Event, Status
-from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import wait_until
 from .helpers import duplicates, wait_delivered

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
-from integrations import lifecycle, operations
+from integrations import lifecycle
 from integrations.models import Event, EventQuerySet, Status
 
 
@@ -89,5 +89,5 @@ class SelectionCommand(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"Would {self.verb} {queryset.count()} event(s).")
             return
-        changed = operations.in_batches(self.change, queryset, progress=progress_bar())
+        changed = lifecycle.in_batches(self.change, queryset, progress=progress_bar())
         self.stdout.write(self.style.SUCCESS(f"{self.past} {changed} event(s)."))

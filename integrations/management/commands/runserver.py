@@ -1,4 +1,4 @@
-"""``runserver`` that also reads request bodies sent chunked (see integrations.devserver).
+"""``runserver`` that also reads request bodies sent chunked (see integrations.dev.devserver).
 
 It extends the runserver that would otherwise run: django.contrib.staticfiles' when
 that app is installed, else Django's own. ``integrations`` must be listed before
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.apps import apps
 
-from integrations.devserver import ChunkedWSGIServer
+from integrations.dev import ChunkedWSGIServer
 
 if not apps.is_installed("django.contrib.staticfiles"):
     from django.core.management.commands.runserver import Command as RunserverCommand
