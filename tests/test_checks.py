@@ -16,7 +16,7 @@ from django.core import checks
 from integrations import tasks
 from integrations.checks import configuration as seg_checks
 from integrations.checks import workers as celery_checks
-from integrations.lifecycle import wakeups as dispatch
+from integrations.core import names as dispatch
 
 from .conftest import WEBSITE_ID
 

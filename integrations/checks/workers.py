@@ -10,16 +10,9 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.utils import timezone
 
+from ..core import DELIVERY_TASKS as DELIVERY_TASKS
 from . import health
 
-# The tasks that carry deliveries: each must be acked late and requeued when its
-# process dies, or a worker killed mid-task loses the events it held.
-# The names dispatch.py publishes (it loads the models, which checks must not).
-DELIVERY_TASKS = (
-    "integrations.deliver_event",
-    "integrations.deliver_events",
-    "integrations.fan_out",
-)
 CELERY_APP_HINT = (
     "Create your project's Celery app in <project>/celery.py, load the settings with "
     'app.config_from_object("django.conf:settings", namespace="CELERY"), and import it '

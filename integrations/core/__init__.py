@@ -1,5 +1,6 @@
 """Pure code, no I/O: the wire formats, request bodies, the Segment spec, event names,
-typed values, event times, routing, Seg's payloads and Seg's answers.
+typed values, event times, routing, Seg's payloads and Seg's answers, and the names
+of the app's tasks and queues.
 
 Nothing here touches the database, the network, Redis or Celery
 (``tests/test_layout.py`` checks it), so all of it is tested without them.
@@ -8,6 +9,18 @@ Nothing here touches the database, the network, Redis or Celery
 from .answers import RetryPolicy, Verdict, classify_status, error_class, parse_retry_after
 from .bodies import decode_body
 from .clocks import event_time
+from .names import (
+    BROWSER_QUEUE,
+    DELIVER_EVENT,
+    DELIVER_EVENTS,
+    DELIVERY_TASKS,
+    FAN_OUT,
+    PURGE,
+    QUEUE,
+    RELEASE,
+    SWEEP,
+    TASKS,
+)
 from .naming import SegAction, SegEvent
 from .payloads import map_or_ignore, order_id, with_email
 from .processes import per_process
@@ -24,9 +37,19 @@ from .spec import (
 from .wire import JSON, JSONObject, SegmentMessage
 
 __all__ = [
+    "BROWSER_QUEUE",
+    "DELIVERY_TASKS",
+    "DELIVER_EVENT",
+    "DELIVER_EVENTS",
+    "FAN_OUT",
     "JSON",
     "MAX_REQUEST_BYTES",
+    "PURGE",
+    "QUEUE",
+    "RELEASE",
     "SHORT_PATHS",
+    "SWEEP",
+    "TASKS",
     "JSONObject",
     "RetryPolicy",
     "SegAction",

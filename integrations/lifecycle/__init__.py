@@ -18,17 +18,13 @@ from .rules import active as active_rules
 from .rules import forget as forget_rules
 from .rules import matching as matching_rule
 from .sendable import NOT_SENT, unsendable
-from .wakeups import DELIVER_EVENT, DELIVER_EVENTS, FAN_OUT, RELEASE, queue
+from .wakeups import queue
 from .wakeups import release as queue_release
 
 __all__ = [
-    "DELIVER_EVENT",
-    "DELIVER_EVENTS",
-    "FAN_OUT",
     "HELD_REASON",
     "MOVES",
     "NOT_SENT",
-    "RELEASE",
     "Actor",
     "Finishing",
     "active_rules",

@@ -17,19 +17,17 @@ from time import monotonic
 from celery import current_app
 
 from .. import conf
-from ..celery_settings import BROWSER_QUEUE, QUEUE
+from ..core import BROWSER_QUEUE, QUEUE, RELEASE
+from ..core import DELIVER_EVENT as DELIVER_EVENT  # the names it publishes, re-exported
+from ..core import DELIVER_EVENTS as DELIVER_EVENTS
+from ..core import FAN_OUT as FAN_OUT
 from ..models import Event, Source
 from . import moves
 
 logger = logging.getLogger(__name__)
 
-# The delivery tasks' names. tasks.py registers the tasks under them, and
-# publishing goes by name, so this module needs no import of the tasks (which
-# call back into it).
-DELIVER_EVENT = "integrations.deliver_event"
-DELIVER_EVENTS = "integrations.deliver_events"
-FAN_OUT = "integrations.fan_out"
-RELEASE = "integrations.release_held"
+# Publishing goes by the tasks' names (``core.names``), so this module needs no
+# import of the tasks (which call back into it).
 
 # No publish waits on a broker that is down: the row is already stored, and
 # the sweeper queues what was not published. retry=False turns off Celery's
