@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from redis.commands.core import Script
 
 from .. import conf
+from ..exceptions import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ def _redis() -> tuple[redis.Redis, Script]:
         client = redis.Redis.from_url(key[1], socket_connect_timeout=0.25, socket_timeout=0.25)
         _connections[key] = (client, client.register_script(GCRA))
     return _connections[key]
-
-
-class TooLarge(Exception):
-    """One request holds more messages than a bucket does (SEG_BROWSER_BURST)."""
 
 
 # Where the client's address cannot be read at all: one bucket for all such.
@@ -131,7 +128,7 @@ def charge(address: str, messages: int, paid: int = 0) -> timedelta | None:
 
     ``paid`` is what was already taken for this request (its share up front,
     before its body was read); the rest, ``messages - paid``, is taken now.
-    Raises TooLarge when ``messages`` exceeds the burst, which no wait would
+    Raises PayloadTooLarge when ``messages`` exceeds the burst, which no wait would
     allow. Allowed without Redis while Redis cannot be reached.
     """
     global _off_until
@@ -141,7 +138,7 @@ def charge(address: str, messages: int, paid: int = 0) -> timedelta | None:
     if rate <= 0:
         return None
     if messages > burst:
-        raise TooLarge(f"A request with a browser key holds at most {burst} messages.")
+        raise PayloadTooLarge(f"A request with a browser key holds at most {burst} messages.")
     if cost <= 0 or monotonic() < _off_until:
         return None
     try:

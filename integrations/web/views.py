@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..core import MAX_REQUEST_BYTES, SHORT_PATHS, decode_body, split_batch
-from ..exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge, Unauthorized
+from ..exceptions import InvalidRequest, PayloadTooLarge, Refused
 from ..ingest import Result, ingest
 from ..models import Source
 from . import limiter
@@ -40,10 +40,10 @@ def _error(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
     )
 
 
-def _invalid(error: InvalidMessage) -> JsonResponse:
-    status = 413 if isinstance(error, PayloadTooLarge) else 400
+def _refused(error: Refused) -> JsonResponse:
+    """The answer ``error``'s class decides: its status and code, and the field at fault."""
     extra = {"field": error.field} if error.field else {}
-    return _error(status, error.code, str(error), **extra)
+    return _error(error.status, error.code, str(error), **extra)
 
 
 # The endpoint makes its own transactions (ingest), even in a shop with
@@ -104,17 +104,15 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
             source=source,
             sent_at=sent_at if isinstance(sent_at, str) else None,
         )
-    except Unauthorized as error:
-        return _error(401, error.code, str(error))
-    except InvalidMessage as error:
-        return _invalid(error)
+    except Refused as error:
+        return _refused(error)
     except DatabaseError:
         logger.exception("Could not store the request; answered 503 so the client retries.")
         response = _error(503, "unavailable", "Storage is unavailable; retry later.")
         response["Retry-After"] = "5"
         return response
     if call != "batch" and result.errors:
-        return _invalid(result.errors[0][1])
+        return _refused(result.errors[0][1])
     return _batch_answer(result, kept, refused)
 
 
@@ -155,11 +153,8 @@ def _is_alias(message: Any, call_type: str | None) -> bool:
 
 def _limit(request: HttpRequest, messages: int, paid: int = 0) -> JsonResponse | None:
     """None when the client address may send a request of ``messages``, of which ``paid``
-    were charged already; else the 413 or 429."""
-    try:
-        wait = limiter.charge(limiter.client_address(request), messages, paid)
-    except limiter.TooLarge as error:
-        return _error(413, "payload_too_large", str(error))
+    were charged already; else the 429. Raises PayloadTooLarge past what one bucket holds."""
+    wait = limiter.charge(limiter.client_address(request), messages, paid)
     if wait is None:
         return None
     response = _error(429, "rate_limited", "Too many messages from this address; retry later.")
