@@ -61,7 +61,7 @@ class Outcome:
 
     verdict: Verdict
     row: Attempt
-    move: str  # a lifecycle move: deliver, retry_later or fail
+    move: lifecycle.MoveName  # deliver, retry_later or fail
     changes: dict[str, Any]
     countdown: timedelta | None  # the wake-up to queue for a retry soon enough to ride one
 

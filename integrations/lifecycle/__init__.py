@@ -9,7 +9,16 @@ never be sent.
 """
 
 from .finishing import Finishing, drop_unread, send_finish
-from .moves import HELD_REASON, MOVES, Actor, forget_wake_ups, mark_queued, move, move_each
+from .moves import (
+    HELD_REASON,
+    MOVES,
+    Actor,
+    MoveName,
+    forget_wake_ups,
+    mark_queued,
+    move,
+    move_each,
+)
 from .operations import in_batches, replay, retry, suppress, unsuppress
 from .operations import unsendable as count_unsendable
 from .ordering import enabled as in_order
@@ -27,6 +36,7 @@ __all__ = [
     "NOT_SENT",
     "Actor",
     "Finishing",
+    "MoveName",
     "active_rules",
     "count_unsendable",
     "drop_unread",

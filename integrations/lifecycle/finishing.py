@@ -17,7 +17,7 @@ from django.db.models import Field
 
 from ..models import Attempt, Event
 from . import pgwire
-from .moves import MOVES
+from .moves import MOVES, MoveName
 
 
 class Finishing:
@@ -37,7 +37,7 @@ class Finishing:
 
 
 def send_finish(
-    attempt: Attempt, name: str, now: datetime, again: bool = False, **changes: Any
+    attempt: Attempt, name: MoveName, now: datetime, again: bool = False, **changes: Any
 ) -> Finishing:
     """Store a worker's attempt and make its move ``name``, if the worker still holds the event;
     on PostgreSQL, outside a transaction, sent and not waited for.

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -53,7 +53,26 @@ def _move(sources: set[Status], target: Status, actor: Actor, history: bool = Tr
     return Move(frozenset(sources), target, actor, history)
 
 
-MOVES: dict[str, Move] = {
+# Every move's name, as a type: a misspelt move is an error of mypy's, not a KeyError.
+MoveName = Literal[
+    "release",
+    "release_suppressed",
+    "expire",
+    "retry",
+    "replay",
+    "suppress",
+    "unsuppress",
+    "unsuppress_held",
+    "claim",
+    "give_back",
+    "deliver",
+    "retry_later",
+    "fail",
+    "catch",
+    "refuse",
+]
+
+MOVES: dict[MoveName, Move] = {
     "release": _move({Status.HELD}, Status.PENDING, Actor.IDENTIFY),
     "release_suppressed": _move({Status.HELD}, Status.SUPPRESSED, Actor.IDENTIFY),
     "expire": _move({Status.HELD}, Status.EXPIRED, Actor.SWEEPER),
@@ -82,7 +101,7 @@ MOVES: dict[str, Move] = {
 
 def move(
     queryset: EventQuerySet,
-    name: str,
+    name: MoveName,
     cause: str = "",
     *,
     now: datetime | None = None,
@@ -114,7 +133,7 @@ def move(
 
 
 def move_each(
-    name: str, rows: Sequence[tuple[int, dict[str, Any]]], cause: str, now: datetime
+    name: MoveName, rows: Sequence[tuple[int, dict[str, Any]]], cause: str, now: datetime
 ) -> list[int]:
     """Make move ``name`` on each (pk, changes), the changes differing by row.
 

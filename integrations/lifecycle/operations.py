@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from ..models import EventQuerySet, Status
 from . import moves, ordering, wakeups
-from .moves import HELD_REASON
+from .moves import HELD_REASON, MoveName
 from .sendable import SENDABLE
 
 
-def _make_due(queryset: EventQuerySet, name: str, cause: str, **changes: Any) -> int:
+def _make_due(queryset: EventQuerySet, name: MoveName, cause: str, **changes: Any) -> int:
     """Move events to pending, due now, and queue their delivery once this commits.
 
     Only events with an email and something to send move (``moves.move``);
@@ -44,12 +44,14 @@ def _make_due(queryset: EventQuerySet, name: str, cause: str, **changes: Any) ->
     return changed
 
 
-def _fresh_round(queryset: EventQuerySet, name: str, cause: str) -> int:
+def _fresh_round(queryset: EventQuerySet, name: MoveName, cause: str) -> int:
     """Deliverable now, with a fresh round of tries and retry window."""
     return _make_due(queryset, name, cause, first_attempt_at=None, tries=0)
 
 
-def unsendable(queryset: EventQuerySet, name: str | None = None, cap: int | None = None) -> int:
+def unsendable(
+    queryset: EventQuerySet, name: MoveName | None = None, cap: int | None = None
+) -> int:
     """How many events of ``queryset`` (those move ``name`` takes, if given) no move may make
     pending: no email, or nothing to send. Counts at most ``cap``."""
     rows = queryset.exclude(SENDABLE)

@@ -15,7 +15,7 @@ from integrations import lifecycle
 from integrations.models import Event, EventQuerySet, Status
 
 
-def sources(move: str) -> list[str]:
+def sources(move: lifecycle.MoveName) -> list[str]:
     """The statuses lifecycle ``move`` takes events from, in the order Status lists them."""
     return [status.value for status in Status if status in lifecycle.MOVES[move].sources]
 
