@@ -319,11 +319,11 @@ class WebServer:
 
 
 class DevServer(WebServer):
-    """The example project under ``manage.py runserver``, the app's development server."""
+    """The example project under ``manage.py seg_runserver``, the app's development server."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
-        command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}"]
+        command = [sys.executable, "manage.py", "seg_runserver", f"127.0.0.1:{self.port}"]
         self.start([*command, "--noreload"], env | {"PYTHONUNBUFFERED": "1"}, ready="Quit")
 
 

@@ -1,4 +1,4 @@
-"""Request bodies sent chunked, with no Content-Length: under gunicorn and under runserver."""
+"""Request bodies sent chunked, with no Content-Length: under gunicorn and under seg_runserver."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The development server reads no body past Segment's 500 KB, whatever a client announces
-or sends: measured on a real ``manage.py runserver`` process."""
+or sends: measured on a real ``manage.py seg_runserver`` process."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""``runserver`` that also reads request bodies sent chunked (see integrations.dev.devserver).
+"""``seg_runserver``: the development server, reading request bodies sent chunked too (see
+integrations.dev.devserver).
 
-It extends the runserver that would otherwise run: django.contrib.staticfiles' when
-that app is installed, else Django's own. ``integrations`` must be listed before
-``django.contrib.staticfiles`` in INSTALLED_APPS for this command to win.
+Opt-in: installing the app leaves the host's ``runserver`` as it was. This command
+extends the runserver the host would otherwise run: django.contrib.staticfiles' when
+that app is installed, else Django's own, so it takes the same options.
 """
 
 from __future__ import annotations
