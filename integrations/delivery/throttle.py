@@ -193,10 +193,6 @@ def forget_calm() -> None:
     _calm_until, _unreported = float("-inf"), False
 
 
-# A 2xx a gate within the calm did not tell Redis: the next gate that asks tells it.
-_unreported = False
-
-
 def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) -> None:
     """Tell every worker what Seg just answered.
 
