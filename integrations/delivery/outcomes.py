@@ -29,7 +29,7 @@ from . import tracker
 logger = logging.getLogger(__name__)
 
 
-class Held(Protocol):
+class Claimed(Protocol):
     """What an outcome reads of a worker's claim on its event (``loop.Claim``)."""
 
     @property
@@ -49,7 +49,7 @@ class Held(Protocol):
 class Posted:
     """One claimed event, posted: what to record."""
 
-    held: Held
+    held: Claimed
     url: str
     started_at: datetime
     answer: tracker.Answer
