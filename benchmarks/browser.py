@@ -21,7 +21,7 @@ from django.test import override_settings
 
 from benchmarks import harness
 from benchmarks.harness import Row, median, percentile
-from integrations import limiter  # imported by benchmarks.run once Django is set up
+from integrations.web import limiter  # imported by benchmarks.run once Django is set up
 
 BROWSER_KEY = "bench-browser-key"
 SERVER_KEY = harness.WRITE_KEY

@@ -43,11 +43,14 @@ from django.utils import timezone  # noqa: E402
 
 from benchmarks import browser, flood, harness  # noqa: E402
 from benchmarks.harness import Row, median, percentile  # noqa: E402
-from integrations import api, dispatch, operations, outbox  # noqa: E402
-from integrations.identity import Resolver  # noqa: E402
-from integrations.ingest import _Batch  # noqa: E402
+from integrations import api  # noqa: E402
+from integrations.core import validate  # noqa: E402
+from integrations.delivery import outbox  # noqa: E402
+from integrations.ingest.identity import Resolver  # noqa: E402
+from integrations.ingest.store import _Batch  # noqa: E402
+from integrations.lifecycle import operations  # noqa: E402
+from integrations.lifecycle import wakeups as dispatch  # noqa: E402
 from integrations.models import Event, Source, Status  # noqa: E402
-from integrations.spec import validate  # noqa: E402
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 RESULTS = Path(__file__).parent / "results.json"

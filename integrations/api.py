@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .core import JSONObject
 from .ingest import ingest
-from .wire import JSONObject
 
 
 def _call(kind: str, fields: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .core import PURGE, QUEUE, SWEEP
+
 __all__ = [
     "CELERY_BEAT_SCHEDULE",
     "CELERY_BROKER_CONNECTION_MAX_RETRIES",
@@ -33,11 +35,8 @@ __all__ = [
     "CELERY_WORKER_PREFETCH_MULTIPLIER",
 ]
 
-# The queues the app's tasks go to: ``seg`` for the shop's server's events, the
-# sweeper and the purge; ``seg_browser`` for pages' events (integrations.dispatch).
-# A worker serves both, the server's first: ``-Q seg,seg_browser``.
-QUEUE = "seg"
-BROWSER_QUEUE = "seg_browser"
+# The queues the app's tasks go to (``integrations.core.names``): a worker serves
+# both, the server's first: ``-Q seg,seg_browser``.
 SWEEP_INTERVAL = 10.0
 PURGE_INTERVAL = 3600.0
 
@@ -49,8 +48,8 @@ def beat_schedule(sweep_interval: float = SWEEP_INTERVAL) -> dict[str, dict[str,
     holds; without it an event whose publish failed waits for good.
     """
     return {
-        "seg-sweep": {"task": "integrations.sweep", "schedule": float(sweep_interval)},
-        "seg-purge": {"task": "integrations.purge", "schedule": PURGE_INTERVAL},
+        "seg-sweep": {"task": SWEEP, "schedule": float(sweep_interval)},
+        "seg-purge": {"task": PURGE, "schedule": PURGE_INTERVAL},
     }
 
 

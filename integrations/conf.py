@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .answers import RetryPolicy
+from .core import RetryPolicy
 from .exceptions import SegConfigurationError
 
 DEFAULTS: dict[str, Any] = {
@@ -88,7 +88,7 @@ DEFAULTS: dict[str, Any] = {
     # can send them without end, and only an identify makes them worth keeping.
     "SEG_BROWSER_RETENTION": timedelta(days=1),
     # Per customer (email), an event is not posted while an earlier one is
-    # pending or sending (integrations/ordering.py). Off: events go out as
+    # pending or sending (integrations/lifecycle/ordering.py). Off: events go out as
     # they are claimed, whatever the customer.
     "SEG_ORDER_PER_CUSTOMER": True,
     "SEG_RETENTION_BATCH": 5000,

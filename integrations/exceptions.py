@@ -13,7 +13,16 @@ class SegConfigurationError(SegError, ImproperlyConfigured):
     """A setting is missing or malformed; the message names the setting."""
 
 
-class InvalidMessage(SegError, BadRequest):
+class Refused(SegError):
+    """A request the ingestion endpoint refuses: the class decides its HTTP status and
+    code, and ``field`` names the culprit when there is one."""
+
+    status = 400
+    code = "refused"
+    field: str | None = None
+
+
+class InvalidMessage(Refused, BadRequest):
     """A Segment message that cannot be stored. ``field`` names the culprit."""
 
     code = "invalid_message"
@@ -30,12 +39,15 @@ class InvalidRequest(InvalidMessage):
 
 
 class PayloadTooLarge(InvalidMessage):
-    """A request or message over Segment's size limits."""
+    """A request or message over Segment's size limits, or a browser key's request over
+    the messages one bucket holds (SEG_BROWSER_BURST)."""
 
+    status = 413
     code = "payload_too_large"
 
 
-class Unauthorized(SegError):
+class Unauthorized(Refused):
     """A missing or wrong write key."""
 
+    status = 401
     code = "unauthorized"

@@ -9,8 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .answers import Verdict
-from .naming import SegAction, SegEvent
+from .core import SegAction, SegEvent, Verdict
 
 
 class Status(models.TextChoices):
@@ -241,7 +240,7 @@ class Event(models.Model):
                 condition=Q(status__in=("pending", "sending")),
             ),
             # Each customer's line of outstanding events, in delivery order
-            # (integrations/ordering.py): the claim asks whether anything is ahead.
+            # (integrations/lifecycle/ordering.py): the claim asks whether anything is ahead.
             models.Index(
                 fields=("email", "timestamp", "id"),
                 name="seg_event_in_line",
@@ -255,7 +254,7 @@ class Event(models.Model):
                 condition=Q(status__in=("pending", "sending"), source="server"),
             ),
             # A visitor's held events, oldest first: an identify releases a bounded
-            # number of them per id (integrations/holds.py).
+            # number of them per id (integrations/ingest/holds.py).
             models.Index(
                 fields=("anonymous_id", "timestamp", "id"),
                 name="seg_event_held_anon_line",
@@ -270,7 +269,7 @@ class Event(models.Model):
                 fields=("received_at",), name="seg_event_held_since", condition=Q(status="held")
             ),
             # A page's events that never got an email (held, or expired), which
-            # retention deletes first (integrations/outbox.py); events in an end
+            # retention deletes first (integrations/delivery/outbox.py); events in an end
             # state it finds by seg_event_status, a seek of each status.
             models.Index(
                 fields=("received_at",),
@@ -295,7 +294,7 @@ class Event(models.Model):
             ),
             models.Index(fields=("email", "-received_at"), name="seg_event_email"),
             # The update-customer Seg accepted last for a customer: an identify
-            # that says the same again is not sent (integrations/lookup.py).
+            # that says the same again is not sent (integrations/ingest/lookup.py).
             models.Index(
                 fields=("email", "-delivered_at"),
                 name="seg_event_accepted_update",
@@ -419,7 +418,7 @@ class Identity(models.Model):
             models.Index(fields=("user_id", "-updated_at"), name="seg_identity_user_recent"),
             # Anonymous ids by age: retention deletes what pages claimed after
             # SEG_BROWSER_RETENTION, the server's ties after SEG_RETENTION_DAYS
-            # (integrations/outbox.py, forget_anonymous).
+            # (integrations/delivery/outbox.py, forget_anonymous).
             models.Index(
                 fields=("source", "updated_at"),
                 name="seg_identity_anonymous_age",

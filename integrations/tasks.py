@@ -8,55 +8,57 @@ from celery import Task, shared_task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
-from . import delivery, dispatch, holds, outbox
+from . import delivery, ingest, lifecycle
+from .core import DELIVER_EVENT, DELIVER_EVENTS, FAN_OUT, PURGE, RELEASE, SWEEP, TASKS
 
 
 @task_prerun.connect
 @task_postrun.connect
 def close_old_connections_around_a_task(sender: Task[Any, Any] | None = None, **_: Any) -> None:
-    """Around every task, what Django does around each request: close the database
-    connections past CONN_MAX_AGE or unusable after an error, and let
-    CONN_HEALTH_CHECKS test a reused one before its first query. With
-    CELERY_DB_REUSE_MAX set (integrations.celery_settings), which holds for the
-    shop's own tasks too, Celery then keeps a connection from one task to the
-    next instead of opening one for every task."""
-    close_old_connections()
+    """Around each of the app's tasks (and no other), what Django does around each
+    request: close the database connections past CONN_MAX_AGE or unusable after an
+    error, and let CONN_HEALTH_CHECKS test a reused one before its first query. With
+    CELERY_DB_REUSE_MAX set (integrations.celery_settings), Celery then keeps a
+    connection from one task to the next instead of opening one for every task; the
+    shop's own tasks keep whatever Celery does for them."""
+    if sender is not None and sender.name in TASKS:
+        close_old_connections()
 
 
-@shared_task(name=dispatch.DELIVER_EVENT, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=DELIVER_EVENT, acks_late=True, reject_on_worker_lost=True)
 def deliver_event(event_id: int) -> str | None:
     """Make one delivery attempt for the event; the row decides whether one is due."""
     verdict = delivery.deliver(event_id)
     return verdict.value if verdict else None
 
 
-@shared_task(name=dispatch.DELIVER_EVENTS, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=DELIVER_EVENTS, acks_late=True, reject_on_worker_lost=True)
 def deliver_events(event_ids: list[int]) -> list[str]:
     """Make one delivery attempt for each of the events that is due (SEG_DELIVERY_BATCH of them)."""
     return [verdict.value for verdict in delivery.deliver_many(event_ids)]
 
 
-@shared_task(name=dispatch.FAN_OUT, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=FAN_OUT, acks_late=True, reject_on_worker_lost=True)
 def fan_out_deliveries(event_ids: list[int], source: str | None = None) -> int:
     """Queue the delivery tasks for many events (all of ``source``, when it is given; a
     message from before sources had queues has none); sent as one message from the shop."""
-    dispatch.queue(event_ids, fan_out=False, source=source)
+    lifecycle.queue(event_ids, fan_out=False, source=source)
     return len(event_ids)
 
 
-@shared_task(name=dispatch.RELEASE, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=RELEASE, acks_late=True, reject_on_worker_lost=True)
 def release_held(user_id: str | None, anonymous_id: str | None, scope: str) -> int:
     """Release, in batches, the held events an identify left past SEG_RELEASE_BATCH."""
-    return holds.release_rest(user_id, anonymous_id, scope)
+    return ingest.release_rest(user_id, anonymous_id, scope)
 
 
-@shared_task(name="integrations.sweep")
+@shared_task(name=SWEEP)
 def sweep() -> dict[str, int]:
     """Queue due events that have no live wake-up; expire stale holds."""
-    return outbox.sweep().as_dict()
+    return delivery.sweep().as_dict()
 
 
-@shared_task(name="integrations.purge")
+@shared_task(name=PURGE)
 def purge() -> int:
-    """Delete the events retention no longer keeps (``outbox.purge``)."""
-    return outbox.purge()
+    """Delete the events retention no longer keeps (``delivery.purge``)."""
+    return delivery.purge()

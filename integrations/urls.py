@@ -3,8 +3,8 @@ include under a prefix such as ``seg/``."""
 
 from django.urls import path, re_path
 
-from . import cdn
-from .views import not_found, track_api
+from . import web
+from .web import not_found, track_api
 
 app_name = "integrations"
 
@@ -14,14 +14,14 @@ urlpatterns = [
         track_api,
         name="track-api",
     ),
-    path("v1/m", cdn.metrics, name="metrics"),
-    path("v1/projects/<str:write_key>/settings", cdn.project_settings, name="cdn-settings"),
+    path("v1/m", web.metrics, name="metrics"),
+    path("v1/projects/<str:write_key>/settings", web.project_settings, name="cdn-settings"),
     path(
         "analytics.js/v1/<str:write_key>/analytics.min.js",
-        cdn.bundle,
+        web.bundle,
         name="analytics-js",
     ),
-    path("analytics-next/bundles/<str:name>", cdn.chunk, name="analytics-js-chunk"),
+    path("analytics-next/bundles/<str:name>", web.chunk, name="analytics-js-chunk"),
     # Every other path under the mount: a JSON 404 a client can read, never
     # the site's HTML page.
     re_path(r"^.*$", not_found, name="not-found"),

@@ -33,9 +33,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    # Before django.contrib.staticfiles, so its runserver (it reads chunked bodies)
-    # wins. Its place beside django.contrib.admin does not matter: the app overrides
-    # none of the admin's templates (templates/admin/base_site.html shows the banner).
+    # Its place does not matter: the app overrides no command (its development
+    # server is manage.py seg_runserver) and none of the admin's templates
+    # (templates/admin/base_site.html shows the banner).
     "integrations",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -19,8 +19,11 @@ from celery import current_app
 from django.conf import settings as django_settings
 from django.db import connection
 
-from integrations import dispatch, limiter, rules, throttle
-from integrations.sandbox import Sandbox
+from integrations.delivery import throttle
+from integrations.dev import Sandbox
+from integrations.lifecycle import rules
+from integrations.lifecycle import wakeups as dispatch
+from integrations.web import limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBSITE_ID = "abc8fb18-7559-4324-9921-a4b5015b4a1c"
@@ -316,11 +319,11 @@ class WebServer:
 
 
 class DevServer(WebServer):
-    """The example project under ``manage.py runserver``, the app's development server."""
+    """The example project under ``manage.py seg_runserver``, the app's development server."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
-        command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}"]
+        command = [sys.executable, "manage.py", "seg_runserver", f"127.0.0.1:{self.port}"]
         self.start([*command, "--noreload"], env | {"PYTHONUNBUFFERED": "1"}, ready="Quit")
 
 

@@ -22,9 +22,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 import integrations
-from integrations import api, metrics, operations
+from integrations import api
 from integrations.admin.lists import CappedPaginator
+from integrations.lifecycle import operations
 from integrations.models import Event, Status, StatusChange, SuppressionRule
+from integrations.operating import metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -385,7 +387,7 @@ def test_bulk_retry_of_many_rows_is_two_statements() -> None:
 
 def test_suppression_rule_catches_events_at_ingest(client: Client) -> None:
     rule = SuppressionRule.objects.create(email="test@example.com", reason="QA account")
-    from integrations import rules
+    from integrations.lifecycle import rules
 
     rules.forget()
     make_events(1, email="test@example.com")

@@ -12,7 +12,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 
 from integrations.exceptions import SegConfigurationError
-from integrations.vouching import Voucher, voucher
+from integrations.ingest.vouching import Voucher, voucher
 
 from .conftest import BROWSER_KEY
 

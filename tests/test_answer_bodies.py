@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from integrations import api, delivery
-from integrations.answers import Verdict
+from integrations import api
+from integrations.core import Verdict
+from integrations.delivery import loop as delivery
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.models import Attempt, Event, Status
-from integrations.sandbox import Answer, Sandbox
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 

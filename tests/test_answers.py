@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.answers import RetryPolicy, Verdict, classify_status, parse_retry_after
+from integrations.core import RetryPolicy, Verdict, classify_status, parse_retry_after
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ import pytest
 import requests
 from django.test import Client, RequestFactory
 
-from integrations import limiter
 from integrations.models import Event
+from integrations.web import limiter
 
 from .conftest import BROWSER_KEY, ROOT, WRITE_KEY, RedisServer, WebServer, free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from integrations import charts
+from integrations.operating import charts
 
 START = datetime(2026, 11, 29, 13, 2, tzinfo=UTC)
 

@@ -13,8 +13,10 @@ from celery import Celery
 from celery._state import get_current_app
 from django.core import checks
 
-from integrations import celery_checks, dispatch, tasks
-from integrations import checks as seg_checks
+from integrations import tasks
+from integrations.checks import configuration as seg_checks
+from integrations.checks import workers as celery_checks
+from integrations.core import names as dispatch
 
 from .conftest import WEBSITE_ID
 

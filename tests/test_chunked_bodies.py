@@ -1,4 +1,4 @@
-"""Request bodies sent chunked, with no Content-Length: under gunicorn and under runserver."""
+"""Request bodies sent chunked, with no Content-Length: under gunicorn and under seg_runserver."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ from typing import Any
 import pytest
 import requests
 
-from integrations.devserver import MAX_TRAILERS, ChunkedBodyError, ChunkedWSGIServer, read_chunked
+from integrations.core import MAX_REQUEST_BYTES
+from integrations.dev.devserver import (
+    MAX_TRAILERS,
+    ChunkedBodyError,
+    ChunkedWSGIServer,
+    read_chunked,
+)
 from integrations.models import Event
-from integrations.spec import MAX_REQUEST_BYTES
 
 from .conftest import WRITE_KEY, WebServer
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from integrations.dates import ago, shown
+from integrations.operating import ago, shown
 
 NOW = datetime(2026, 11, 29, 14, 1, 34, tzinfo=UTC)
 

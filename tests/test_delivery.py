@@ -16,10 +16,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.utils import timezone
 
-from integrations import USER_AGENT, api, delivery, operations, outcomes, throttle, tracker
-from integrations.answers import Verdict
+from integrations import USER_AGENT, api
+from integrations.core import Verdict
+from integrations.delivery import loop as delivery
+from integrations.delivery import outcomes, throttle, tracker
+from integrations.dev.sandbox import Answer, Sandbox
+from integrations.lifecycle import operations
 from integrations.models import Attempt, Event, Status, SuppressionRule
-from integrations.sandbox import Answer, Sandbox
 
 from .conftest import WEBSITE_ID
 
@@ -219,7 +222,7 @@ def test_a_retry_gives_a_fresh_budget_and_numbering_goes_on(
 
 
 def track_events(count: int) -> list[Event]:
-    """Events of ``count`` customers, one each: none waits on another (integrations/ordering.py)."""
+    """Events of ``count`` customers, one each: none waits on another (lifecycle/ordering.py)."""
     ids = [
         api.track("u1", "Product Viewed", {"id": f"p-{i}"}, context={"traits": {"email": email()}})
         for i in range(count)

@@ -1,5 +1,5 @@
 """The development server reads no body past Segment's 500 KB, whatever a client announces
-or sends: measured on a real ``manage.py runserver`` process."""
+or sends: measured on a real ``manage.py seg_runserver`` process."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.spec import MAX_REQUEST_BYTES
+from integrations.core import MAX_REQUEST_BYTES
 
 from .conftest import BROWSER_KEY, WebServer
 

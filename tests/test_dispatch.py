@@ -12,7 +12,10 @@ import pytest
 import redis
 from django.utils import timezone
 
-from integrations import api, dispatch, operations, outbox
+from integrations import api
+from integrations.delivery import outbox
+from integrations.lifecycle import operations
+from integrations.lifecycle import wakeups as dispatch
 from integrations.models import Event, EventQuerySet, Status
 
 from .test_outbox import queued_ids

@@ -10,9 +10,9 @@ import pytest
 from django.db import connection
 from segment.analytics import Client
 
+from integrations.dev import Sandbox
 from integrations.ingest import ingest
 from integrations.models import Event, Status
-from integrations.sandbox import Sandbox
 
 from .conftest import WEBSITE_ID, WRITE_KEY, wait_until
 from .faults.helpers import messages, wait_delivered

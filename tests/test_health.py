@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import api, health
+from integrations import api
+from integrations.checks import health
 from integrations.models import Event
 
 pytestmark = pytest.mark.django_db

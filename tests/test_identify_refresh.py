@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations import api, delivery
+from integrations import api
+from integrations.delivery import loop as delivery
+from integrations.dev import Sandbox
 from integrations.models import Event, Status
-from integrations.sandbox import Sandbox
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 

@@ -126,7 +126,7 @@ def test_an_identify_sends_its_own_email_even_after_an_alias_moved_it() -> None:
 
 
 def test_the_identity_chain_reads_what_was_known_when_the_event_arrived() -> None:
-    from integrations.identity import identity_chain
+    from integrations.ingest import identity_chain
 
     api.identify("u9", {"email": A}, anonymous_id="anon-9", message_id="i1")
     api.track("u9", "Product Viewed", {"id": "p"}, message_id="before")

@@ -22,8 +22,8 @@ import requests
 from django.db import close_old_connections, connection, transaction
 
 from integrations import api
+from integrations.ingest import user_hash
 from integrations.models import Event, Status
-from integrations.vouching import user_hash
 
 from .conftest import BROWSER_KEY, WRITE_KEY, WebServer
 

@@ -25,7 +25,7 @@ from typing import IO, Any
 import pytest
 import requests
 
-from integrations.sandbox import Sandbox
+from integrations.dev import Sandbox
 
 from .conftest import ROOT, WEBSITE_ID, WRITE_KEY, free_port, wait_until
 

@@ -1,5 +1,6 @@
-"""The app's shape: an import graph without cycles, imports at the top, one owner of
-status writes, and modules small enough to read in one sitting."""
+"""The app's shape: rooms whose imports only point down, each entered through its face;
+an import graph without cycles, imports at the top, one owner of status writes, and
+modules small enough to read in one sitting."""
 
 from __future__ import annotations
 
@@ -47,23 +48,50 @@ def own_imports(path: Path, node: ast.AST) -> Iterator[tuple[str, ast.stmt]]:
 
 KNOWN = {module_name(path) for path in MODULES}
 
+# The rooms, lowest first: a room imports only from rooms before it. Rooms that share
+# a tuple are siblings and import nothing from each other: ingest and delivery meet
+# only at the Event row.
+ORDER: list[tuple[str, ...]] = [
+    ("core",),
+    ("lifecycle",),
+    ("ingest", "delivery"),
+    ("web", "operating", "checks"),
+    ("dev",),
+]
+RANK = {room: rank for rank, rooms in enumerate(ORDER) for room in rooms}
+# Below every room but core: modules the rooms share. Everything else outside the rooms
+# (api, urls, tasks, apps, admin, management, templatetags, contrib…) is an edge, which
+# may use any room and which no room uses.
+GROUND = {
+    "integrations",
+    "integrations.exceptions",
+    "integrations.conf",
+    "integrations.models",
+    "integrations.celery_settings",
+}
+# What pure code may not touch: the ORM, the network, Redis or Celery.
+IMPURE = ("django.db", "requests", "redis", "celery")
+# The one module that speaks PostgreSQL's wire protocol, and the seam that uses it.
+WIRE, RECORDING = "integrations.lifecycle.pgwire", "integrations.lifecycle.finishing"
+# The only modules that write ``Event.status``: every legal move, and a worker's outcome.
+STATUS_WRITERS = {"integrations.lifecycle.moves", RECORDING}
 
-def top_level(tree: ast.Module) -> list[ast.stmt]:
-    """Module-level statements, without ``if TYPE_CHECKING:`` blocks."""
-    return [
-        node
-        for node in tree.body
-        if not (isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))
-    ]
+
+def room(name: str) -> str | None:
+    """The room ``name`` is in, if any."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in RANK else None
 
 
 def graph() -> dict[str, set[str]]:
+    """Each module's imports of the app's own modules, type-only ones (``if
+    TYPE_CHECKING:``) included."""
     edges: dict[str, set[str]] = {}
     for path in MODULES:
         tree = ast.parse(path.read_text())
         name = module_name(path)
         edges[name] = set()
-        for node in top_level(tree):
+        for node in tree.body:
             for target, _ in own_imports(path, node):
                 while target not in KNOWN and "." in target:
                     target = target.rpartition(".")[0]
@@ -94,8 +122,78 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_the_graph_sees_imports() -> None:
     edges = graph()
-    assert "integrations.models" in edges["integrations.lifecycle"]
+    assert "integrations.models" in edges["integrations.lifecycle.moves"]
     assert "integrations.delivery" in edges["integrations.tasks"]
+    assert "integrations.lifecycle.moves" in edges["integrations.lifecycle"]
+    assert {"integrations.lifecycle", "integrations.delivery.outcomes"} <= edges[
+        "integrations.delivery.loop"
+    ]
+    outside = {"admin", "contrib", "management", "migrations", "templatetags"}
+    assert set(RANK) == {path.parent.name for path in APP.glob("*/__init__.py")} - outside
+
+
+def test_imports_only_point_down() -> None:
+    wrong = []
+    for source, targets in graph().items():
+        for target in targets:
+            here, there = room(source), room(target)
+            if here == there:
+                continue
+            if here is None:
+                # The ground stands on core alone; an edge may use any room.
+                ok = source not in GROUND or there in (None, "core")
+            elif there is None:
+                ok = target in GROUND and (here != "core" or target == "integrations.exceptions")
+            else:
+                ok = RANK[there] < RANK[here]
+            if not ok:
+                wrong.append(f"{source} -> {target}")
+    assert wrong == []
+
+
+def test_outside_a_room_only_its_face_is_imported() -> None:
+    wrong = [
+        f"{source} -> {target}"
+        for source, targets in graph().items()
+        for target in targets
+        if (there := room(target)) and room(source) != there and target != f"integrations.{there}"
+    ]
+    assert wrong == []
+
+
+def test_only_management_commands_use_the_development_room() -> None:
+    users = {
+        source
+        for source, targets in graph().items()
+        if room(source) != "dev" and any(room(target) == "dev" for target in targets)
+    }
+    assert users
+    assert all(user.startswith("integrations.management.commands.") for user in users), users
+
+
+def test_only_the_recording_seam_speaks_postgresqls_wire_protocol() -> None:
+    users = {source for source, targets in graph().items() if WIRE in targets}
+    assert users == {RECORDING}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [path for path in MODULES if room(module_name(path)) == "core"],
+    ids=lambda path: module_name(path),
+)
+def test_core_touches_no_database_network_redis_or_celery(path: Path) -> None:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    impure = [
+        name
+        for name in names
+        if any(name == package or name.startswith(f"{package}.") for package in IMPURE)
+    ]
+    assert impure == []
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[module_name(p) for p in MODULES])
@@ -113,7 +211,7 @@ def test_no_function_level_import_of_the_apps_own_modules(path: Path) -> None:
 
 @pytest.mark.parametrize("path", MODULES, ids=[module_name(p) for p in MODULES])
 def test_only_the_lifecycle_writes_a_status(path: Path) -> None:
-    if path.name == "lifecycle.py":
+    if module_name(path) in STATUS_WRITERS:
         return
     writes = [
         f"{path.name}:{node.lineno}"

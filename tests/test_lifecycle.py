@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from django.utils import timezone
 
-from integrations import api, lifecycle, outbox
+from integrations import api
+from integrations.delivery import outbox
+from integrations.lifecycle import moves as lifecycle
 from integrations.models import Event, Status, StatusChange
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +26,7 @@ def an_event(status: Status) -> Event:
 
 
 @pytest.mark.parametrize(("name", "status"), CASES, ids=[f"{n}-from-{s}" for n, s in CASES])
-def test_each_move_from_each_status(name: str, status: Status) -> None:
+def test_each_move_from_each_status(name: lifecycle.MoveName, status: Status) -> None:
     spec = lifecycle.MOVES[name]
     event = an_event(status)
     moved = lifecycle.move(Event.objects.filter(pk=event.pk), name, "by the table")
@@ -35,7 +39,7 @@ def test_each_move_from_each_status(name: str, status: Status) -> None:
 
 
 @pytest.mark.parametrize(("name", "status"), CASES, ids=[f"{n}-from-{s}" for n, s in CASES])
-def test_each_move_row_by_row(name: str, status: Status) -> None:
+def test_each_move_row_by_row(name: lifecycle.MoveName, status: Status) -> None:
     spec = lifecycle.MOVES[name]
     event = an_event(status)
     moved = lifecycle.move_each(name, [(event.pk, {"status_reason": "x"})], "row", timezone.now())
@@ -66,3 +70,7 @@ def test_retention_deletes_only_what_it_may() -> None:
         outbox.PURGEABLE
     )
     assert len(kept) == len(Status)
+
+
+def test_every_move_has_a_name_the_type_checker_knows() -> None:
+    assert set(get_args(lifecycle.MoveName)) == set(lifecycle.MOVES)

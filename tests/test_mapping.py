@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from integrations.payloads import map_message, with_email
-from integrations.spec import validate
+from integrations.core import validate
+from integrations.core.payloads import map_message, with_email
 
 SAMPLES = sorted((Path(__file__).parent / "samples").glob("*.json"))
 RECEIVED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.naming import SegEvent, seg_event_for
+from integrations.core.naming import SegEvent, seg_event_for
 
 MATCHES = [
     ("Product List Viewed", SegEvent.RANGE_VIEW),

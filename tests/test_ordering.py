@@ -14,11 +14,14 @@ import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
-from integrations import conf, delivery, operations, ordering, outbox, tracker
-from integrations.answers import Verdict
+from integrations import conf
+from integrations.core import Verdict
+from integrations.delivery import loop as delivery
+from integrations.delivery import outbox, tracker
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.ingest import ingest
+from integrations.lifecycle import operations, ordering
 from integrations.models import Event, Source, Status
-from integrations.sandbox import Answer, Sandbox
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 

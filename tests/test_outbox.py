@@ -14,8 +14,10 @@ import redis
 from django.db import connection
 from django.utils import timezone
 
-from integrations import api, operations, outbox
+from integrations import api
+from integrations.delivery import outbox
 from integrations.ingest import ingest
+from integrations.lifecycle import operations
 from integrations.models import Event, Identity, Source, Status
 
 pytestmark = pytest.mark.django_db

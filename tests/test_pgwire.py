@@ -1,11 +1,11 @@
-"""Statements sent to PostgreSQL and read back later (integrations/pgwire.py)."""
+"""Statements sent to PostgreSQL and read back later (integrations/lifecycle/pgwire.py)."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
 
-from integrations import pgwire
+from integrations.lifecycle import pgwire
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,10 +13,11 @@ import pytest
 import redis
 from django.utils import timezone
 
-from integrations import dispatch, outbox, throttle
+from integrations.delivery import outbox, throttle
+from integrations.dev import Sandbox
 from integrations.ingest import ingest
+from integrations.lifecycle import wakeups as dispatch
 from integrations.models import Event, Source, Status
-from integrations.sandbox import Sandbox
 
 from .conftest import wait_until
 

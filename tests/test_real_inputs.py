@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from integrations.core.spec import CONTEXT_OBJECTS
 from integrations.models import Event, Status
-from integrations.spec import CONTEXT_OBJECTS
 
 from .conftest import WRITE_KEY
 

@@ -11,9 +11,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from integrations import api, delivery, operations
+from integrations import api
+from integrations.core.routing import consent_withheld, integrations_withheld
+from integrations.delivery import loop as delivery
+from integrations.lifecycle import operations
 from integrations.models import Event, Status
-from integrations.routing import consent_withheld, integrations_withheld
 
 from .conftest import BROWSER_KEY, WRITE_KEY
 

@@ -13,11 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from integrations import api
-from integrations.clocks import event_time
+from integrations.core import event_time, validate
+from integrations.core.naming import SegEvent, seg_event_for
+from integrations.core.values import js_number
 from integrations.models import Event, Status
-from integrations.naming import SegEvent, seg_event_for
-from integrations.spec import validate
-from integrations.values import js_number
 
 from .conftest import WRITE_KEY
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from segment.analytics import Client
 
+from integrations.dev import Sandbox
 from integrations.models import Event, Status
-from integrations.sandbox import Sandbox
 
 from .clients.visit import HELD, expect_delivered, visit
 from .conftest import ROOT, WRITE_KEY, wait_until

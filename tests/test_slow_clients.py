@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from integrations.sandbox import Sandbox
+from integrations.dev import Sandbox
 
 from .conftest import BROWSER_KEY, ROOT, WRITE_KEY, WebServer, child_env, free_port
 

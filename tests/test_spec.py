@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from integrations.bodies import decode_body
+from integrations.core import decode_body, email_in, normalize_email, validate
 from integrations.exceptions import InvalidMessage, InvalidRequest, PayloadTooLarge
-from integrations.spec import email_in, normalize_email, validate
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from integrations import throttle
-from integrations.answers import Verdict
+from integrations.core import Verdict
+from integrations.delivery import throttle
 
 pytestmark = pytest.mark.redis
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from integrations.models import Attempt, Event, Status, StatusChange
-from integrations.timeline import Entry, entries
+from integrations.operating.timeline import Entry, entries
 
 T0 = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)
 

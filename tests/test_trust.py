@@ -20,10 +20,12 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations import api, holds, tracker
+from integrations import api
+from integrations.delivery import tracker
+from integrations.ingest import holds
+from integrations.ingest.vouching import Voucher, user_hash, voucher
 from integrations.models import Event, Identity, Source, Status
 from integrations.templatetags.seg_analytics import snippet_config
-from integrations.vouching import Voucher, user_hash, voucher
 
 from .conftest import BROWSER_KEY, WRITE_KEY
 

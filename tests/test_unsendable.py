@@ -13,9 +13,12 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from integrations import api, delivery, lifecycle, operations
+from integrations import api
+from integrations.delivery import loop as delivery
+from integrations.dev import Sandbox
+from integrations.lifecycle import moves as lifecycle
+from integrations.lifecycle import operations
 from integrations.models import Attempt, Event, Status, StatusChange
-from integrations.sandbox import Sandbox
 
 pytestmark = pytest.mark.django_db
 

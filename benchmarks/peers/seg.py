@@ -13,8 +13,8 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from integrations.payloads import map_message
-from integrations.spec import email_in, validate
+from integrations.core import email_in, validate
+from integrations.core.payloads import map_message
 
 
 def post(message: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from django.db import models
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from .. import dates
+from .. import operating
 
 
 def pretty_json(value: Any) -> SafeString:
@@ -31,12 +31,12 @@ def moment(
     model: type[models.Model], name: str, description: str = "", ordering: str = ""
 ) -> Callable[[admin.ModelAdmin[Any], Any], str]:
     """A ModelAdmin display method showing the datetime field ``name`` as
-    ``dates.shown`` writes it, sortable by it, labelled with the field's verbose
+    ``operating.shown`` writes it, sortable by it, labelled with the field's verbose
     name unless ``description`` is given. Use it as a class attribute."""
 
     def show(model_admin: admin.ModelAdmin[Any], obj: Any) -> str:
         value = getattr(obj, name)
-        return model_admin.get_empty_value_display() if value is None else dates.shown(value)
+        return model_admin.get_empty_value_display() if value is None else operating.shown(value)
 
     label = description or str(getattr(model._meta.get_field(name), "verbose_name", name))
     return admin.display(description=label, ordering=ordering or name)(show)

@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from .. import operations
+from .. import lifecycle
 from ..models import Event
 from . import views
 from .display import moment, status_badge
@@ -162,14 +162,14 @@ class EventAdmin(GuardedAdmin):
         description="Retry delivery of selected failed or expired events", permissions=["retry"]
     )
     def retry_events(self, request: HttpRequest, queryset: Any) -> None:
-        changed = operations.retry(queryset, str(request.user))
-        left = operations.unsendable(queryset, "retry", COUNT_CAP * 100)
+        changed = lifecycle.retry(queryset, str(request.user))
+        left = lifecycle.count_unsendable(queryset, "retry", COUNT_CAP * 100)
         self._done(request, "Retried", changed, self._selected(queryset), left)
 
     @admin.action(description="Replay selected delivered events", permissions=["retry"])
     def replay_events(self, request: HttpRequest, queryset: Any) -> None:
-        changed = operations.replay(queryset, str(request.user))
-        left = operations.unsendable(queryset, "replay", COUNT_CAP * 100)
+        changed = lifecycle.replay(queryset, str(request.user))
+        left = lifecycle.count_unsendable(queryset, "replay", COUNT_CAP * 100)
         self._done(request, "Replayed", changed, self._selected(queryset), left)
 
     @admin.action(
@@ -180,7 +180,7 @@ class EventAdmin(GuardedAdmin):
         if form.is_valid():
             reason = form.cleaned_data["reason"]
             selected = self._selected(queryset)
-            changed = operations.suppress(queryset, str(request.user), reason)
+            changed = lifecycle.suppress(queryset, str(request.user), reason)
             self._done(request, "Suppressed", changed, selected)
             return None
         context = {
@@ -202,8 +202,8 @@ class EventAdmin(GuardedAdmin):
     def unsuppress_events(self, request: HttpRequest, queryset: Any) -> None:
         selected = self._selected(queryset)
         # Those with no email go back to held; those with one but nothing to send stay.
-        left = operations.unsendable(queryset.exclude(email=""), "unsuppress", COUNT_CAP * 100)
-        changed = operations.unsuppress(queryset, str(request.user))
+        left = lifecycle.count_unsendable(queryset.exclude(email=""), "unsuppress", COUNT_CAP * 100)
+        changed = lifecycle.unsuppress(queryset, str(request.user))
         self._done(request, "Unsuppressed", changed, selected, left)
 
     # --- one event --------------------------------------------------------

@@ -13,8 +13,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from ..metrics import WITHHELD_BY
 from ..models import Status
+from ..operating import WITHHELD_BY
 
 COUNT_CAP = 10_000
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from .. import rules
+from .. import lifecycle
 from ..models import Alias, Identity, SuppressionRule
 from .display import moment
 from .guards import GuardedAdmin
@@ -39,7 +39,7 @@ class SuppressionRuleAdmin(GuardedAdmin):
         if not change:
             obj.created_by = str(request.user)
         super().save_model(request, obj, form, change)
-        rules.forget()
+        lifecycle.forget_rules()
 
 
 class ReadOnlyAdmin(GuardedAdmin):

@@ -16,8 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from .. import charts, health, metrics, throttle, timeline, tracker
-from ..identity import identity_chain
+from .. import checks, delivery, operating
+from ..ingest import identity_chain
 from ..models import Alias, Attempt, Event, Identity, Status
 from .display import pretty_json, seconds, status_badge
 from .guards import customer_email
@@ -31,11 +31,11 @@ def event_panes(event: Event) -> dict[str, Any]:
         "event": event,
         "sent": pretty_json(event.message),
         "payload": pretty_json(event.payload) if event.payload is not None else None,
-        "seg_url": tracker.endpoint(event.action) if event.action else None,
+        "seg_url": delivery.endpoint(event.action) if event.action else None,
         "attempts": attempts,
         "timeline": [
             (entry.at, status_badge(entry.status), entry.cause)
-            for entry in timeline.history(event, attempts)
+            for entry in operating.history(event, attempts)
         ],
         "chain": identity_chain(event),
     }
@@ -45,30 +45,30 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     now = timezone.now()
-    per_minute = metrics.delivered_per_minute(now)
+    per_minute = operating.delivered_per_minute(now)
     # Each window: its label, the statuses it has events in, and its bar.
     windows = [
-        (label, [(status, n) for status, n in counts.items() if n], charts.stacked(counts))
-        for label, counts in metrics.counts_by_window(now).items()
+        (label, [(status, n) for status, n in counts.items() if n], operating.stacked(counts))
+        for label, counts in operating.counts_by_window(now).items()
     ]
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Delivery to Seg",
         "opts": model_admin.model._meta,
         "windows": windows,
-        "per_minute_chart": charts.bars(per_minute),
+        "per_minute_chart": operating.bars(per_minute),
         "delivered_last_hour": sum(n for _, n in per_minute),
         "latency": {
             f"p{int(point * 100)}": seconds(value)
-            for point, value in metrics.latency_percentiles(now - timedelta(days=1)).items()
+            for point, value in operating.latency_percentiles(now - timedelta(days=1)).items()
         },
-        "errors": metrics.top_errors(now - timedelta(days=1)),
-        "oldest_pending": metrics.oldest_pending(),
-        "held": metrics.held_summary(),
-        "withheld": metrics.withheld_by_reason(now - timedelta(days=1)),
+        "errors": operating.top_errors(now - timedelta(days=1)),
+        "oldest_pending": operating.oldest_pending(),
+        "held": operating.held_summary(),
+        "withheld": operating.withheld_by_reason(now - timedelta(days=1)),
         "statuses": Status.values,
-        "circuit_open": throttle.is_open(),
-        "stall": health.delivery_stall(now),
+        "circuit_open": delivery.circuit_open(),
+        "stall": checks.delivery_stall(now),
     }
     return TemplateResponse(request, "admin/integrations/event/dashboard.html", context)
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from django import template
 
-from .. import conf, dates
+from .. import conf, operating
 
 register = template.Library()
 
@@ -41,11 +41,11 @@ def seg_sandbox_banner(context: template.Context) -> dict[str, object]:
 
 @register.filter
 def seg_time(value: datetime | None) -> str:
-    """A moment as ``dates.shown`` writes it; nothing for None."""
-    return "" if value is None else dates.shown(value)
+    """A moment as ``operating.shown`` writes it; nothing for None."""
+    return "" if value is None else operating.shown(value)
 
 
 @register.filter
 def seg_ago(value: datetime | None) -> str:
-    """How long ago a moment was, as ``dates.ago`` says it; nothing for None."""
-    return "" if value is None else dates.ago(value)
+    """How long ago a moment was, as ``operating.ago`` says it; nothing for None."""
+    return "" if value is None else operating.ago(value)

@@ -25,9 +25,9 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from .. import conf, vouching
+from .. import conf, ingest
 from ..exceptions import SegConfigurationError
-from ..mount import mount
+from ..web import mount
 
 register = template.Library()
 
@@ -46,7 +46,7 @@ def snippet_config(request: Any) -> dict[str, Any]:
     """What the snippet reads: ``writeKey``, ``cdn`` (the mount's absolute URL) and
     ``identify`` (``{"userId", "traits": {"email"}, "options"}`` for a logged-in user,
     else None). ``options`` carries ``integrations.Seg.userHash``, the server's
-    signature of the userId and email (``vouching.user_hash``): the snippet stamps
+    signature of the userId and email (``ingest.user_hash``): the snippet stamps
     it on every call of the page, which may then speak for that user.
 
     Raises SegConfigurationError without a browser key.
@@ -59,7 +59,7 @@ def snippet_config(request: Any) -> dict[str, Any]:
     if user is not None and user.is_authenticated:
         traits = {"email": user.email} if getattr(user, "email", "") else {}
         user_id = str(user.pk)
-        signature = vouching.user_hash(user_id, getattr(user, "email", "") or None)
+        signature = ingest.user_hash(user_id, getattr(user, "email", "") or None)
         options = {"integrations": {"Seg": {"userHash": signature}}}
         identify = {"userId": user_id, "traits": traits, "options": options}
     return {"writeKey": keys[0], "cdn": mount(request).url, "identify": identify}

@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 
 from integrations import api
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.models import Event, Status
-from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import wait_until
 

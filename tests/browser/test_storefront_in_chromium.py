@@ -1,6 +1,6 @@
 """The demo storefront in headless Chromium, with analytics.js as the app serves it.
 
-The shop runs as ``scripts/run.sh`` runs it (``manage.py runserver``, a real worker,
+The shop runs as ``scripts/run.sh`` runs it (``manage.py seg_runserver``, a real worker,
 the sandbox as Seg), on one origin or with the app's mount on another port. A
 visitor browses anonymously, logs in and orders: the anonymous calls are held, the
 login's identify releases them in order, and the order reaches Seg with its lines.
@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.models import User
 
+from integrations.dev import Sandbox
 from integrations.models import CallType, Event, Status
-from integrations.sandbox import Sandbox
 
 from ..clients.visit import expect_order
 from ..conftest import ROOT, DevServer, child_env, free_port, wait_until
@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
 
 
 class Shop(DevServer):
-    """``manage.py runserver`` on a port it keeps, so that it can stop and start again."""
+    """``manage.py seg_runserver`` on a port it keeps, so that it can stop and start again."""
 
     def __init__(self, env: dict[str, str], port: int) -> None:
         self.port = port
@@ -47,7 +47,7 @@ class Shop(DevServer):
         self.boot()
 
     def boot(self) -> None:
-        command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}"]
+        command = [sys.executable, "manage.py", "seg_runserver", f"127.0.0.1:{self.port}"]
         self.start([*command, "--noreload"], self.env, ready="Quit")
 
 
@@ -74,7 +74,7 @@ def open_shop(sandbox: Sandbox, start_worker: Any) -> Iterator[Callable[..., Ori
         shop_port, app_port = free_port(), free_port()
         env = child_env(
             sandbox,
-            DEBUG="1",  # as run.sh: runserver serves the site's icon
+            DEBUG="1",  # as run.sh: seg_runserver serves the site's icon
             SECRET_KEY="storefront-test-secret",  # sessions outlive a restart
             SEG_BROWSER_WRITE_KEYS=BROWSER_KEY,
             SEG_ANALYTICS_JS_PATH=str(STANDALONE),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.sandbox import Received
+from integrations.dev.sandbox import Received
 from segproject.storefront import basket, tracking
 from segproject.storefront.catalogue import GAMES, PRODUCTS, Product, in_category
 

@@ -7,9 +7,9 @@ from collections import Counter
 
 import requests
 
+from integrations.dev import Sandbox
 from integrations.ingest import ingest
 from integrations.models import Event, Status
-from integrations.sandbox import Sandbox
 
 from ..conftest import WRITE_KEY, wait_until
 

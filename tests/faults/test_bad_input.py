@@ -17,7 +17,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations import tracker
+from integrations.delivery import tracker
 from integrations.models import Event, Status
 
 from ..conftest import WRITE_KEY

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.models import Attempt, Event, Status
-from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import wait_until
 from .helpers import duplicates, store_orders, wait_delivered

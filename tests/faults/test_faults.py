@@ -13,8 +13,8 @@ import requests
 from django.db import transaction
 
 from integrations import api
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.models import Attempt, Event
-from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import WRITE_KEY, wait_until
 from .helpers import duplicates, messages, post_batches, store, wait_delivered

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.ingest import ingest
 from integrations.models import Attempt, Event
-from integrations.sandbox import Answer, Sandbox
 
 from .helpers import duplicates, wait_delivered
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.models import Attempt
-from integrations.sandbox import Answer, Sandbox
 
 from .helpers import duplicates, store, wait_delivered
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from integrations.dev.sandbox import Answer, Sandbox
 from integrations.models import Attempt, Event, Status
-from integrations.sandbox import Answer, Sandbox
 
 from ..conftest import wait_until
 from .helpers import duplicates, store_orders, wait_delivered

@@ -24,8 +24,8 @@ from oscar.apps.order.signals import order_placed
 from oscar.apps.order.utils import OrderCreator
 
 from integrations.contrib.oscar.orders import message_id
+from integrations.dev import Sandbox
 from integrations.models import CallType, Event, Status
-from integrations.sandbox import Sandbox
 from tests.conftest import WRITE_KEY, wait_until
 
 from . import shop

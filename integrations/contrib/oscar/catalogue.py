@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.urls import NoReverseMatch
 
-from ...wire import JSONObject
+from ...core import JSONObject
 from . import conf
 from .visitor import page_url
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from ...wire import JSONObject
+from ...core import JSONObject
 from .catalogue import money, product_page
 
 # Oscar's discount categories that lower what the customer pays; a

@@ -24,7 +24,7 @@ from oscar.apps.customer.signals import user_registered as oscar_user_registered
 from oscar.apps.order.signals import order_placed as oscar_order_placed
 
 from ... import api
-from ...wire import JSONObject
+from ...core import JSONObject
 from . import conf, visitor
 from .catalogue import offer_for, product_properties
 from .orders import message_id, order_properties

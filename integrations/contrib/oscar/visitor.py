@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
-from ...wire import JSONObject
+from ...core import JSONObject
 
 COOKIE = "ajs_anonymous_id"
 # Segment's own limit on an id's length is loose; a cookie past this is not one.

@@ -11,11 +11,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
-from integrations import lifecycle, operations
+from integrations import lifecycle
 from integrations.models import Event, EventQuerySet, Status
 
 
-def sources(move: str) -> list[str]:
+def sources(move: lifecycle.MoveName) -> list[str]:
     """The statuses lifecycle ``move`` takes events from, in the order Status lists them."""
     return [status.value for status in Status if status in lifecycle.MOVES[move].sources]
 
@@ -89,5 +89,5 @@ class SelectionCommand(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"Would {self.verb} {queryset.count()} event(s).")
             return
-        changed = operations.in_batches(self.change, queryset, progress=progress_bar())
+        changed = lifecycle.in_batches(self.change, queryset, progress=progress_bar())
         self.stdout.write(self.style.SUCCESS(f"{self.past} {changed} event(s)."))

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from integrations import outbox
+from integrations import delivery
 
 
 class Command(BaseCommand):
@@ -19,5 +19,5 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=None, help="Override SEG_RETENTION_DAYS.")
 
     def handle(self, *args: Any, days: int | None, **options: Any) -> None:
-        deleted = outbox.purge(days=days)
+        deleted = delivery.purge(days=days)
         self.stdout.write(f"Deleted {deleted} event(s).")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integrations import operations
+from integrations import lifecycle
 from integrations.models import EventQuerySet
 
 from ._selection import SelectionCommand, sources
@@ -14,4 +14,4 @@ class Command(SelectionCommand):
     verb, past = "replay", "Replayed"
 
     def change(self, events: EventQuerySet) -> int:
-        return operations.replay(events, "seg_replay")
+        return lifecycle.replay(events, "seg_replay")

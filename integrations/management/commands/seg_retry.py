@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integrations import operations
+from integrations import lifecycle
 from integrations.models import EventQuerySet
 
 from ._selection import SelectionCommand, sources
@@ -14,4 +14,4 @@ class Command(SelectionCommand):
     verb, past = "retry", "Retried"
 
     def change(self, events: EventQuerySet) -> int:
-        return operations.retry(events, "seg_retry")
+        return lifecycle.retry(events, "seg_retry")

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from integrations.sandbox import BANNER, Sandbox
+from integrations.dev import BANNER, Sandbox
 
 
 class Command(BaseCommand):

@@ -6,12 +6,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from integrations import outbox
+from integrations import delivery
 
 
 class Command(BaseCommand):
     help = "Queue due events that have no live task, and expire holds past SEG_ANONYMOUS_HOLD."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = outbox.sweep()
+        result = delivery.sweep()
         self.stdout.write(f"Queued {result.queued} event(s); expired {result.expired} hold(s).")

@@ -1,0 +1,13 @@
+"""What is wrong with the setup, or with delivery: Django's system checks and the
+dashboard's warning.
+
+``configuration`` checks the settings, ``workers`` the Celery side (an app that
+carries the tasks, workers that take them), and ``health`` whether delivery is
+moving (``W005``). Nothing here imports a model: ``apps.py`` registers these
+checks before the models are loaded.
+"""
+
+from .configuration import ALL_CHECKS, DATABASE_CHECKS
+from .health import delivery_stall
+
+__all__ = ["ALL_CHECKS", "DATABASE_CHECKS", "delivery_stall"]

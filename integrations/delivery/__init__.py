@@ -1,0 +1,15 @@
+"""Row to Seg: claim, post, record the outcome, give back; and the sweeper.
+
+``loop`` claims due rows and posts them in order; ``outcomes`` decides and
+stores what each attempt comes to (through ``lifecycle.send_finish``);
+``tracker`` is the HTTP client for Seg, with ``deadline``'s watchdog;
+``throttle`` shares back-pressure through Redis; ``outbox`` sweeps what has
+no live wake-up and purges what retention allows.
+"""
+
+from .loop import deliver, deliver_many
+from .outbox import purge, sweep
+from .throttle import is_open as circuit_open
+from .tracker import endpoint
+
+__all__ = ["circuit_open", "deliver", "deliver_many", "endpoint", "purge", "sweep"]

@@ -1,0 +1,299 @@
+"""Deliver stored events to Seg's tracker: claim, post, record, release.
+
+The row decides everything. A worker claims the due events of its task by
+locking and leasing their rows; it posts each with no transaction open, and
+stores each attempt, moving its event on, before the next post leaves
+(sent as soon as Seg answers, read back just before that post), conditional
+on still holding the claim (the attempt number is the lease token). A
+worker that dies leaves the leases to lapse, and the sweeper queues the
+events again; only the post it had on the wire can reach Seg twice. A
+connection to the database lost on the way stops the posting until the
+outcome is stored on a fresh one.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .. import conf, lifecycle
+from ..core import Verdict
+from ..lifecycle import NOT_SENT, unsendable
+from ..models import Event, EventQuerySet, Source, SuppressionRule
+from . import outcomes, throttle, tracker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on one event for one attempt."""
+
+    number: int  # the attempt's number, and the lease token
+    tries: int  # attempts this round, for the retry policy
+    event: Event = field(compare=False, repr=False)  # what to send
+
+
+CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
+CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event")  # the line
+
+
+def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
+    """Take the due, unclaimed events among ``event_ids`` for one attempt each.
+
+    The rows are locked as they are read (rows another worker is claiming are
+    skipped), then leased. With SEG_ORDER_PER_CUSTOMER, only events with none
+    of their customer's outstanding ahead but this claim's are taken, in the
+    order to post them (``lifecycle.in_line``); those left keep their wake-up
+    mark: the outcome of the event they wait on queues them.
+    """
+    with transaction.atomic():
+        events = list(
+            Event.objects.filter(pk__in=list(event_ids))
+            .due(now)
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .only(*CLAIMED_FIELDS)
+        )
+        events = _refuse_unsendable(events, now)
+        events = _suppress_caught(events, now)
+        if events and lifecycle.in_order():
+            events = lifecycle.in_line(events)
+        if events:
+            lifecycle.move(
+                Event.objects.filter(pk__in=[event.pk for event in events]),
+                "claim",
+                now=now,
+                attempts=F("attempts") + 1,
+                tries=F("tries") + 1,
+                next_attempt_at=now + conf.get_setting("SEG_LEASE"),
+                enqueued_at=None,
+                first_attempt_at=Coalesce(F("first_attempt_at"), now),
+            )
+    claims = []
+    for event in events:
+        event.attempts += 1
+        event.tries += 1
+        event.first_attempt_at = event.first_attempt_at or now
+        claims.append(Claim(event.attempts, event.tries, event))
+    return claims
+
+
+def _refuse_unsendable(events: list[Event], now: datetime) -> list[Event]:
+    """The events that can be sent; the others (no email, nothing to send: no move should
+    have made them due) are failed with the reason, never posted. Inside the claim."""
+    refused: dict[str, list[int]] = {}
+    for event in events:
+        if reason := unsendable(event.email, event.payload, event.action):
+            refused.setdefault(reason, []).append(event.pk)
+    for reason, ids in refused.items():
+        logger.error("Events %s not sent to Seg: %s.", ids, reason)
+        cause = NOT_SENT.format(reason)
+        lifecycle.move(
+            Event.objects.filter(pk__in=ids),
+            "refuse",
+            cause,
+            now=now,
+            next_attempt_at=None,
+            enqueued_at=None,
+        )
+        lifecycle.wake_next(ids, now)  # the customer's next events no longer wait on them
+    gone = {pk for ids in refused.values() for pk in ids}
+    return [event for event in events if event.pk not in gone]
+
+
+def _suppress_caught(events: list[Event], now: datetime) -> list[Event]:
+    """The events no enabled suppression rule catches; the others are suppressed, never
+    posted. Inside the claim, with the rules read now: a rule made after an event was
+    stored (or while ingest read a cached list) still keeps it from Seg."""
+    caught: dict[SuppressionRule, list[int]] = {}
+    enabled = lifecycle.active_rules(fresh=True) if events else []  # one small query a claim
+    for event in events:
+        if rule := next((r for r in enabled if r.matches(event.email, event.seg_event)), None):
+            caught.setdefault(rule, []).append(event.pk)
+    for rule, ids in caught.items():
+        lifecycle.move(
+            Event.objects.filter(pk__in=ids),
+            "catch",
+            rule.cause,
+            now=now,
+            rule=rule,
+            next_attempt_at=None,
+            enqueued_at=None,
+        )
+        lifecycle.wake_next(ids, now)
+    gone = {pk for ids in caught.values() for pk in ids}
+    return [event for event in events if event.pk not in gone]
+
+
+def claim(event_id: int, now: datetime) -> Claim | None:
+    """One event taken for one attempt, or None (claimed elsewhere, not due, or done)."""
+    return next(iter(claim_many([event_id], now)), None)
+
+
+def deliver(event_id: int) -> Verdict | None:
+    """One delivery attempt for ``event_id`` if due and unclaimed: its verdict, or None."""
+    return next(iter(deliver_many([event_id])), None)
+
+
+def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
+    """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
+
+    First stores any outcome this process kept while the database was away
+    (``outcomes.store_kept``). Claims them together, then posts them one by
+    one on a keep-alive session. Each outcome's statement leaves for the
+    database as soon as Seg has answered (``outcomes.send_record``), and is
+    read back before the next post leaves: a worker killed at any moment has
+    at most one post whose outcome will not be on its row (the one on the
+    wire), and a kill sends at most one event again per process. If the
+    connection is lost (the session terminated, the server restarting, a
+    failover), the outcome is stored again on a fresh connection before
+    anything more is posted, and the batch goes on; if the database stays
+    away past SEG_LEASE, the outcome is kept in the process and its error
+    raised, ending the task (the leases lapse). A post starts only while its
+    lease has room for a whole SEG_POST_DEADLINE; claims past
+    that, held back by the throttle, or behind one of their customer's that
+    will be retried, are given back; so are a page's events left once its
+    task has posted for SEG_BROWSER_SLICE, so that the process is soon free
+    for the server's events (its queue is polled first). Pages' posts take
+    the throttle's pages' share too, and a page's task that must wait for it
+    gives its events back at once rather than sleep in its process. Returns
+    the verdicts of the attempts made. Database errors propagate; the leases
+    then lapse and the sweeper retries.
+    """
+    outcomes.store_kept()  # what Seg answered before the database went away comes first
+    claimed_at = time.monotonic()
+    claims = claim_many(event_ids, timezone.now())
+    room = conf.get_setting("SEG_LEASE").total_seconds() - conf.post_deadline()
+    browser_slice = conf.get_setting("SEG_BROWSER_SLICE").total_seconds()
+    made: list[tuple[Claim, Verdict]] = []
+    in_order, retrying = lifecycle.in_order(), set[str]()  # lines whose event will be retried
+    in_line: list[Claim] = []  # behind one of those: they wait for its outcome
+    unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
+    storing: list[outcomes.Recording] = []  # the last outcome sent, its answer not read yet
+
+    def settle() -> None:
+        while storing:
+            storing.pop().settle()
+
+    try:
+        for position, held in enumerate(claims):
+            if lifecycle.lines(held.event) & retrying:
+                in_line.append(held)
+                retrying |= lifecycle.lines(held.event)  # an alias's events wait behind it too
+                continue
+            browser, spent = held.event.source == Source.BROWSER, time.monotonic() - claimed_at
+            if position and (spent > room or (browser and spent > browser_slice)):
+                settle()
+                reason = (
+                    throttle.Reason.LEASE_RUNNING_OUT if spent > room else throttle.Reason.SLICE
+                )
+                give_back(claims[position:], throttle.Wait(timedelta(0), reason))
+                break
+            wait, unreported = throttle.gate(delivered=unreported, browser=browser), False
+            # A page's task never sleeps in its process: it gives its events back
+            # (a short wait rides a countdown), so the process is free for the server's.
+            while wait is not None and not browser and throttle.sleep_briefly(wait):
+                wait = throttle.gate(browser=browser)
+            if wait is not None:
+                settle()
+                give_back(claims[position:], wait)
+                break
+            settle()  # nothing more is posted before what Seg answered is on its event
+            posted = attempt(held, report_delivered=False)
+            unreported = posted.answer.verdict is Verdict.DELIVERED
+            storing.append(outcomes.send_record(posted))
+            made.append((held, storing[-1].result.verdict))
+            if made[-1][1] is Verdict.RETRY and in_order:
+                retrying |= lifecycle.lines(held.event)
+    finally:
+        try:
+            settle()
+        finally:
+            lifecycle.drop_unread()  # an outcome left unread by an error: that session is done
+            if unreported:
+                throttle.report(Verdict.DELIVERED, 200, None)
+    if in_line:
+        give_back(in_line, throttle.Wait(timedelta(0), throttle.Reason.IN_LINE))
+    # The customers' next events, which waited on those delivered or failed, are due now.
+    done = [held.event.pk for held, verdict in made if verdict is not Verdict.RETRY]
+    lifecycle.wake_next(done, timezone.now())
+    return [verdict for _, verdict in made]
+
+
+def attempt(held: Claim, report_delivered: bool = True) -> outcomes.Posted:
+    """Build and post one claimed event's request, and tell the throttle; what came of it.
+
+    With ``report_delivered`` false a 2xx is left for the caller to report
+    (``throttle.gate(delivered=True)`` before its next post saves a round trip).
+
+    An unexpected error while building or posting it (a payload that will not
+    encode, a header that will not send) is this event's attempt, with its
+    error class and message, retried like a network error; the rest of the
+    batch goes on. A Celery time limit is not such an error: it propagates.
+    """
+    event, started_at = held.event, timezone.now()
+    started = time.perf_counter()
+    url = ""
+    try:
+        url = tracker.endpoint(event.action)
+        key = tracker.request_key(event.message_id, event.source)
+        answer = tracker.post(url, event.payload, key)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:
+        logger.exception("Could not post event %s; recorded as its attempt.", event.pk)
+        answer = tracker.Answer.unanswered(exc, f"{type(exc).__name__}: {exc}", started)
+    else:
+        # Only what Seg (or the network to it) answered moves the shared throttle.
+        if report_delivered or answer.verdict is not Verdict.DELIVERED:
+            throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+    return outcomes.Posted(held, url, started_at, answer)
+
+
+def holding(*claims: Claim) -> EventQuerySet:
+    """The rows these claims still hold: the event, at the claim's attempt (the lease token)."""
+    return Event.objects.filter(reduce(or_, (Q(pk=c.event.pk, attempts=c.number) for c in claims)))
+
+
+def give_back(claims: Sequence[Claim], wait: throttle.Wait) -> None:
+    """Return claims that were not posted; they count as no attempt.
+
+    While the circuit is open the events wait on the row for the sweeper,
+    which lets one probe through at a time, as do events behind one of their
+    customer's that will be retried (its outcome queues them); a shorter wait
+    rides a countdown.
+    """
+    now = timezone.now()
+    in_line = wait.reason is throttle.Reason.IN_LINE  # due at once, for the wake-up to find
+    delay = wait.delay + timedelta(seconds=0 if in_line else random.uniform(0, 0.5))
+    waits_on_row = in_line or wait.reason is throttle.Reason.CIRCUIT_OPEN
+    ride = not waits_on_row and delay <= conf.get_setting("SEG_MAX_COUNTDOWN")
+    kept_ids: list[int] = []
+    with transaction.atomic():
+        for held in claims:
+            changes: dict[str, Any] = {
+                "attempts": held.number - 1,
+                "tries": held.tries - 1,
+                "next_attempt_at": now + delay,
+                "enqueued_at": now if ride else None,
+            }
+            if held.tries == 1:
+                changes["first_attempt_at"] = None  # the retry window starts at a real attempt
+            if lifecycle.move(holding(held), "give_back", now=now, **changes):
+                kept_ids.append(held.event.pk)
+        if kept_ids and ride:
+            transaction.on_commit(lambda: lifecycle.queue(kept_ids, delay))

@@ -1,0 +1,154 @@
+"""Queue delivery wake-ups in Celery. Redis only says "look at this row now".
+
+Wake-ups go to a queue by their events' source: the shop's server's to
+``seg``, pages' to ``seg_browser``. A worker started with ``-Q seg,seg_browser``
+takes from ``seg`` first (``queue_order_strategy`` "priority" in
+``celery_settings``), so a flood from pages never queues ahead of an order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from functools import partial
+from time import monotonic
+
+from celery import current_app
+
+from .. import conf
+from ..core import BROWSER_QUEUE, QUEUE, RELEASE
+from ..core import DELIVER_EVENT as DELIVER_EVENT  # the names it publishes, re-exported
+from ..core import DELIVER_EVENTS as DELIVER_EVENTS
+from ..core import FAN_OUT as FAN_OUT
+from ..models import Event, Source
+from . import moves
+
+logger = logging.getLogger(__name__)
+
+# Publishing goes by the tasks' names (``core.names``), so this module needs no
+# import of the tasks (which call back into it).
+
+# No publish waits on a broker that is down: the row is already stored, and
+# the sweeper queues what was not published. retry=False turns off Celery's
+# publish retries, the transport's max_retries=0 a connect's own retries (see
+# segproject/settings.py), and after a failure this process publishes nothing
+# until this monotonic time, so one failed connect is paid once a
+# SEG_PUBLISH_PAUSE, not once a request.
+_paused_until = float("-inf")
+
+QUEUES = {Source.SERVER: QUEUE, Source.BROWSER: BROWSER_QUEUE}
+# Ids one look-up of sources names at most: well under SQLite's bound parameters.
+_CHUNK = 500
+
+
+def queue(
+    ids: Sequence[int],
+    countdown: timedelta | None = None,
+    fan_out: bool = True,
+    source: str | None = None,
+) -> bool:
+    """Queue delivery tasks for these events; False when they were not all queued.
+
+    ``source``: the source of every one of ``ids``, when the caller knows it;
+    else it is read from the rows (one query per 500 ids). The server's
+    events are published first, to ``seg``, then the pages', to
+    ``seg_browser``; a task never mixes the two. A task takes up to
+    SEG_DELIVERY_BATCH events. More than one task's worth goes out as one
+    fan-out message, which a worker turns into the tasks: a publish costs
+    about a millisecond, and the shop's request should not pay it many
+    times. Events not queued (the broker refused, or this process is pausing
+    after a refusal) are marked as having no live wake-up, so the next
+    sweeper pass queues them; nothing is lost either way.
+    """
+    groups = {Source(source): list(ids)} if source else by_source(ids)
+    queued = True
+    for each in (Source.SERVER, Source.BROWSER):
+        if groups.get(each):
+            queued = _queue_one(groups[each], countdown, fan_out, each) and queued
+    return queued
+
+
+def by_source(ids: Sequence[int]) -> dict[Source, list[int]]:
+    """``ids`` split by their events' source, each in the order given.
+
+    An id whose row cannot be read (gone, or the database refused) counts as
+    the server's: its wake-up is then served first, never lost.
+    """
+    browser: set[int] = set()
+    try:
+        for start in range(0, len(ids), _CHUNK):
+            rows = Event.objects.filter(pk__in=list(ids[start : start + _CHUNK]))
+            browser.update(rows.filter(source=Source.BROWSER).values_list("pk", flat=True))
+    except Exception:
+        logger.warning("Could not read the sources of %d event(s).", len(ids), exc_info=True)
+    return {
+        Source.SERVER: [pk for pk in ids if pk not in browser],
+        Source.BROWSER: [pk for pk in ids if pk in browser],
+    }
+
+
+def _queue_one(ids: list[int], countdown: timedelta | None, fan_out: bool, source: Source) -> bool:
+    """``queue`` for events of one source, to that source's queue."""
+    size = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    send_task = partial(current_app.send_task, queue=QUEUES[source], retry=False)
+    if fan_out and len(ids) > size and countdown is None:
+        return _publish(ids, partial(send_task, FAN_OUT, (ids, source.value)))
+    seconds = countdown.total_seconds() if countdown else 0.0
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        name, args = (DELIVER_EVENT, (chunk[0],)) if len(chunk) == 1 else (DELIVER_EVENTS, (chunk,))
+        if not _publish(ids[start:], partial(send_task, name, args, countdown=seconds)):
+            return False
+    return True
+
+
+def release(user_id: str | None, anonymous_id: str | None, scope: str) -> bool:
+    """Queue the release of what an identify left held past SEG_RELEASE_BATCH
+    (``ingest.release_rest``); False when the broker could not take it (the
+    visitor's next identify releases them then)."""
+    send = partial(current_app.send_task, RELEASE, (user_id, anonymous_id, scope), retry=False)
+    return _publish([], send)
+
+
+def resume() -> None:
+    """Publish again from the next call, even within a pause after a failure."""
+    global _paused_until
+    _paused_until = float("-inf")
+
+
+def _publish(unsent: Sequence[int], send: Callable[[], object]) -> bool:
+    """Call ``send`` to publish one message; False, leaving ``unsent`` to the sweeper, if not.
+
+    While this process pauses after a failed publish, ``send`` is not called
+    at all. A failed ``send`` starts a pause of SEG_PUBLISH_PAUSE.
+    """
+    global _paused_until
+    if monotonic() < _paused_until:
+        logger.debug("Publishing paused; the sweeper will queue %d event(s).", len(unsent))
+        _forget_wake_ups(unsent)
+        return False
+    try:
+        send()
+    except Exception:
+        pause: timedelta = conf.get_setting("SEG_PUBLISH_PAUSE")
+        _paused_until = monotonic() + pause.total_seconds()
+        logger.warning(
+            "Could not queue %d event(s); the sweeper will queue them. "
+            "This process publishes nothing for %gs.",
+            len(unsent),
+            pause.total_seconds(),
+            exc_info=True,
+        )
+        _forget_wake_ups(unsent)
+        return False
+    return True
+
+
+def _forget_wake_ups(ids: Sequence[int]) -> None:
+    try:
+        moves.forget_wake_ups(ids)
+    except Exception:
+        # The rows keep their old enqueued_at; the sweeper still requeues them
+        # once SEG_REQUEUE_AFTER has passed.
+        logger.warning("Could not mark %d event(s) as unqueued.", len(ids), exc_info=True)

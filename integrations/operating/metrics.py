@@ -1,0 +1,127 @@
+"""Figures for the delivery dashboard; each a few indexed queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, ExpressionWrapper, F, Max, Min, Q, fields
+from django.db.models.functions import TruncMinute
+
+from ..models import Attempt, Event, Status
+
+WINDOWS = (
+    ("last hour", timedelta(hours=1)),
+    ("last day", timedelta(days=1)),
+    ("last week", timedelta(days=7)),
+)
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    error_class: str
+    count: int
+    sample_event_id: int
+    last_seen: datetime
+
+
+def counts_by_window(now: datetime) -> dict[str, dict[str, int]]:
+    """Events received in each of WINDOWS, by status: one pass over the longest window."""
+    longest = max(span for _, span in WINDOWS)
+    per_window = {
+        f"in_{index}": Count("pk", filter=Q(received_at__gte=now - span))
+        for index, (_, span) in enumerate(WINDOWS)
+    }
+    rows = (
+        Event.objects.filter(received_at__gte=now - longest)
+        .values("status")
+        .annotate(**per_window)
+        .order_by()
+        .values_list("status", *per_window)
+    )
+    counts = {label: {status.value: 0 for status in Status} for label, _ in WINDOWS}
+    for status, *numbers in rows:
+        for (label, _), number in zip(WINDOWS, numbers, strict=True):
+            counts[label][status] = number
+    return counts
+
+
+def delivered_per_minute(now: datetime, minutes: int = 60) -> list[tuple[datetime, int]]:
+    """Deliveries in each of the last ``minutes`` minutes, oldest first, zeros included."""
+    start = (now - timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
+    rows = (
+        Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=start)
+        .annotate(minute=TruncMinute("delivered_at"))
+        .values_list("minute")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    by_minute = {minute.replace(second=0, microsecond=0): n for minute, n in rows}
+    return [
+        (start + timedelta(minutes=i), by_minute.get(start + timedelta(minutes=i), 0))
+        for i in range(minutes)
+    ]
+
+
+def latency_percentiles(
+    since: datetime, points: tuple[float, ...] = (0.5, 0.95)
+) -> dict[float, timedelta | None]:
+    """Percentiles of receipt-to-delivery time for events delivered since ``since``."""
+    delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since).annotate(
+        latency=ExpressionWrapper(
+            F("delivered_at") - F("received_at"), output_field=fields.DurationField()
+        )
+    )
+    total = delivered.count()
+    result: dict[float, timedelta | None] = {}
+    for point in points:
+        if not total:
+            result[point] = None
+            continue
+        offset = min(int(total * point), total - 1)
+        result[point] = delivered.order_by("latency").values_list("latency", flat=True)[offset]
+    return result
+
+
+def top_errors(since: datetime, limit: int = 8) -> list[ErrorGroup]:
+    rows = (
+        Attempt.objects.filter(started_at__gte=since)
+        .exclude(error_class="")
+        .values("error_class")
+        .annotate(count=Count("pk"), sample=Max("event_id"), last_seen=Max("started_at"))
+        .order_by("-count")[:limit]
+    )
+    return [ErrorGroup(r["error_class"], r["count"], r["sample"], r["last_seen"]) for r in rows]
+
+
+def oldest_pending() -> Event | None:
+    return (
+        Event.objects.filter(status__in=(Status.PENDING, Status.SENDING))
+        .order_by("next_attempt_at")
+        .only("pk", "message_id", "received_at", "next_attempt_at", "name", "email")
+        .first()
+    )
+
+
+def held_summary() -> tuple[int, datetime | None]:
+    held = Event.objects.filter(status=Status.HELD).aggregate(
+        n=Count("pk"), oldest=Min("received_at")
+    )
+    return held["n"], held["oldest"]
+
+
+# What a withheld event's reason starts with, by who withheld it (core.routing).
+WITHHELD_BY = {
+    "integrations": "Withheld by the integrations object",
+    "consent": "Withheld by consent",
+}
+
+
+def withheld_by_reason(since: datetime) -> dict[str, int]:
+    """Events withheld from Seg received since ``since``, by who withheld them: the
+    shop's integrations object, or the visitor's consent."""
+    withheld = Event.objects.filter(status=Status.WITHHELD, received_at__gte=since)
+    return {
+        key: withheld.filter(status_reason__startswith=prefix).count()
+        for key, prefix in WITHHELD_BY.items()
+    }
