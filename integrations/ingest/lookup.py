@@ -52,9 +52,7 @@ class Known:
     def resolver(self) -> Resolver:
         """A resolver seeded with what was found."""
         resolver = Resolver.from_known(self.identities, self.aliases, self.emails, self.users)
-        resolver.server_emails = self.server_emails | {
-            e for e, link in self.aliases.items() if link is not None
-        }
+        resolver.server_emails = self.server_emails | set(self.aliases)  # aliased: the server's
         return resolver
 
 
