@@ -76,16 +76,23 @@ class Terminals:
         self.state = home / "first-terminal.env"
         self.cwd = start
         self.running: list[tuple[subprocess.Popen[bytes], IO[bytes], Path]] = []
-        # A new terminal has the machine's environment: none of the suite's settings,
-        # and `python3` is the interpreter the suite runs on (its virtualenv's bin).
+        # A new terminal has the machine's environment: none of the suite's settings
+        # or commands (its virtualenv is off PATH), and `python3` is the Python the
+        # suite runs on, so a reader's `python3 -m venv` makes a virtualenv of it.
         self.env = {
             name: value
             for name, value in os.environ.items()
             if not name.startswith(("DJANGO_", "SEG_", "CELERY_"))
-            and name not in ("DATABASE_URL", "VIRTUAL_ENV", "PYTHONPATH")
+            and name not in ("DATABASE_URL", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
         }
-        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
-        self.env.pop("PYTHONHOME", None)
+        suite_bin = str(Path(sys.executable).parent)
+        machine_path = [p for p in self.env.get("PATH", "").split(os.pathsep) if p != suite_bin]
+        bin_dir = home / "bin"
+        bin_dir.mkdir()
+        python3 = bin_dir / "python3"
+        python3.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+        python3.chmod(0o755)
+        self.env["PATH"] = os.pathsep.join([str(bin_dir), *machine_path])
 
     def follow(self, block: Block) -> None:
         """Do what ``block`` says, as the reader would."""
@@ -248,6 +255,7 @@ def test_a_new_shop_installed_as_the_readme_says_delivers(reader: Terminals) -> 
 
     assert wait_until(both_delivered, timeout=90), received()
     posts = received()
+    assert len(posts) == 3, posts
     # The scripted 503, then the same event again, answered 200: a retry.
     first = posts[0]
     assert first["status"] == 503
