@@ -1,17 +1,18 @@
-"""A new shop installs the app as the README says, and its events reach Seg.
+"""The README's install, django-oscar and demo steps, run as written, deliver to Seg.
 
 The README marks each block a reader follows with ``<!-- SECTION: KIND -->``:
-``install`` for *Installing the app in a shop*, ``oscar`` for *django-oscar*.
-KIND is ``run`` (commands typed into the reader's first terminal: its folder,
-variables and activated virtualenv carry from block to block), ``FILE, append``
-or ``FILE, new file`` (a file block, applied in the folder that terminal is in),
-or ``terminal of its own`` (a new shell, in that folder, with none of the first
-terminal's variables). The tests run those blocks as written and in order, from
-a copy of this checkout, so the wheel is built from it and installed with its
-dependencies into a fresh virtualenv from the package index; nothing but the
-machine's own environment (``PATH``, ``REDIS_URL``, pip's settings) comes from
-the suite. They then check what the section promises arrived at the sandbox the
-README itself starts.
+``install`` for *Installing the app in a shop*, ``oscar`` for *django-oscar*, and
+``demo`` for what is typed beside the running ``scripts/run.sh``. KIND is ``run``
+or ``another terminal`` (commands typed into the reader's first terminal: its
+folder, variables and activated virtualenv carry from block to block), ``FILE,
+append`` or ``FILE, new file`` (a file block, applied in the folder that terminal
+is in), or ``terminal of its own`` (a new shell, in that folder, with none of the
+first terminal's variables). The tests run those blocks as written and in order,
+from a copy of this checkout, so the wheel is built from it and installed with
+its dependencies into a fresh virtualenv from the package index; nothing but the
+machine's own environment (``PATH`` without the suite's virtualenv, ``REDIS_URL``,
+pip's settings) comes from the suite. They then check that what the section
+promises arrived at the sandbox the README itself starts.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Terminals:
 
     def follow(self, block: Block) -> None:
         """Do what ``block`` says, as the reader would."""
-        if block.kind == "run":
+        if block.kind in ("run", "another terminal"):
             self.run(block.text)
         elif block.kind == "terminal of its own":
             self.open_terminal(block.text)
@@ -220,6 +221,7 @@ def test_the_readme_marks_each_step_of_the_install() -> None:
         "shop/urls.py, append",
         "run",
     ]
+    assert [block.kind for block in readme_blocks("demo")] == ["another terminal"] * 2
 
 
 def test_a_new_shop_installed_as_the_readme_says_delivers(reader: Terminals) -> None:
@@ -364,8 +366,7 @@ def test_the_demos_commands_work_in_another_terminal_beside_it(reader: Terminals
         lambda: (checkout / ".run/env").exists() and listening(SANDBOX) and listening(SHOP), 120
     )
     for block in readme_blocks("demo"):
-        assert block.kind == "another terminal"
-        reader.run(block.text)
+        reader.follow(block)
 
     def order_posts() -> list[dict[str, Any]]:
         return [r for r in received() if "demo-1" in json.dumps(r["body"])]
