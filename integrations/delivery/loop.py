@@ -163,16 +163,15 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     failover), the outcome is stored again on a fresh connection before
     anything more is posted, and the batch goes on; if the database stays
     away past SEG_LEASE, the outcome is kept in the process and its error
-    raised, ending the task (the leases lapse). A post starts only while its
-    lease has room for a whole SEG_POST_DEADLINE; claims past
-    that, held back by the throttle, or behind one of their customer's that
-    will be retried, are given back; so are a page's events left once its
-    task has posted for SEG_BROWSER_SLICE, so that the process is soon free
-    for the server's events (its queue is polled first). Pages' posts take
-    the throttle's pages' share too, and a page's task that must wait for it
-    gives its events back at once rather than sleep in its process. Returns
-    the verdicts of the attempts made. Database errors propagate; the leases
-    then lapse and the sweeper retries.
+    raised, ending the task (the leases lapse). A post starts only while its claim is
+    held (not erased) and has room for a whole SEG_POST_DEADLINE; claims past that, held
+    back by the throttle, or behind one of their customer's that will be retried, are
+    given back; so are a page's events left once its task has posted for
+    SEG_BROWSER_SLICE, so that the process is soon free for the server's events (its
+    queue is polled first). Pages' posts take the throttle's pages' share too, and a
+    page's task that must wait for it gives its events back at once rather than sleep in
+    its process. Returns the verdicts of the attempts made. Database errors propagate;
+    the leases then lapse and the sweeper retries.
     """
     outcomes.store_kept()  # what Seg answered before the database went away comes first
     claimed_at = time.monotonic()
@@ -213,6 +212,8 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 give_back(claims[position:], wait)
                 break
             settle()  # nothing more is posted before what Seg answered is on its event
+            if not holding(held).exists():  # erased meanwhile (integrations.erasure)
+                continue
             posted = attempt(held, report_delivered=False)
             unreported = posted.answer.verdict is Verdict.DELIVERED
             storing.append(outcomes.send_record(posted))
