@@ -126,7 +126,7 @@ def rows_naming(needles: tuple[str, ...]) -> list[str]:
     found = []
     for model in apps.get_app_config("integrations").get_models():
         fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.ForeignKey)]
-        for row in model.objects.all().values_list("pk", *(f.attname for f in fields)):
+        for row in model._default_manager.values_list("pk", *(f.attname for f in fields)):
             text = json.dumps([str(value) for value in row[1:]], default=str).lower()
             found += [f"{model.__name__} {row[0]}: {n}" for n in needles if n.lower() in text]
     return found
