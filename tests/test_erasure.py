@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from typing import Any
 
@@ -200,19 +201,31 @@ def test_a_customer_is_erased_while_a_worker_delivers(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_claim_on_the_wire_is_waited_out_and_one_not_posted_yet_never_is(settings: Any) -> None:
-    settings.SEG_POST_DEADLINE = 1
-    ingest(orders("u-cy", "cy@example.com", 2, "c"))
-    ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
-    claims = loop.claim_many(ids, timezone.now())
-    assert len(claims) == 2 and all(loop.holding(c).exists() for c in claims)
+def test_claims_before_the_request_are_waited_out_and_later_ones_revoked(settings: Any) -> None:
+    settings.SEG_LEASE, settings.SEG_POST_DEADLINE = 3, 1
+    settings.SEG_ORDER_PER_CUSTOMER = False  # the second is claimed beside the first
+    ingest(orders("u-cy", "cy@example.com", 3, "c"))
+    first, second, third = Event.objects.order_by("pk").values_list("pk", flat=True)
+    assert not lifecycle.erasing()
+    before = loop.claim_many([first], timezone.now())  # a worker's, before the request
+    done: dict[str, Any] = {}
     started = time.monotonic()
-    record = api.erase(user_id="u-cy")
-    # Neither attempt was stored: the erasure waited out a post's deadline and margin.
-    assert 2.5 < time.monotonic() - started < 8
-    assert record.counts["event"] == 2
-    # The worker's check before each post finds its claims gone.
-    assert not any(loop.holding(c).exists() for c in claims)
+    erasing = threading.Thread(target=lambda: done.update(record=api.erase(user_id="u-cy")))
+    erasing.start()
+    try:
+        wait_until(lifecycle.erasing, timeout=5, every=0.01)
+        # Claimed while the request runs: a worker reads ``erasing`` after its claim and
+        # checks its claim before each post.
+        after = loop.claim_many([second], timezone.now())
+        assert lifecycle.erasing() and loop.holding(*after).exists()
+    finally:
+        erasing.join()
+    took = time.monotonic() - started
+    # Nobody stored an outcome for the claim made before: its lease was waited out.
+    assert 2.5 < took < 10
+    assert done["record"].counts["event"] == 3 and not lifecycle.erasing()
+    assert not Event.objects.filter(pk__in=(first, second, third)).exists()
+    assert not loop.holding(*before).exists() and not loop.holding(*after).exists()
 
 
 @pytest.mark.django_db(transaction=True)

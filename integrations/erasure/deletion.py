@@ -1,5 +1,8 @@
 """Deleting a customer's rows: stop what is live at once, then delete the rest in batches.
 
+A worker that claims events while an erasure is under way checks each claim
+just before its post (``lifecycle.erasing``); ``wait_for_claims`` first waits
+out the claims made before the request began, which no worker checks. Then
 ``stop`` runs in one short transaction: it locks the customer's live events
 (pending, held, or sending), deletes those no worker is posting, and revokes
 the claims of those a worker holds (the lease token moves on, the lease is
@@ -25,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import conf
-from ..ingest.locks import Space, lock_many, write_lock
+from ..ingest import Space, lock_many, write_lock
 from ..models import Attempt, Event, Status
 from .graph import Customer
 
@@ -83,6 +86,31 @@ def stop(customer: Customer, now: datetime, counts: Counter[str]) -> list[Revoke
     return revoked
 
 
+def wait_for_claims(customer: Customer, clock: Callable[[], datetime] = timezone.now) -> None:
+    """Return once no claim on the customer's events made before this call can still post:
+    each has moved on (its outcome stored, or given back) or its lease has run out (at
+    most SEG_LEASE). Call it after the request's record is committed."""
+    now = clock()
+    rows = customer.events().filter(status=Status.SENDING, next_attempt_at__gt=now)
+    held: dict[int, tuple[int, datetime]] = {
+        pk: (number, lease)
+        for pk, number, lease in rows.values_list("pk", "attempts", "next_attempt_at")
+        if lease is not None
+    }
+    while held:
+        still = set(
+            Event.objects.filter(pk__in=list(held), status=Status.SENDING).values_list(
+                "pk", "attempts"
+            )
+        )
+        now = clock()
+        held = {
+            pk: (n, lease) for pk, (n, lease) in held.items() if (pk, n) in still and lease > now
+        }
+        if held:
+            time.sleep(POLL)
+
+
 def wait_out(revoked: Collection[Revoked], clock: Callable[[], datetime] = timezone.now) -> None:
     """Return once no revoked attempt can still be posting: each has its outcome stored
     (its Attempt row), or has passed the time its post must have ended by (the claim's
@@ -127,8 +155,9 @@ def delete_rows(queryset: models.QuerySet[models.Model], counts: Counter[str]) -
 
 
 def _delete(queryset: models.QuerySet[models.Model], counts: Counter[str]) -> int:
-    """Delete through the ORM (cascades included), adding to ``counts`` by model name."""
-    _, by_label = queryset.delete()
+    """Delete through the ORM (cascades included), adding to ``counts`` by model name.
+    Only keys are read: the rows' contents are not needed to delete them."""
+    _, by_label = queryset.only("pk").delete()
     for label, deleted in by_label.items():
         if deleted:
             counts[label.rpartition(".")[2].lower()] += deleted

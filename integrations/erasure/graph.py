@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from ..core import normalize_email
 from ..exceptions import ErasureError
-from ..ingest.refusals import ANONYMOUS, EMAIL, USER, digest
+from ..ingest import ANONYMOUS, EMAIL, USER, digest
 from ..models import Alias, Event, EventQuerySet, Identity
 
 # More ids than one customer plausibly has: a graph this wide has run through a

@@ -40,7 +40,8 @@ def erase(
     batches. ``suppress``: their later calls are refused at ingest. ``by``: who
     asks (kept on the record). Raises ErasureError for a request naming no one, or
     a graph too wide to be one customer (``graph.reach``). Blocks until done:
-    at most a post's deadline more when one of their events is on the wire.
+    when a worker holds one of their events, until its post is over (at most
+    SEG_LEASE for a claim made before the request, a post's deadline after).
     """
     if not (delete or suppress):
         raise ValueError("An erasure request deletes, suppresses, or both.")
@@ -72,6 +73,7 @@ def erase(
 
 
 def _delete(customer: graph.Customer, counts: Counter[str]) -> None:
+    deletion.wait_for_claims(customer)  # workers check the claims made from now on
     for _ in range(ROUNDS):
         revoked = deletion.stop(customer, timezone.now(), counts)
         bulk = deletion.delete_events(customer, counts, keep=[r.event_id for r in revoked])

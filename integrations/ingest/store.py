@@ -249,7 +249,8 @@ def _write(
     # In the caller's transaction no lock is taken: the caller's own locks could
     # meet ours in a cycle. What it decided is settled once it commits instead.
     digests = refusals.digests_of(valid)
-    known = read_locked(source, valid, lock=not in_caller, digests=_flat(digests))
+    hashes = {hashed for each in digests.values() for hashed in each}
+    known = read_locked(source, valid, lock=not in_caller, digests=hashes)
     valid, refused = refusals.admitted(valid, digests, known.suppressed)
     fresh = known.fresh(valid)
     batch = _Batch(now, known.resolver(), source)
@@ -260,10 +261,6 @@ def _write(
     if in_caller and (unsettled := holds.to_settle(batch.rows, batch.releases)):
         transaction.on_commit(partial(holds.settle, unsettled))
     return batch, len(valid) - len(fresh), refused
-
-
-def _flat(digests: dict[str, list[str]]) -> set[str]:
-    return {hashed for hashes in digests.values() for hashed in hashes}
 
 
 def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
