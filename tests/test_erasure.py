@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from integrations import api, lifecycle
 from integrations.delivery import loop
 from integrations.dev import Sandbox
 from integrations.dev.sandbox import Answer
+from integrations.erasure import deletion, named, reach
 from integrations.exceptions import ErasureError
 from integrations.ingest import ingest, refusals
 from integrations.models import (
@@ -226,6 +228,31 @@ def test_claims_before_the_request_are_waited_out_and_later_ones_revoked(setting
     assert done["record"].counts["event"] == 3 and not lifecycle.erasing()
     assert not Event.objects.filter(pk__in=(first, second, third)).exists()
     assert not loop.holding(*before).exists() and not loop.holding(*after).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_posts_no_claim_revoked_while_its_batch_is_on_the_wire(
+    sandbox: Sandbox, settings: Any
+) -> None:
+    settings.SEG_ORDER_PER_CUSTOMER = False
+    ingest(orders("u-di", "di@example.com", 3, "di"))
+    ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    sandbox.script(default=Answer(delay=0.5))
+    # The request has begun (its record is unfinished), as when erase() waits for claims.
+    ErasureRequest.objects.create(kind=ErasureKind.DELETE, requested_by="dpo")
+    verdicts: list[Any] = []
+    worker = threading.Thread(target=lambda: verdicts.extend(loop.deliver_many(ids)))
+    worker.start()
+    try:
+        wait_until(lambda: sandbox.arrived >= 1, timeout=10, every=0.01)
+        counts: Counter[str] = Counter()
+        revoked = deletion.stop(reach(named(user_id="u-di")), timezone.now(), counts)
+    finally:
+        worker.join()
+    # The post on the wire ended; the two claims behind it were never posted.
+    assert len(revoked) == 3 and len(verdicts) == 1 and sandbox.arrived == 1
+    deletion.wait_out(revoked)
+    assert deletion.delete_events(reach(named(user_id="u-di")), counts) == 3
 
 
 @pytest.mark.django_db(transaction=True)
