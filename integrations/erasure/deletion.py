@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import models, transaction
 from django.db.models import F
@@ -34,6 +35,8 @@ from .graph import Customer
 
 # How often ``wait_out`` looks for a revoked attempt's outcome.
 POLL = 0.05
+# Batches whose keys one query reads.
+PASS = 100
 
 
 @dataclass(frozen=True)
@@ -131,30 +134,25 @@ def wait_out(revoked: Collection[Revoked], clock: Callable[[], datetime] = timez
 
 def delete_events(customer: Customer, counts: Counter[str], keep: Collection[int] = ()) -> int:
     """Delete the customer's events but ``keep``, in batches; the events deleted."""
+    return delete_rows(customer.events().exclude(pk__in=list(keep)), counts)
+
+
+def delete_rows(queryset: models.QuerySet[Any], counts: Counter[str]) -> int:
+    """Delete ``queryset`` in batches of SEG_ERASURE_BATCH, each its own transaction; the
+    rows deleted. The keys are read a pass of PASS batches at a time (one query, not
+    one a batch), until a pass finds none."""
     size: int = conf.get_setting("SEG_ERASURE_BATCH")
-    rows = customer.events().exclude(pk__in=list(keep)).order_by("pk")
+    rows = queryset.order_by("pk").values_list("pk", flat=True)
     total = 0
-    while True:
-        ids = list(rows.values_list("pk", flat=True)[:size])
-        if not ids:
-            return total
-        with transaction.atomic():
-            total += _delete(Event.objects.filter(pk__in=ids), counts)
+    while ids := list(rows[: size * PASS]):
+        for start in range(0, len(ids), size):
+            with transaction.atomic():
+                chunk = queryset.model._default_manager.filter(pk__in=ids[start : start + size])
+                total += _delete(chunk, counts)
+    return total
 
 
-def delete_rows(queryset: models.QuerySet[models.Model], counts: Counter[str]) -> int:
-    """Delete ``queryset`` in batches of SEG_ERASURE_BATCH; the rows deleted."""
-    size: int = conf.get_setting("SEG_ERASURE_BATCH")
-    total = 0
-    while True:
-        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:size])
-        if not ids:
-            return total
-        with transaction.atomic():
-            total += _delete(queryset.model._default_manager.filter(pk__in=ids), counts)
-
-
-def _delete(queryset: models.QuerySet[models.Model], counts: Counter[str]) -> int:
+def _delete(queryset: models.QuerySet[Any], counts: Counter[str]) -> int:
     """Delete through the ORM (cascades included), adding to ``counts`` by model name.
     Only keys are read: the rows' contents are not needed to delete them."""
     _, by_label = queryset.only("pk").delete()
