@@ -237,7 +237,7 @@ def test_a_worker_posts_no_claim_revoked_while_its_batch_is_on_the_wire(
     settings.SEG_ORDER_PER_CUSTOMER = False
     ingest(orders("u-di", "di@example.com", 3, "di"))
     ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
-    sandbox.script(default=Answer(delay=0.5))
+    sandbox.script(default=Answer(delay=1.5))
     # The request has begun (its record is unfinished), as when erase() waits for claims.
     ErasureRequest.objects.create(kind=ErasureKind.DELETE, requested_by="dpo")
     verdicts: list[Any] = []
@@ -249,8 +249,10 @@ def test_a_worker_posts_no_claim_revoked_while_its_batch_is_on_the_wire(
         revoked = deletion.stop(reach(named(user_id="u-di")), timezone.now(), counts)
     finally:
         worker.join()
-    # The post on the wire ended; the two claims behind it were never posted.
-    assert len(revoked) == 3 and len(verdicts) == 1 and sandbox.arrived == 1
+    # The post on the wire ended (its outcome maybe stored before the revocation); the two
+    # claims behind it were revoked, and never posted.
+    assert {r.event_id for r in revoked} >= set(ids[1:])
+    assert len(verdicts) == 1 and sandbox.arrived == 1
     deletion.wait_out(revoked)
     assert deletion.delete_events(reach(named(user_id="u-di")), counts) == 3
 
