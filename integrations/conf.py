@@ -44,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     # (integrations.Seg.userHash, which {% seg_analytics %} adds); None: derived
     # from SECRET_KEY.
     "SEG_IDENTITY_SECRET": None,
+    # The key of the HMAC an erasure request keeps of a customer's ids, and that
+    # suppression matches at ingest (integrations.ingest.refusals); None: derived
+    # from SECRET_KEY. Set it before rotating SECRET_KEY.
+    "SEG_ERASURE_KEY": None,
+    # Rows an erasure request deletes per transaction.
+    "SEG_ERASURE_BATCH": 1000,
     # How long a page's signature vouches for its user (a leaked one stops then).
     "SEG_SIGNATURE_MAX_AGE": timedelta(days=1),
     # Segment Consent Management: the consent category ids (as the shop's consent

@@ -179,6 +179,11 @@ SEG_BROWSER_RETENTION = float(os.environ.get("SEG_BROWSER_RETENTION") or 24 * 60
 SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 # The key pages' signed identifies are checked with; unset: derived from SECRET_KEY.
 SEG_IDENTITY_SECRET = os.environ.get("SEG_IDENTITY_SECRET") or None
+# The key of the hashes erasure requests keep and suppression matches; unset: derived
+# from SECRET_KEY (set it before rotating SECRET_KEY).
+SEG_ERASURE_KEY = os.environ.get("SEG_ERASURE_KEY") or None
+# Rows an erasure request deletes per transaction.
+SEG_ERASURE_BATCH = int(os.environ.get("SEG_ERASURE_BATCH") or 1000)
 # Seconds a page's signature vouches for its user.
 SEG_SIGNATURE_MAX_AGE = float(os.environ.get("SEG_SIGNATURE_MAX_AGE") or 24 * 60 * 60)
 # The consent categories Seg belongs to (comma-separated ids); unset: not enforced.

@@ -55,7 +55,7 @@ ORDER: list[tuple[str, ...]] = [
     ("core",),
     ("lifecycle",),
     ("ingest", "delivery"),
-    ("web", "operating", "checks"),
+    ("web", "operating", "checks", "erasure"),
     ("dev",),
 ]
 RANK = {room: rank for rank, rooms in enumerate(ORDER) for room in rooms}

@@ -28,6 +28,7 @@ TEXT = [
     ("SEG_ANALYTICS_JS_URL", "https://cdn.shop/a.js", "https://cdn.shop/a.js"),
     ("SEG_CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For"),
     ("SEG_IDENTITY_SECRET", "s3cret", "s3cret"),
+    ("SEG_ERASURE_KEY", "k3y", "k3y"),
     ("SEG_CONSENT_CATEGORIES", "C0004, Marketing", ["C0004", "Marketing"]),
 ]
 # Unset, each of these keeps the app's default (None).
@@ -36,6 +37,7 @@ OPTIONAL_TEXT = [
     "SEG_ANALYTICS_JS_URL",
     "SEG_CLIENT_IP_HEADER",
     "SEG_IDENTITY_SECRET",
+    "SEG_ERASURE_KEY",
 ]
 # Read as on or off.
 FLAGS = ["SEG_ORDER_PER_CUSTOMER"]
