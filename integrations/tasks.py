@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from django.db import close_old_connections
 
-from . import delivery, ingest, lifecycle
+from . import delivery, ingest, instruments, lifecycle
 from .core import DELIVER_EVENT, DELIVER_EVENTS, FAN_OUT, PURGE, RELEASE, SWEEP, TASKS
 
 
@@ -23,6 +24,12 @@ def close_old_connections_around_a_task(sender: Task[Any, Any] | None = None, **
     shop's own tasks keep whatever Celery does for them."""
     if sender is not None and sender.name in TASKS:
         close_old_connections()
+
+
+@worker_process_shutdown.connect
+def forget_a_pool_process(pid: int | None = None, **_: Any) -> None:
+    """A pool process exits: its counters stay counted (``instruments.process_gone``)."""
+    instruments.process_gone(pid or os.getpid())
 
 
 @shared_task(name=DELIVER_EVENT, acks_late=True, reject_on_worker_lost=True)
