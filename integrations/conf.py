@@ -121,6 +121,8 @@ DEFAULTS: dict[str, Any] = {
     # The readiness checks whose failure makes /readyz answer 503 (of database,
     # broker, worker); the others are reported only.
     "SEG_READY_REQUIRES": ("database",),
+    # OpenTelemetry traces (integrations.tracing; the otel extra).
+    "SEG_TRACING": False,
 }
 
 DURATIONS = {

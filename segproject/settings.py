@@ -190,6 +190,8 @@ SEG_IDENTIFY_REFRESH = float(os.environ.get("SEG_IDENTIFY_REFRESH") or 24 * 60 *
 SEG_METRICS_TOKEN = os.environ.get("SEG_METRICS_TOKEN") or None
 SEG_METRICS_ALLOWED_IPS = env_list("SEG_METRICS_ALLOWED_IPS")
 SEG_READY_REQUIRES = env_list("SEG_READY_REQUIRES", "database")
+# OpenTelemetry traces (the otel extra), exported over OTLP/HTTP as OTEL_* variables say.
+SEG_TRACING = env_bool("SEG_TRACING")
 # Keep each customer's events in the shop's order (on unless 0, off, false or no).
 SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
     "0",
