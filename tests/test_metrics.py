@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -95,8 +96,12 @@ def test_counts_move_across_gunicorn_workers_and_a_celery_worker(
     env = {"PROMETHEUS_MULTIPROC_DIR": str(counted), "SEG_METRICS_TOKEN": TOKEN}
     start_worker(concurrency=2, **env)
     web = start_web(SEG_BROWSER_RATE_LIMIT="0", **env)
-    web_workers = children(web.proc.pid)
-    assert len(web_workers) == 2
+
+    def booted() -> set[int] | None:
+        found = children(web.proc.pid)
+        return found if len(found) == 2 else None
+
+    web_workers: set[int] = wait_until(booted)
     before = scrape(web)
     assert value(before, "seg_events_received_total", call_type="identify", key_kind="server") == 0
     # Seg's first two answers are transient: two retries before the first delivery.
@@ -106,21 +111,26 @@ def test_counts_move_across_gunicorn_workers_and_a_celery_worker(
         answer = requests.post(f"{web.url}/seg/v1/{call}", json=body, timeout=30)
         assert answer.status_code == 200, answer.text
 
-    identifies = 0
-    # One connection a call, several at once: both gunicorn workers take some.
-    with ThreadPoolExecutor(8) as pool:
-        for _ in range(10):
-            calls: list[tuple[str, dict[str, Any]]] = [
-                ("identify", {"userId": f"u-{uuid.uuid4()}", "writeKey": WRITE_KEY})
-                for _ in range(8)
-            ]
-            for _, body in calls:
-                body["traits"] = {"email": f"{body['userId']}@example.com"}
-            list(pool.map(lambda call: post(*call), calls))
-            identifies += len(calls)
-            if len([n for n in counted_by(counted, web_workers).values() if n]) == 2:
-                break
-    assert len([n for n in counted_by(counted, web_workers).values() if n]) == 2
+    # Each gunicorn worker in turn takes calls while the other is stopped (it cannot
+    # accept), so each counts its own, and the scrape adds both.
+    identifies, each = 0, 6
+    with ThreadPoolExecutor(4) as pool:
+        for pid in sorted(web_workers):
+            others = web_workers - {pid}
+            for other in others:
+                os.kill(other, signal.SIGSTOP)
+            try:
+                users = [f"u-{uuid.uuid4()}" for _ in range(each)]
+                bodies = [
+                    {"userId": u, "traits": {"email": f"{u}@example.com"}, "writeKey": WRITE_KEY}
+                    for u in users
+                ]
+                list(pool.map(lambda body: post("identify", body), bodies))
+            finally:
+                for other in others:
+                    os.kill(other, signal.SIGCONT)
+            identifies += each
+    assert counted_by(counted, web_workers) == dict.fromkeys(web_workers, each)
     for n in range(3):  # a page's anonymous visitor: held
         post("page", {"anonymousId": f"a-{n}", "name": "Home", "writeKey": BROWSER_KEY})
     withheld = {"userId": "w", "traits": {"email": "w@example.com"}, "writeKey": WRITE_KEY}
