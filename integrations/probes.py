@@ -6,7 +6,8 @@
   so a restart is never the answer to a database or broker outage.
 * ``GET /readyz`` (readiness): the database, the broker and a live worker
   (``checks.readiness``), as JSON; 503 when a check in SEG_READY_REQUIRES fails
-  (default: the database alone, which is all that storing a call needs).
+  (default: the database alone, which is all that storing a call needs). What
+  each check saw (an error can name a host) only for whom ``allowed`` lets in.
 * ``GET /metrics``: Prometheus's exposition (``operating.exposition``), for a
   scrape that SEG_METRICS_TOKEN and SEG_METRICS_ALLOWED_IPS let in (``allowed``).
 """
@@ -41,9 +42,7 @@ def allowed(request: HttpRequest) -> HttpResponse | None:
     is refused (403) unless DEBUG is on: metrics name the shop's volumes and its backlog.
     """
     token = conf.get_setting("SEG_METRICS_TOKEN")
-    networks = [
-        ipaddress.ip_network(n, strict=False) for n in conf.text_list("SEG_METRICS_ALLOWED_IPS")
-    ]
+    networks = allowed_networks()
     if not token and not networks:
         return None if settings.DEBUG else HttpResponse(NO_ACCESS, status=403)
     if networks and not _within(client_address(request), networks):
@@ -57,6 +56,18 @@ def allowed(request: HttpRequest) -> HttpResponse | None:
             refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return refused
     return None
+
+
+def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """SEG_METRICS_ALLOWED_IPS as networks (an address is a network of one); an entry
+    that is neither is left out (``integrations.E105`` names it)."""
+    networks = []
+    for entry in conf.text_list("SEG_METRICS_ALLOWED_IPS"):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+    return networks
 
 
 def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
@@ -91,14 +102,12 @@ def readyz(request: HttpRequest) -> HttpResponse:
     probes = checks.readiness()
     required = conf.text_list("SEG_READY_REQUIRES")
     ok = checks.ready(probes, required)
+    detailed = allowed(request) is None
     body = {
         "status": "ok" if ok else "fail",
         "checks": {
-            probe.name: {
-                "ok": probe.ok,
-                "required": probe.name in required,
-                "detail": probe.detail,
-            }
+            probe.name: {"ok": probe.ok, "required": probe.name in required}
+            | ({"detail": probe.detail} if detailed else {})
             for probe in probes
         },
     }

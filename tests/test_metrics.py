@@ -219,6 +219,7 @@ def test_the_python_api_counts_as_its_own_key_kind(
         ({"SEG_METRICS_ALLOWED_IPS": ["10.0.0.0/8"]}, {}, "10.1.2.3", 200),
         ({"SEG_METRICS_ALLOWED_IPS": "10.0.0.0/8, ::1"}, {}, "192.0.2.1", 403),
         ({"SEG_METRICS_ALLOWED_IPS": ["2001:db8::/32"]}, {}, "2001:db8::7", 200),
+        ({"SEG_METRICS_ALLOWED_IPS": "shop.internal, 10.0.0.0/8"}, {}, "10.1.2.3", 200),
         (
             {"SEG_METRICS_TOKEN": TOKEN, "SEG_METRICS_ALLOWED_IPS": ["10.0.0.0/8"]},
             {"Authorization": f"Bearer {TOKEN}"},
@@ -234,6 +235,7 @@ def test_the_python_api_counts_as_its_own_key_kind(
         "allowed address",
         "other address",
         "allowed ipv6 network",
+        "a wrong entry left out",
         "token from another address",
     ],
 )

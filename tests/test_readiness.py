@@ -19,8 +19,13 @@ from .conftest import ROOT, RedisServer, WebServer, Worker, child_env, wait_unti
 EVERYTHING = "database,broker,worker"
 
 
-def ready(web: WebServer) -> tuple[int, dict[str, Any]]:
-    answer = requests.get(f"{web.url}/readyz", timeout=30)
+TOKEN = "ops-token"
+
+
+def ready(web: WebServer, token: str | None = TOKEN) -> tuple[int, dict[str, Any]]:
+    """/readyz's answer; what each check saw only with the token that reads /metrics."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answer = requests.get(f"{web.url}/readyz", headers=headers, timeout=30)
     return answer.status_code, answer.json()
 
 
@@ -41,7 +46,7 @@ def test_ready_once_a_worker_answers(
     start_web: Callable[..., WebServer],
     start_worker: Callable[..., Worker],
 ) -> None:
-    web = start_web(SEG_READY_REQUIRES=EVERYTHING)
+    web = start_web(SEG_READY_REQUIRES=EVERYTHING, SEG_METRICS_TOKEN=TOKEN)
     live = requests.get(f"{web.url}/healthz", timeout=30)
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
 
@@ -51,6 +56,9 @@ def test_ready_once_a_worker_answers(
     assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
     assert not body["checks"]["worker"]["ok"]
     assert "no worker answered" in body["checks"]["worker"]["detail"]
+    status, body = ready(web, token=None)  # to anyone else: what failed, not what it saw
+    assert status == 503
+    assert body["checks"]["worker"] == {"ok": False, "required": True}
     env = child_env(sandbox)
     no_worker = seg_health(env)
     assert no_worker.returncode == 1, no_worker.stdout + no_worker.stderr
@@ -76,8 +84,10 @@ def test_a_broker_that_goes_away(
     """By default only the database makes the web unready: calls are still stored while
     the broker is away (the sweeper queues them later), so the broker is reported and, when
     required, fails readiness."""
-    plain = start_web(REDIS_URL=private_redis.url)
-    strict = start_web(REDIS_URL=private_redis.url, SEG_READY_REQUIRES="database,broker")
+    plain = start_web(REDIS_URL=private_redis.url, SEG_METRICS_TOKEN=TOKEN)
+    strict = start_web(
+        REDIS_URL=private_redis.url, SEG_READY_REQUIRES="database,broker", SEG_METRICS_TOKEN=TOKEN
+    )
     assert ready(strict)[0] == 200
     private_redis.stop()
 
