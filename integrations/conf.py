@@ -121,6 +121,9 @@ DEFAULTS: dict[str, Any] = {
     # The readiness checks whose failure makes /readyz answer 503 (of database,
     # broker, worker); the others are reported only.
     "SEG_READY_REQUIRES": ("database",),
+    # "host:port" where a Celery worker serves its host's counters (no token: bind it
+    # where only Prometheus reaches); None: none, the web's /metrics has them.
+    "SEG_WORKER_METRICS_BIND": None,
     # OpenTelemetry traces (integrations.tracing; the otel extra).
     "SEG_TRACING": False,
 }

@@ -28,7 +28,7 @@ from integrations.dev.sandbox import Answer, Sandbox
 from integrations.ingest import ingest
 from integrations.models import Source
 
-from .conftest import BROWSER_KEY, ROOT, WRITE_KEY, WebServer, Worker, wait_until
+from .conftest import BROWSER_KEY, ROOT, WRITE_KEY, WebServer, Worker, free_port, wait_until
 
 TOKEN = "scrape-token"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -169,6 +169,29 @@ def test_counts_move_across_gunicorn_workers_and_a_celery_worker(
     assert 0 < time.time() - value(after, "seg_last_attempt_timestamp_seconds") < 60
     # No label carries an id or an email.
     assert not [key for key in after if any("@" in v or "u-" in v for _, v in key[1])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_on_a_host_of_its_own_serves_its_counters(
+    tmp_path: Path, sandbox: Sandbox, start_worker: Callable[..., Worker]
+) -> None:
+    port = free_port()
+    start_worker(
+        concurrency=2,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        SEG_WORKER_METRICS_BIND=f"127.0.0.1:{port}",
+    )
+    ingest([{"type": "identify", "userId": "solo", "traits": {"email": "solo@example.com"}}])
+
+    def counted() -> Samples | None:
+        answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        samples = parse(answer.text)
+        done = value(samples, "seg_delivery_attempts_total", outcome="delivered") == 1
+        return samples if done else None
+
+    samples = wait_until(counted, timeout=60)
+    assert value(samples, "seg_delivery_latency_seconds_count") == 1
+    assert not [name for name, _ in samples if name == "seg_due_events"]  # the web's
 
 
 @pytest.mark.django_db

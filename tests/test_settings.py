@@ -32,6 +32,7 @@ TEXT = [
     ("SEG_METRICS_TOKEN", "t0ken", "t0ken"),
     ("SEG_METRICS_ALLOWED_IPS", "10.0.0.0/8, ::1", ["10.0.0.0/8", "::1"]),
     ("SEG_READY_REQUIRES", "database,broker", ["database", "broker"]),
+    ("SEG_WORKER_METRICS_BIND", "0.0.0.0:9808", "0.0.0.0:9808"),
 ]
 # Unset, each of these keeps the app's default (None).
 OPTIONAL_TEXT = [
@@ -40,6 +41,7 @@ OPTIONAL_TEXT = [
     "SEG_CLIENT_IP_HEADER",
     "SEG_IDENTITY_SECRET",
     "SEG_METRICS_TOKEN",
+    "SEG_WORKER_METRICS_BIND",
 ]
 # Read as on or off.
 FLAGS = ["SEG_ORDER_PER_CUSTOMER", "SEG_TRACING"]

@@ -6,6 +6,7 @@ from ..core import WITHHELD_BY
 from .charts import bars, stacked
 from .dates import ago, shown
 from .exposition import render as exposition
+from .exposition import serve_counters
 from .metrics import (
     counts_by_window,
     delivered_per_minute,
@@ -28,6 +29,7 @@ __all__ = [
     "history",
     "latency_percentiles",
     "oldest_pending",
+    "serve_counters",
     "shown",
     "stacked",
     "top_errors",

@@ -34,7 +34,7 @@ from django.db import DatabaseError
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -128,16 +128,25 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-def registry() -> CollectorRegistry:
-    """A registry for one scrape: every process's counters, and the state."""
+def registry(state: bool = True) -> CollectorRegistry:
+    """A registry for one scrape: every process's counters, and the state (``state``)."""
     instruments.prime()
     scrape = CollectorRegistry(auto_describe=False)
     if instruments.multiprocess_dir():
         MultiProcessCollector(scrape)  # type: ignore[no-untyped-call]
     else:
         scrape.register(_ThisProcess())
-    scrape.register(StateCollector())
+    if state:
+        scrape.register(StateCollector())
     return scrape
+
+
+def serve_counters(bind: str) -> None:
+    """Serve this host's counters alone (no state: the web's /metrics has it) over HTTP at
+    ``bind`` ("host:port"), from a thread: for a Celery worker whose host runs no web
+    process (SEG_WORKER_METRICS_BIND). Raises ValueError for a bind with no port."""
+    host, _, port = bind.rpartition(":")
+    start_http_server(int(port), host.strip("[]") or "127.0.0.1", registry(state=False))
 
 
 def render(accept: str) -> tuple[bytes, str]:
