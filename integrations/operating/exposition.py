@@ -16,8 +16,11 @@ Two sources, each chosen for what it measures:
   kept by the processes would be as many values as processes, stale for those
   that died, and blind to rows that no live process touched. Each is one
   indexed read (``seg_event_due``, ``seg_event_held_since``,
-  ``seg_attempt_started``) and one Redis round trip;
-  ``benchmarks/scrape.py`` measures a scrape at a million rows.
+  ``seg_attempt_started``) and one Redis round trip. Measured at a million
+  rows (``benchmarks/scrape.py``, PostgreSQL, 2 cores): 14 ms a scrape with
+  1,000 events due, 150 ms with 100,000 due and 50,000 held (the counts grow
+  with the rows counted, not the table), and about 1.5 ms more for each
+  process file to add up (300 ms with 100 files).
 
 A source that cannot be read gives ``seg_state_up{source=...} 0`` and no
 values of its own, never a failed scrape: the counters still come through.
