@@ -27,7 +27,7 @@ def _call(kind: str, fields: dict[str, Any]) -> str:
         if value is None:
             continue
         message[key] = value.isoformat() if isinstance(value, datetime) else value
-    result = ingest([message], kind)
+    result = ingest([message], kind, via="api")
     if result.errors:
         raise result.errors[0][1]
     return result.message_ids[0] if result.message_ids else str(message.get("messageId", ""))

@@ -22,6 +22,11 @@ if [ -z "${SECRET_KEY:-}" ]; then
   [ -f "$RUN_DIR/secret_key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$RUN_DIR/secret_key"
   SECRET_KEY="$(cat "$RUN_DIR/secret_key")"; export SECRET_KEY
 fi
+if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+  # Every process counts in one directory, emptied at each start; /metrics adds them up.
+  export PROMETHEUS_MULTIPROC_DIR="$RUN_DIR/prometheus"
+  rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+fi
 if [ -z "${SEG_TRACKER_URL:-}" ]; then
   sandbox_port="${SEG_SANDBOX_PORT:-8765}"
   "$PY" manage.py seg_sandbox --port "$sandbox_port" & pids+=($!)

@@ -190,6 +190,15 @@ SEG_SIGNATURE_MAX_AGE = float(os.environ.get("SEG_SIGNATURE_MAX_AGE") or 24 * 60
 SEG_CONSENT_CATEGORIES = env_list("SEG_CONSENT_CATEGORIES")
 # Seconds within which an identify that says what Seg accepted last is not sent again.
 SEG_IDENTIFY_REFRESH = float(os.environ.get("SEG_IDENTIFY_REFRESH") or 24 * 60 * 60)
+# Who may read /metrics: a bearer token, and/or client addresses or networks
+# (comma-separated); neither: refused unless DEBUG. Which readiness checks fail /readyz.
+SEG_METRICS_TOKEN = os.environ.get("SEG_METRICS_TOKEN") or None
+SEG_METRICS_ALLOWED_IPS = env_list("SEG_METRICS_ALLOWED_IPS")
+SEG_READY_REQUIRES = env_list("SEG_READY_REQUIRES", "database")
+# Where a worker on a host with no web process serves its counters ("127.0.0.1:9808").
+SEG_WORKER_METRICS_BIND = os.environ.get("SEG_WORKER_METRICS_BIND") or None
+# OpenTelemetry traces (the otel extra), exported over OTLP/HTTP as OTEL_* variables say.
+SEG_TRACING = env_bool("SEG_TRACING")
 # Keep each customer's events in the shop's order (on unless 0, off, false or no).
 SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
     "0",

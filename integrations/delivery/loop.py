@@ -49,6 +49,7 @@ class Claim:
 
 CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
 CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event")  # the line
+CLAIMED_FIELDS += ("received_at",)  # the delivery latency (instruments)
 
 
 def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:

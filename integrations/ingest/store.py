@@ -19,7 +19,7 @@ from typing import cast
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from .. import conf, core, lifecycle
+from .. import conf, core, instruments, lifecycle
 from ..core import JSON, JSONObject, SegAction, SegmentMessage
 from ..exceptions import InvalidMessage
 from ..lifecycle import HELD_REASON
@@ -191,14 +191,16 @@ def ingest(
     *,
     source: str = Source.SERVER,
     sent_at: str | None = None,
+    via: str | None = None,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
     ``call_type`` is the type the endpoint implies (None for a batch, whose
     items name their own); ``source`` who sent them (``Source``: the shop's
     server, or a page through a browser key); ``sent_at`` the batch's ``sentAt``,
-    for its messages that carry none (``clocks.event_time``). A bad message is reported in
-    ``Result.errors`` by its index and never costs the good ones. A messageId
+    for its messages that carry none (``clocks.event_time``); ``via`` the kind of key
+    counted in ``instruments`` (``api`` for the Python API; default: ``source``). A bad
+    message is reported in ``Result.errors`` by its index and never costs the good ones. A messageId
     already stored for the same source is counted as a duplicate and not stored
     again. A message naming a suppressed customer is refused (``refusals``): counted
     in ``Result.refused``, and nothing of it is stored. Database errors propagate:
@@ -230,6 +232,8 @@ def ingest(
         except (IntegrityError, OperationalError) as error:
             if in_caller or attempt + 1 == TRIES or not locks.lost_race(error):
                 raise
+    counted = [(row.call_type, row.status, row.status_reason) for row in batch.rows]
+    transaction.on_commit(partial(instruments.received, counted, via or source))
     result.duplicates, result.refused = duplicates, refused
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]

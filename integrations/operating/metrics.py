@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, ExpressionWrapper, F, Max, Min, Q, fields
 from django.db.models.functions import TruncMinute
 
+from ..core import WITHHELD_BY
 from ..models import Attempt, Event, Status
 
 WINDOWS = (
@@ -108,13 +109,6 @@ def held_summary() -> tuple[int, datetime | None]:
         n=Count("pk"), oldest=Min("received_at")
     )
     return held["n"], held["oldest"]
-
-
-# What a withheld event's reason starts with, by who withheld it (core.routing).
-WITHHELD_BY = {
-    "integrations": "Withheld by the integrations object",
-    "consent": "Withheld by consent",
-}
 
 
 def withheld_by_reason(since: datetime) -> dict[str, int]:
