@@ -4,6 +4,7 @@
 - ``views``: the delivery dashboard, the customer page, and the panes of an
   event's page (what was sent, what Seg answered, the history).
 - ``records``: suppression rules, identities and aliases.
+- ``backfill``: the backfill runs, their progress and the items they refused.
 - ``display``, ``lists``, ``forms``: status badges and JSON, the list's filters and
   paginator, and the suppress form.
 
@@ -12,6 +13,6 @@ choices, and an index behind each. Actions are set-based and each is guarded
 by its own permission.
 """
 
-from . import events, records
+from . import backfill, events, records
 
-__all__ = ["events", "records"]
+__all__ = ["backfill", "events", "records"]

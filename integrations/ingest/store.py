@@ -62,7 +62,8 @@ class _Batch:
         resolver, kind = self.resolver, message["type"]
         sent_user, anonymous_id = message.get("userId"), message.get("anonymousId")
         signed = vouching.voucher(sent_user, raw) if self.source == Source.BROWSER else None
-        server = self.source == Source.SERVER or signed is not None
+        # A backfill speaks as the shop's server: the shop's own history.
+        server = self.source != Source.BROWSER or signed is not None
         scope = Source.SERVER if server else Source.BROWSER
         user_id = sent_user if server else None
         own, warnings = core.email_in(message), list[str]()
@@ -150,7 +151,7 @@ class _Batch:
                 row.user_id or None,
                 row.anonymous_id or None,
                 self.source,
-                vouched=self.source == Source.SERVER or bool(row.user_id),
+                vouched=self.source != Source.BROWSER or bool(row.user_id),
             )
             if not email:
                 continue
