@@ -156,7 +156,7 @@ class Worker:
         self.log = self.log_path.open("w")
         command = [sys.executable, "-m", "celery", "-A", "segproject", "worker"]
         command += ["--loglevel", "INFO", "--concurrency", str(concurrency)]
-        command += ["-Q", "seg,seg_browser"]
+        command += ["-Q", "seg,seg_browser,seg_backfill"]
         command += ["--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
         if beat:
             schedule = ROOT / ".run" / f"beat-{name}-{os.getpid()}"
