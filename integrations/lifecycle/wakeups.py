@@ -54,8 +54,9 @@ def queue(
     ``source``: the source of every one of ``ids``, when the caller knows it;
     else it is read from the rows (one query per 500 ids). The server's
     events are published first, to ``seg``, then the pages', to
-    ``seg_browser``; a task never mixes the two. A task takes up to
-    SEG_DELIVERY_BATCH events. More than one task's worth goes out as one
+    ``seg_browser``, then a backfill's, to ``seg_backfill``; a task never mixes
+    them. A task takes up to SEG_DELIVERY_BATCH events (a backfill's,
+    SEG_BACKFILL_BATCH). More than one task's worth goes out as one
     fan-out message, which a worker turns into the tasks: a publish costs
     about a millisecond, and the shop's request should not pay it many
     times. Events not queued (the broker refused, or this process is pausing
@@ -88,7 +89,8 @@ def by_source(ids: Sequence[int]) -> dict[Source, list[int]]:
 
 def _queue_one(ids: list[int], countdown: timedelta | None, fan_out: bool, source: Source) -> bool:
     """``queue`` for events of one source, to that source's queue."""
-    size = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    batch = "SEG_BACKFILL_BATCH" if source == Source.BACKFILL else "SEG_DELIVERY_BATCH"
+    size = max(int(conf.get_setting(batch)), 1)
     send_task = partial(current_app.send_task, queue=QUEUES[source], retry=False)
     if fan_out and len(ids) > size and countdown is None:
         return _publish(ids, partial(send_task, FAN_OUT, (ids, source.value)))

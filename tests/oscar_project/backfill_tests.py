@@ -76,6 +76,7 @@ def history(customers: int, orders: int, settings: Any) -> tuple[list[Any], list
         for order in made
     )
     Order.objects.filter(pk=template.pk).update(date_placed=START + timedelta(days=customers))
+    template.refresh_from_db()
     settings.SEG_OSCAR_SIGNALS = ("order_placed", "user_registered", "user_logged_in")
     return users, [template, *made]
 
@@ -166,7 +167,10 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
     users, placed = history(customers, orders, settings)
     # Live customers: new ones, and customers whose history is being backfilled.
     live_users = [shop.customer("live@example.com"), users[1], users[2]]
-    start_worker(concurrency=2)
+    # As the README advises for a big history: the live queues' worker, and one of the
+    # backfill's own (the live one would take the backfill's wake-ups last, if alone).
+    start_worker(concurrency=2, queues="seg,seg_browser")
+    start_worker(concurrency=1, name="history", queues="seg_backfill")
     sandbox.clear()
 
     with Live("alone", live_users, 0.1) as alone:
@@ -174,12 +178,12 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
     without = alone.delays(sandbox)
 
     with Live("beside", live_users, 0.1) as beside:
-        first = command("--rate", "40")
+        first = command("--rate", "20")
         wait_until(lambda: BackfillRun.objects.filter(done__gte=orders // 3).exists(), timeout=120)
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed_at = BackfillRun.objects.get().done
-        second = command("--rate", "40")
+        second = command("--rate", "20")
         output, _ = second.communicate(timeout=300)
         assert second.returncode == 0, output.decode()
         # Live orders sent while the history was still on its way.
@@ -229,7 +233,7 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
         f"\nlive delay during the backfill ({in_flight} of its events pending at its end): "
         f"{summary(with_backfill)}"
     )
-    assert statistics.median(with_backfill) <= statistics.median(without) * 1.5 + 0.15
+    assert statistics.median(with_backfill) <= statistics.median(without) * 1.5 + 0.05
 
 
 @pytest.mark.django_db(transaction=True)
