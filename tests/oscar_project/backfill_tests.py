@@ -7,6 +7,7 @@ SIGKILLed mid-run and started again.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -163,14 +164,18 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
     known_sandbox: Sandbox, start_worker: Any, settings: Any
 ) -> None:
     sandbox = known_sandbox
+    # benchmarks/backfill.py runs this test with 10,000 orders, a higher rate, more workers.
     customers, orders = 40, int(os.environ.get("SEG_TEST_BACKFILL_ORDERS", "300"))
+    rate = os.environ.get("SEG_TEST_BACKFILL_RATE", "20")
+    patience = max(120.0, 3 * orders / float(rate))
     users, placed = history(customers, orders, settings)
     # Live customers: new ones, and customers whose history is being backfilled.
     live_users = [shop.customer("live@example.com"), users[1], users[2]]
     # As the README advises for a big history: the live queues' worker, and one of the
     # backfill's own (the live one would take the backfill's wake-ups last, if alone).
     start_worker(concurrency=2, queues="seg,seg_browser")
-    start_worker(concurrency=1, name="history", queues="seg_backfill")
+    history_workers = int(os.environ.get("SEG_TEST_BACKFILL_WORKERS", "1"))
+    start_worker(concurrency=history_workers, name="history", queues="seg_backfill")
     sandbox.clear()
 
     with Live("alone", live_users, 0.1) as alone:
@@ -178,13 +183,16 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
     without = alone.delays(sandbox)
 
     with Live("beside", live_users, 0.1) as beside:
-        first = command("--rate", "20")
-        wait_until(lambda: BackfillRun.objects.filter(done__gte=orders // 3).exists(), timeout=120)
+        began = time.time()
+        first = command("--rate", rate)
+        wait_until(
+            lambda: BackfillRun.objects.filter(done__gte=orders // 3).exists(), timeout=patience
+        )
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed_at = BackfillRun.objects.get().done
-        second = command("--rate", "20")
-        output, _ = second.communicate(timeout=300)
+        second = command("--rate", rate)
+        output, _ = second.communicate(timeout=patience)
         assert second.returncode == 0, output.decode()
         # Live orders sent while the history was still on its way.
         in_flight = Event.objects.filter(source=Source.BACKFILL, status=Status.PENDING).count()
@@ -199,8 +207,10 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
         lambda: (
             Event.objects.filter(source=Source.BACKFILL, status=Status.DELIVERED).count() == items
         ),
-        timeout=240,
+        timeout=patience,
     )
+    last = Event.objects.filter(source=Source.BACKFILL).order_by("-delivered_at")[0].delivered_at
+    assert last is not None
     keys = sandbox.delivered_keys()
     backfilled = Counter({k: n for k, n in keys.items() if k.startswith("backfill:")})
     expected = {f"backfill:{message_id(order)}" for order in placed}
@@ -228,6 +238,15 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
             by_customer.setdefault(email, []).append(received.body["Date"])
     assert all(dates_ == sorted(dates_) for dates_ in by_customer.values())
 
+    figures = {
+        "items": items,
+        "rate_cap": float(rate),
+        "history_workers": history_workers,
+        "seconds": round(last.timestamp() - began, 1),
+        "live_alone": sorted(without),
+        "live_beside": sorted(with_backfill),
+    }
+    print("\nBACKFILL-FIGURES " + json.dumps(figures))
     print(
         f"\nlive delay without the backfill: {summary(without)};"
         f"\nlive delay during the backfill ({in_flight} of its events pending at its end): "
