@@ -636,11 +636,15 @@ class BackfillRun(models.Model):
     rate = models.FloatField(
         _("rate cap"), default=0.0, help_text=_("Events per second the run stored at most.")
     )
-    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    started_at = models.DateTimeField(
+        _("started"), default=timezone.now, help_text=_("When the run was first started.")
+    )
     updated_at = models.DateTimeField(
         _("last progress"), default=timezone.now, help_text=_("When the cursor last moved.")
     )
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    finished_at = models.DateTimeField(
+        _("finished"), null=True, blank=True, help_text=_("When it read its last item.")
+    )
 
     class Meta:
         verbose_name = _("backfill run")
