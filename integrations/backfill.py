@@ -98,7 +98,8 @@ class JsonLines:
     kind: str = BackfillRun.Kind.JSONL
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+        # Absolute, so that a run resumes whatever directory the command is run from.
+        self.path = str(Path(path).resolve())
 
     def count(self, since: datetime | None, until: datetime | None) -> int:
         with open(self.path, "rb") as lines:
