@@ -8,9 +8,10 @@ never holds back one of the shop's server's: an order waits only on the
 server's earlier events of its customer, a page's event on every earlier
 one. A backfill's event (the shop's history) waits on the server's and on
 the backfill's own earlier ones, and holds back no live event: the history
-is in order within itself. The rule lives in the claim's query (``first_in_line``), so it holds
-whatever the workers, the wake-ups or the sweeper do; the wake-ups here only
-make it prompt. ``SEG_ORDER_PER_CUSTOMER`` (default on) turns it off.
+is in order within itself. The rule lives in the claim's query
+(``first_in_line``), so it holds whatever the workers, the wake-ups or the
+sweeper do; the wake-ups here only make it prompt. ``SEG_ORDER_PER_CUSTOMER``
+(default on) turns it off.
 """
 
 from __future__ import annotations
