@@ -161,7 +161,7 @@ def worker(concurrency: int, tracker: str, name: str = "worker", **extra: str) -
         "--concurrency",
         str(concurrency),
         "-Q",
-        "seg,seg_browser",
+        "seg,seg_browser,seg_backfill",
         "--without-gossip",
         "--without-mingle",
         "--hostname",

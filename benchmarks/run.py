@@ -41,7 +41,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks import browser, erase, flood, harness, scrape  # noqa: E402
+from benchmarks import backfill, browser, erase, flood, harness, scrape  # noqa: E402
 from benchmarks.harness import Row, median, percentile  # noqa: E402
 from integrations import api  # noqa: E402
 from integrations.core import validate  # noqa: E402
@@ -817,6 +817,7 @@ def main() -> int:
         part("flood", lambda: flood.bench(tracker, reset_events, SCALE))
         part("erase", lambda: erase.bench(reset_events, SCALE))
         part("scrape", lambda: scrape.bench(n(1_000_000)))
+        part("backfill", lambda: backfill.bench(SCALE))
     finally:
         web.stop()
         box.stop()

@@ -27,6 +27,12 @@ def _call(kind: str, fields: dict[str, Any]) -> str:
         if value is None:
             continue
         message[key] = value.isoformat() if isinstance(value, datetime) else value
+    return send(message, kind)
+
+
+def send(message: JSONObject, kind: str | None = None) -> str:
+    """Store one whole Segment call, as a batch's item is (``type`` in it, unless ``kind``
+    names it); returns its messageId. Raises InvalidMessage, naming the field."""
     result = ingest([message], kind, via="api")
     if result.errors:
         raise result.errors[0][1]

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # The queues the app's tasks go to (``integrations.core.names``): a worker serves
-# both, the server's first: ``-Q seg,seg_browser``.
+# all three, the server's first and a backfill's last: ``-Q seg,seg_browser,seg_backfill``.
 SWEEP_INTERVAL = 10.0
 PURGE_INTERVAL = 3600.0
 
@@ -85,7 +85,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # The worker's own connection sets its own limit (below) and still
     # reconnects for as long as Redis is away.
     "max_retries": 0,
-    # A worker polls its queues in the order of its -Q (seg, then seg_browser)
+    # A worker polls its queues in the order of its -Q (seg, seg_browser, seg_backfill)
     # every time, where kombu's default takes them in turn: a backlog of pages'
     # wake-ups never stands between a worker and the next order's.
     "queue_order_strategy": "priority",

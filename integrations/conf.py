@@ -71,6 +71,12 @@ DEFAULTS: dict[str, Any] = {
     "SEG_DELIVERY_BATCH": 50,
     # Requests per second to Seg across all workers (0 for no cap).
     "SEG_RATE_LIMIT": 100.0,
+    # Events per second manage.py seg_backfill stores for Seg at most (above 0):
+    # below SEG_RATE_LIMIT, so the shop's history leaves the rest to live events.
+    "SEG_BACKFILL_RATE": 20.0,
+    # Events one delivery task of a backfill's takes: a worker busy with the
+    # shop's history is free again after this many posts, for a live event.
+    "SEG_BACKFILL_BATCH": 1,
     # The part of SEG_RATE_LIMIT pages' events may use (above 0; 1 or more:
     # all of it): a flood from pages leaves the rest to the server's events,
     # which may use the whole cap.

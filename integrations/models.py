@@ -37,6 +37,8 @@ class Source(models.TextChoices):
 
     SERVER = "server", _("the shop's server")  # SEG_WRITE_KEYS, integrations.api, receivers
     BROWSER = "browser", _("a page")  # SEG_BROWSER_WRITE_KEYS: public, speaks for its visitor
+    # manage.py seg_backfill: the shop's history, speaking as its server, on a queue of its own.
+    BACKFILL = "backfill", _("a backfill of the shop's history")
 
 
 class CallType(models.TextChoices):
@@ -689,3 +691,95 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"suppressed {self.digest[:12]}…"
+
+
+class BackfillRun(models.Model):
+    """One run of ``manage.py seg_backfill``: what it reads, how far it got, what it refused.
+
+    The cursor moves in the transaction that stores each chunk's events, so a
+    run killed at any moment continues, given the same source, from the first
+    item it had not stored.
+    """
+
+    class Kind(models.TextChoices):
+        OSCAR = "oscar", _("django-oscar: customers and placed orders")
+        JSONL = "jsonl", _("a JSON Lines file of Segment calls")
+
+    class State(models.TextChoices):
+        RUNNING = "running", _("running, or stopped before it finished")
+        FINISHED = "finished", _("finished")
+        FAILED = "failed", _("failed")
+
+    kind = models.CharField(
+        _("source"), max_length=8, choices=Kind.choices, help_text=_("What the run reads.")
+    )
+    path = models.CharField(
+        _("file"),
+        max_length=1000,
+        blank=True,
+        help_text=_("The JSON Lines file, as given to the command; blank for Oscar."),
+    )
+    since = models.DateTimeField(
+        _("since"), null=True, blank=True, help_text=_("Only items dated at or after this.")
+    )
+    until = models.DateTimeField(
+        _("until"), null=True, blank=True, help_text=_("Only items dated before this.")
+    )
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=State.choices,
+        default=State.RUNNING,
+        help_text=_("A run still running whose progress stopped moving was killed: run it again."),
+    )
+    cursor = models.JSONField(
+        _("cursor"),
+        default=dict,
+        blank=True,
+        help_text=_("Where the next item is: Oscar's phase and last key, or the file's line."),
+    )
+    total = models.PositiveIntegerField(
+        _("items in all"), default=0, help_text=_("Items the source held when the run began.")
+    )
+    done = models.PositiveIntegerField(
+        _("items read"), default=0, help_text=_("Items read so far, whatever became of them.")
+    )
+    stored = models.PositiveIntegerField(
+        _("events stored"), default=0, help_text=_("Events stored for Seg by this run.")
+    )
+    repeated = models.PositiveIntegerField(
+        _("already stored"),
+        default=0,
+        help_text=_("Items whose messageId was already stored: by an earlier run, or live."),
+    )
+    invalid = models.PositiveIntegerField(
+        _("refused"), default=0, help_text=_("Items refused as the HTTP API would refuse them.")
+    )
+    errors = models.JSONField(
+        _("errors"),
+        default=list,
+        blank=True,
+        help_text=_("The first refused items: where each was and why (at most 200)."),
+    )
+    rate = models.FloatField(
+        _("rate cap"), default=0.0, help_text=_("Events per second the run stored at most.")
+    )
+    started_at = models.DateTimeField(
+        _("started"), default=timezone.now, help_text=_("When the run was first started.")
+    )
+    updated_at = models.DateTimeField(
+        _("last progress"), default=timezone.now, help_text=_("When the cursor last moved.")
+    )
+    finished_at = models.DateTimeField(
+        _("finished"), null=True, blank=True, help_text=_("When it read its last item.")
+    )
+
+    class Meta:
+        verbose_name = _("backfill run")
+        verbose_name_plural = _("backfill runs")
+        ordering = ("-started_at", "-id")
+        indexes = (models.Index(fields=("kind", "path", "state"), name="seg_backfill_resume"),)
+
+    def __str__(self) -> str:
+        where = f" {self.path}" if self.path else ""
+        return f"backfill #{self.pk} ({self.kind}{where}): {self.done}/{self.total}"

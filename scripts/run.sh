@@ -62,7 +62,7 @@ if not User.objects.filter(username='ann').exists():
 "
 "$PY" manage.py check --deploy --fail-level ERROR >/dev/null 2>&1 || "$PY" manage.py check
 
-celery -A segproject worker --loglevel INFO --concurrency "${SEG_WORKERS:-4}" -Q seg,seg_browser & pids+=($!)
+celery -A segproject worker --loglevel INFO --concurrency "${SEG_WORKERS:-4}" -Q seg,seg_browser,seg_backfill & pids+=($!)
 celery -A segproject beat --loglevel INFO --schedule "$RUN_DIR/celerybeat-schedule" & pids+=($!)
 port="${PORT:-8000}"
 # The recommended deployment (README, "Deploying"): gunicorn with gunicorn.conf.py.

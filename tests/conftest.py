@@ -149,14 +149,20 @@ class Worker:
     """A real ``celery worker`` process on the test database and the sandbox."""
 
     def __init__(
-        self, env: dict[str, str], concurrency: int, name: str, beat: bool, test: str
+        self,
+        env: dict[str, str],
+        concurrency: int,
+        name: str,
+        beat: bool,
+        test: str,
+        queues: str = "seg,seg_browser,seg_backfill",
     ) -> None:
         self.log_path = ROOT / ".run" / f"worker-{test}-{name}-{os.getpid()}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         self.log = self.log_path.open("w")
         command = [sys.executable, "-m", "celery", "-A", "segproject", "worker"]
         command += ["--loglevel", "INFO", "--concurrency", str(concurrency)]
-        command += ["-Q", "seg,seg_browser"]
+        command += ["-Q", queues]
         command += ["--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
         if beat:
             schedule = ROOT / ".run" / f"beat-{name}-{os.getpid()}"
@@ -198,7 +204,11 @@ def start_worker(
     started: list[Worker] = []
 
     def start(
-        concurrency: int = 2, name: str = "w1", beat: bool = False, **extra_env: str
+        concurrency: int = 2,
+        name: str = "w1",
+        beat: bool = False,
+        queues: str = "seg,seg_browser,seg_backfill",
+        **extra_env: str,
     ) -> Worker:
         env = child_env(
             sandbox,
@@ -207,7 +217,7 @@ def start_worker(
             SEG_SWEEP_INTERVAL="1",
         )
         env.update(extra_env)
-        worker = Worker(env, concurrency, name, beat, request.node.name)
+        worker = Worker(env, concurrency, name, beat, request.node.name, queues)
         started.append(worker)
         return worker
 

@@ -90,7 +90,7 @@ BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
         "integrations.W006",
         {"CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 7200, "max_retries": 0}},
         "queue_order_strategy is 'round_robin'",
-        "-Q seg,seg_browser",
+        "-Q seg,seg_browser,seg_backfill",
     ),
     ("integrations.E101", {"SEG_BROWSER_WRITE_KEYS": ["key"]}, "in both", "secret"),
     (

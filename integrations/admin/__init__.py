@@ -5,6 +5,7 @@
   event's page (what was sent, what Seg answered, the history).
 - ``records``: suppression rules, identities and aliases.
 - ``erasure``: erasing or suppressing a customer, and the records requests leave.
+- ``backfill``: the backfill runs, their progress and the items they refused.
 - ``display``, ``lists``, ``forms``: status badges and JSON, the list's filters and
   paginator, and the suppress form.
 
@@ -13,6 +14,6 @@ choices, and an index behind each. Actions are set-based and each is guarded
 by its own permission.
 """
 
-from . import erasure, events, records
+from . import backfill, erasure, events, records
 
-__all__ = ["erasure", "events", "records"]
+__all__ = ["backfill", "erasure", "events", "records"]

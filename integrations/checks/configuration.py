@@ -125,10 +125,10 @@ def check_publish_retries(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             Warning(
                 f"The broker's queue_order_strategy is {strategy!r}: a worker would take "
                 "pages' wake-ups (seg_browser) in turn with the server's (seg), so a flood "
-                "from pages would slow the shop's orders.",
+                "from pages (or a backfill's, seg_backfill) would slow the shop's orders.",
                 hint='Add "queue_order_strategy": "priority" to CELERY_BROKER_TRANSPORT_OPTIONS '
                 "(integrations.celery_settings has it) and start workers with "
-                "-Q seg,seg_browser, seg first.",
+                "-Q seg,seg_browser,seg_backfill, in that order.",
                 id="integrations.W006",
             )
         ]

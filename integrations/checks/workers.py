@@ -101,8 +101,9 @@ def check_delivery_moves(
     return [
         Warning(
             stall.describe(),
-            hint="Start a worker on the seg and seg_browser queues (celery -A <project> "
-            "worker -Q seg,seg_browser) and beat (celery -A <project> beat), and check that "
+            hint="Start a worker on the seg, seg_browser and seg_backfill queues (celery -A "
+            "<project> worker -Q seg,seg_browser,seg_backfill) and beat (celery -A <project> "
+            "beat), and check that "
             "both reach the broker and the database.",
             id="integrations.W005",
         )

@@ -10,6 +10,7 @@ from .answers import RetryPolicy, Verdict, classify_status, error_class, parse_r
 from .bodies import decode_body
 from .clocks import event_time
 from .names import (
+    BACKFILL_QUEUE,
     BROWSER_QUEUE,
     DELIVER_EVENT,
     DELIVER_EVENTS,
@@ -37,6 +38,7 @@ from .spec import (
 from .wire import JSON, JSONObject, SegmentMessage
 
 __all__ = [
+    "BACKFILL_QUEUE",
     "BROWSER_QUEUE",
     "DELIVERY_TASKS",
     "DELIVER_EVENT",

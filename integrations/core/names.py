@@ -4,9 +4,11 @@ publishers, the Celery settings and the system checks all read them here."""
 from __future__ import annotations
 
 # The queues: ``seg`` for the shop's server's events, the sweeper and the purge;
-# ``seg_browser`` for pages' events. A worker serves both, the server's first.
+# ``seg_browser`` for pages' events; ``seg_backfill`` for a backfill's (the shop's
+# history). A worker serves all three, in that order.
 QUEUE = "seg"
 BROWSER_QUEUE = "seg_browser"
+BACKFILL_QUEUE = "seg_backfill"
 
 DELIVER_EVENT = "integrations.deliver_event"
 DELIVER_EVENTS = "integrations.deliver_events"

@@ -61,7 +61,7 @@ def sweep(now: datetime | None = None) -> Sweep:
     limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
     queued = waited = 0
     with transaction.atomic():
-        for source in (Source.SERVER, Source.BROWSER):
+        for source in (Source.SERVER, Source.BROWSER, Source.BACKFILL):
             found = list(orphans(now, cutoff, limit - queued - waited, source))
             # An event that waits on an earlier one of its customer is not queued
             # but marked all the same: that one's outcome queues it, and the sweep

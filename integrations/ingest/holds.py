@@ -147,6 +147,34 @@ def release_rest(user_id: str | None, anonymous_id: str | None, scope: str) -> i
             return total
 
 
+def vouched(row: Event) -> bool:
+    """Whether the server's word speaks for ``row``'s visitor: a call of the shop's
+    server (or its history), or a page's that kept the userId it sent (signed, or tied
+    by the server)."""
+    return row.source != Source.BROWSER or bool(row.user_id)
+
+
+def release_in_batch(rows: list[Event], resolver: Resolver, source: str, now: datetime) -> None:
+    """Give a batch's earlier held ``rows`` (not stored yet) the email an identify in
+    it just made known, as ``release_held`` does for stored ones."""
+    for row in rows:
+        if row.status != Status.HELD or row.payload is None:
+            continue
+        email = resolver.email_for(
+            row.user_id or None, row.anonymous_id or None, source, vouched=vouched(row)
+        )
+        if not email:
+            continue
+        row.email, row.payload = email, with_email(row.payload, email)
+        row.ingest_status = row.status = Status.PENDING
+        row.status_reason = ""
+        row.next_attempt_at = row.enqueued_at = now
+        if rule := lifecycle.matching_rule(email, row.seg_event):
+            row.ingest_status = row.status = Status.SUPPRESSED
+            row.rule, row.status_reason = rule, rule.cause
+            row.next_attempt_at = row.enqueued_at = None
+
+
 def to_settle(rows: list[Event], releases: list[Release]) -> list[Release]:
     """What to settle once a caller's transaction commits (``settle``): the visitors of
     the rows stored held among ``rows``, and what each identify releases."""
@@ -154,7 +182,7 @@ def to_settle(rows: list[Event], releases: list[Release]) -> list[Release]:
         Release(
             row.user_id or None,
             row.anonymous_id or None,
-            Source.SERVER if row.source == Source.SERVER or row.user_id else Source.BROWSER,
+            Source.SERVER if vouched(row) else Source.BROWSER,
         )
         for row in rows
         if row.status == Status.HELD

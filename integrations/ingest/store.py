@@ -63,7 +63,8 @@ class _Batch:
         resolver, kind = self.resolver, message["type"]
         sent_user, anonymous_id = message.get("userId"), message.get("anonymousId")
         signed = vouching.voucher(sent_user, raw) if self.source == Source.BROWSER else None
-        server = self.source == Source.SERVER or signed is not None
+        # A backfill speaks as the shop's server: the shop's own history.
+        server = self.source != Source.BROWSER or signed is not None
         scope = Source.SERVER if server else Source.BROWSER
         user_id = sent_user if server else None
         own, warnings = core.email_in(message), list[str]()
@@ -139,30 +140,8 @@ class _Batch:
             )
         )
         if kind == "identify" and email:
-            self._release_in_batch()
+            holds.release_in_batch(self.rows, self.resolver, self.source, self.now)
             self.releases.append(holds.Release(user_id, anonymous_id, scope))
-
-    def _release_in_batch(self) -> None:
-        """Give this batch's earlier held rows the email an identify just made known."""
-        for row in self.rows:
-            if row.status != Status.HELD or row.payload is None:
-                continue
-            email = self.resolver.email_for(
-                row.user_id or None,
-                row.anonymous_id or None,
-                self.source,
-                vouched=self.source == Source.SERVER or bool(row.user_id),
-            )
-            if not email:
-                continue
-            row.email, row.payload = email, core.with_email(row.payload, email)
-            row.ingest_status = row.status = Status.PENDING
-            row.status_reason = ""
-            row.next_attempt_at = row.enqueued_at = self.now
-            if rule := lifecycle.matching_rule(email, row.seg_event):
-                row.ingest_status = row.status = Status.SUPPRESSED
-                row.rule, row.status_reason = rule, rule.cause
-                row.next_attempt_at = row.enqueued_at = None
 
     def release_stored(self) -> list[int]:
         """Release held rows stored by earlier requests; their ids in original order.
@@ -195,16 +174,15 @@ def ingest(
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
-    ``call_type`` is the type the endpoint implies (None for a batch, whose
-    items name their own); ``source`` who sent them (``Source``: the shop's
-    server, or a page through a browser key); ``sent_at`` the batch's ``sentAt``,
-    for its messages that carry none (``clocks.event_time``); ``via`` the kind of key
-    counted in ``instruments`` (``api`` for the Python API; default: ``source``). A bad
-    message is reported in ``Result.errors`` by its index and never costs the good ones. A messageId
-    already stored for the same source is counted as a duplicate and not stored
-    again. A message naming a suppressed customer is refused (``refusals``): counted
-    in ``Result.refused``, and nothing of it is stored. Database errors propagate:
-    nothing is acknowledged that was not stored.
+    ``call_type``: the type the endpoint implies (None for a batch, whose items
+    name their own); ``source``: who sent them (``Source``); ``sent_at``: the
+    batch's ``sentAt``, for messages that carry none (``clocks.event_time``);
+    ``via``: the kind of key ``instruments`` counts (default: ``source``). A bad
+    message is reported in ``Result.errors`` by its index and never costs the
+    good ones. A messageId already stored for the same source is a duplicate,
+    not stored again. A message naming a suppressed customer is refused
+    (``refusals``, ``Result.refused``) and nothing of it is stored. Database
+    errors propagate: nothing is acknowledged that was not stored.
     """
     now = now or timezone.now()
     result = Result()

@@ -6,9 +6,12 @@ sending: a delivered, failed, suppressed, ignored, held or expired event
 blocks nothing. A page's event (a public key's, which may name any email)
 never holds back one of the shop's server's: an order waits only on the
 server's earlier events of its customer, a page's event on every earlier
-one. The rule lives in the claim's query (``first_in_line``), so it holds
-whatever the workers, the wake-ups or the sweeper do; the wake-ups here only
-make it prompt. ``SEG_ORDER_PER_CUSTOMER`` (default on) turns it off.
+one. A backfill's event (the shop's history) waits on the server's and on
+the backfill's own earlier ones, and holds back no live event: the history
+is in order within itself. The rule lives in the claim's query
+(``first_in_line``), so it holds whatever the workers, the wake-ups or the
+sweeper do; the wake-ups here only make it prompt. ``SEG_ORDER_PER_CUSTOMER``
+(default on) turns it off.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def enabled() -> bool:
 
 def ahead(email: str = "email", besides: Sequence[int] = ()) -> Q:
     """True for a row (the outer query's) that has an earlier outstanding event for ``email``
-    that holds it back: for a server's event, one of the server's; for a page's, any.
+    that holds it back: for a server's event, one of the server's; for a page's, any;
+    for a backfill's, one of the server's or the backfill's.
 
     ``email`` names the outer row's column (or alias) to look up; the events
     ``besides`` do not count. One probe of a partial index, which stops at
@@ -61,7 +65,12 @@ def ahead(email: str = "email", besides: Sequence[int] = ()) -> Q:
     """
     server = Exists(_earlier(_SERVER_OUTSTANDING, email, besides))
     every = Exists(_earlier(_OUTSTANDING, email, besides))
-    return Q(server) | Q(Q(source=Source.BROWSER) & Q(every))
+    backfill = Exists(_earlier(_OUTSTANDING, email, besides).filter(source=Source.BACKFILL))
+    return (
+        Q(server)
+        | Q(Q(source=Source.BROWSER) & Q(every))
+        | Q(Q(source=Source.BACKFILL) & Q(backfill))
+    )
 
 
 def _earlier(outstanding: RawSQL, email: str, besides: Sequence[int]) -> EventQuerySet:

@@ -1,9 +1,10 @@
 """Queue delivery wake-ups in Celery. Redis only says "look at this row now".
 
 Wake-ups go to a queue by their events' source: the shop's server's to
-``seg``, pages' to ``seg_browser``. A worker started with ``-Q seg,seg_browser``
-takes from ``seg`` first (``queue_order_strategy`` "priority" in
-``celery_settings``), so a flood from pages never queues ahead of an order.
+``seg``, pages' to ``seg_browser``, a backfill's to ``seg_backfill``. A worker
+started with ``-Q seg,seg_browser,seg_backfill`` takes from ``seg`` first
+(``queue_order_strategy`` "priority" in ``celery_settings``), so a flood from
+pages never queues ahead of an order, and the shop's history goes last.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from time import monotonic
 from celery import current_app
 
 from .. import conf
-from ..core import BROWSER_QUEUE, QUEUE, RELEASE
+from ..core import BACKFILL_QUEUE, BROWSER_QUEUE, QUEUE, RELEASE
 from ..core import DELIVER_EVENT as DELIVER_EVENT  # the names it publishes, re-exported
 from ..core import DELIVER_EVENTS as DELIVER_EVENTS
 from ..core import FAN_OUT as FAN_OUT
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 # SEG_PUBLISH_PAUSE, not once a request.
 _paused_until = float("-inf")
 
-QUEUES = {Source.SERVER: QUEUE, Source.BROWSER: BROWSER_QUEUE}
+QUEUES = {Source.SERVER: QUEUE, Source.BROWSER: BROWSER_QUEUE, Source.BACKFILL: BACKFILL_QUEUE}
 # Ids one look-up of sources names at most: well under SQLite's bound parameters.
 _CHUNK = 500
 
@@ -53,8 +54,9 @@ def queue(
     ``source``: the source of every one of ``ids``, when the caller knows it;
     else it is read from the rows (one query per 500 ids). The server's
     events are published first, to ``seg``, then the pages', to
-    ``seg_browser``; a task never mixes the two. A task takes up to
-    SEG_DELIVERY_BATCH events. More than one task's worth goes out as one
+    ``seg_browser``, then a backfill's, to ``seg_backfill``; a task never mixes
+    them. A task takes up to SEG_DELIVERY_BATCH events (a backfill's,
+    SEG_BACKFILL_BATCH). More than one task's worth goes out as one
     fan-out message, which a worker turns into the tasks: a publish costs
     about a millisecond, and the shop's request should not pay it many
     times. Events not queued (the broker refused, or this process is pausing
@@ -63,7 +65,7 @@ def queue(
     """
     groups = {Source(source): list(ids)} if source else by_source(ids)
     queued = True
-    for each in (Source.SERVER, Source.BROWSER):
+    for each in QUEUES:
         if groups.get(each):
             queued = _queue_one(groups[each], countdown, fan_out, each) and queued
     return queued
@@ -75,22 +77,20 @@ def by_source(ids: Sequence[int]) -> dict[Source, list[int]]:
     An id whose row cannot be read (gone, or the database refused) counts as
     the server's: its wake-up is then served first, never lost.
     """
-    browser: set[int] = set()
+    sources: dict[int, str] = {}
     try:
         for start in range(0, len(ids), _CHUNK):
             rows = Event.objects.filter(pk__in=list(ids[start : start + _CHUNK]))
-            browser.update(rows.filter(source=Source.BROWSER).values_list("pk", flat=True))
+            sources.update(rows.exclude(source=Source.SERVER).values_list("pk", "source"))
     except Exception:
         logger.warning("Could not read the sources of %d event(s).", len(ids), exc_info=True)
-    return {
-        Source.SERVER: [pk for pk in ids if pk not in browser],
-        Source.BROWSER: [pk for pk in ids if pk in browser],
-    }
+    return {each: [pk for pk in ids if sources.get(pk, Source.SERVER) == each] for each in QUEUES}
 
 
 def _queue_one(ids: list[int], countdown: timedelta | None, fan_out: bool, source: Source) -> bool:
     """``queue`` for events of one source, to that source's queue."""
-    size = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    batch = "SEG_BACKFILL_BATCH" if source == Source.BACKFILL else "SEG_DELIVERY_BATCH"
+    size = max(int(conf.get_setting(batch)), 1)
     send_task = partial(current_app.send_task, queue=QUEUES[source], retry=False)
     if fan_out and len(ids) > size and countdown is None:
         return _publish(ids, partial(send_task, FAN_OUT, (ids, source.value)))

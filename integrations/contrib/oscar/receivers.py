@@ -25,9 +25,9 @@ from oscar.apps.order.signals import order_placed as oscar_order_placed
 
 from ... import api
 from ...core import JSONObject
-from . import conf, visitor
+from . import calls, conf, visitor
 from .catalogue import offer_for, product_properties
-from .orders import message_id, order_properties
+from .orders import message_id
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +102,9 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
     order's email, so their held browser events go out with it.
     """
     request = visitor.current_request()
-    user_id = str(order.user_id) if order.user_id else None
     anonymous_id = visitor.anonymous_id(request)
     email = order.email or None
-    context = visitor.context(request)
-    if email:
-        context["traits"] = {"email": email}
-    if user_id is None and anonymous_id is not None and email:
+    if not order.user_id and anonymous_id is not None and email:
         api.identify(
             None,
             {"email": email},
@@ -116,17 +112,7 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
             context=visitor.context(request),
             message_id=f"{message_id(order)}-guest",
         )
-    if user_id is None and anonymous_id is None:
-        anonymous_id = message_id(order)  # Segment needs one id; the email names the customer
-    api.track(
-        user_id,
-        "Order Completed",
-        order_properties(order, request),
-        anonymous_id=anonymous_id,
-        context=context,
-        timestamp=order.date_placed,
-        message_id=message_id(order),
-    )
+    api.send(calls.order_completed(order, request))
 
 
 @guarded("user_registered")
@@ -144,22 +130,10 @@ def user_logged_in(sender: Any, request: HttpRequest | None, user: Any, **_: Any
 
 
 def _identify(request: HttpRequest | None, user: Any) -> None:
-    email = getattr(user, "email", "") or ""
-    if not email:
+    call = calls.customer_identify(user, request)
+    if call is None:
         return
-    traits: JSONObject = {"email": email}
-    if first := getattr(user, "first_name", ""):
-        traits["firstName"] = first
-    if last := getattr(user, "last_name", ""):
-        traits["lastName"] = last
-    if joined := getattr(user, "date_joined", None):
-        traits["createdAt"] = joined.isoformat()
-    api.identify(
-        str(user.pk),
-        traits,
-        anonymous_id=visitor.anonymous_id(request),
-        context=visitor.context(request),
-    )
+    api.send(call)
     if request is not None:
         setattr(request, IDENTIFIED, user.pk)
 

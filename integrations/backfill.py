@@ -1,0 +1,296 @@
+"""Send a shop's history to Seg: resumable runs of Segment calls, paced under a rate cap.
+
+A source (``JsonLines`` here, ``integrations.contrib.oscar.history`` for an Oscar
+shop) yields items in a fixed order, each with a deterministic messageId and
+a cursor that says where the next one is. ``run`` stores them through the one
+write path (``ingest``, source ``backfill``: unique messageIds within it, the
+wake-ups on the ``seg_backfill`` queue a worker serves last), a chunk per
+transaction that also moves the run's cursor: a run killed at any moment
+resumes after the last chunk it stored, and an item stored before is counted,
+never stored or sent again. Chunks are paced at SEG_BACKFILL_RATE events per
+second, and wait while the backlog they made is more than a few seconds'
+worth, so the history never takes more of Seg's limit, or of the workers'
+time, than the cap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Protocol
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import conf
+from .core import JSON, JSONObject, decode_body, event_time, validate
+from .exceptions import InvalidMessage
+from .ingest import ingest
+from .models import OUTSTANDING, BackfillRun, Event, Source
+
+# Refused items a run keeps the details of; past it, only counts.
+KEPT_ERRORS = 200
+# The backlog a run lets its events make, in seconds of its rate: the workers
+# take at most this much of the history ahead of what they have delivered.
+BACKLOG_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item of a source: the call to store (None when it was refused as read), where it
+    is (``where``, for people), the cursor past it (``cursor``), and why it was refused."""
+
+    call: JSONObject | None
+    where: str
+    cursor: JSONObject
+    error: str = ""
+
+
+class HistorySource(Protocol):
+    """What ``run`` reads: its kind and path (which runs it resumes), its size, its items."""
+
+    kind: str
+    path: str
+
+    def count(self, since: datetime | None, until: datetime | None) -> int:
+        """Items in the window, about: the progress bar's total."""
+
+    def items(
+        self, cursor: JSONObject, since: datetime | None, until: datetime | None
+    ) -> Iterator[Item]:
+        """Items after ``cursor`` (``{}``: from the start) in the window, in a fixed order."""
+
+
+@dataclass
+class Progress:
+    """What a run (or a dry run) has done so far."""
+
+    total: int = 0
+    done: int = 0
+    stored: int = 0
+    repeated: int = 0
+    invalid: int = 0
+    errors: list[JSONObject] = field(default_factory=list)
+
+
+def message_id_for(line: bytes) -> str:
+    """The messageId a call without one takes: ``backfill-`` and the first 32 hex digits of
+    SHA-256 of its bytes, so the same call is the same item in every run."""
+    return "backfill-" + hashlib.sha256(line.strip()).hexdigest()[:32]
+
+
+class JsonLines:
+    """A file of Segment calls, one JSON object a line, each read as the HTTP API reads a
+    batch's item (``decode_body``, then ``validate`` at ingest; ``type`` names the call).
+
+    A call without a messageId takes ``message_id_for``. Its ``sentAt`` is dropped:
+    it was sent long ago, so correcting its clock by it against now would move it to
+    now; its ``timestamp`` (else ``originalTimestamp``) stands. The cursor is the
+    byte offset of the next line, and the line's number.
+    """
+
+    kind: str = BackfillRun.Kind.JSONL
+
+    def __init__(self, path: str | Path) -> None:
+        # Absolute, so that a run resumes whatever directory the command is run from.
+        self.path = str(Path(path).resolve())
+
+    def count(self, since: datetime | None, until: datetime | None) -> int:
+        with open(self.path, "rb") as lines:
+            return sum(1 for line in lines if line.strip())
+
+    def items(
+        self, cursor: JSONObject, since: datetime | None, until: datetime | None
+    ) -> Iterator[Item]:
+        offset, number = int(cursor.get("offset", 0)), int(cursor.get("line", 0))
+        with open(self.path, "rb") as lines:
+            lines.seek(offset)
+            for line in lines:
+                offset, number = offset + len(line), number + 1
+                if not line.strip():
+                    continue
+                where, after = f"line {number}", {"offset": offset, "line": number}
+                try:
+                    call = self._read(line)
+                    moment = event_time(validate(dict(call)), timezone.now())
+                except InvalidMessage as error:
+                    yield Item(None, where, after, str(error))
+                    continue
+                if (since and moment < since) or (until and moment >= until):
+                    yield Item(None, where, after)  # outside the window: read, not sent
+                    continue
+                yield Item(call, where, after)
+
+    @staticmethod
+    def _read(line: bytes) -> JSONObject:
+        call = decode_body(line, None)
+        if not isinstance(call, dict):
+            raise InvalidMessage("A line must be one JSON object.")
+        call = {key: value for key, value in call.items() if key not in ("writeKey", "sentAt")}
+        if not call.get("messageId"):
+            call["messageId"] = message_id_for(line)
+        return call
+
+
+def resumable(source: HistorySource, since: datetime | None, until: datetime | None) -> BackfillRun:
+    """The unfinished run of ``source`` over this window (killed, or failed), or a new one."""
+    found = (
+        BackfillRun.objects.filter(kind=source.kind, path=source.path, since=since, until=until)
+        .exclude(state=BackfillRun.State.FINISHED)
+        .first()
+    )
+    if found is not None:
+        BackfillRun.objects.filter(pk=found.pk).update(state=BackfillRun.State.RUNNING)
+        found.state = BackfillRun.State.RUNNING
+        return found
+    return BackfillRun.objects.create(kind=source.kind, path=source.path, since=since, until=until)
+
+
+def run(
+    source: HistorySource,
+    record: BackfillRun,
+    *,
+    rate: float | None = None,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+) -> Progress:
+    """Store ``source``'s items after ``record``'s cursor, at most ``rate`` events a second
+    (SEG_BACKFILL_RATE when None); the run's progress, also kept on ``record``.
+
+    Each chunk commits with the run's cursor and counts. An item whose messageId
+    the shop's server (its live receivers) or this source stored before counts as
+    ``repeated``. A refused item is counted and its reason kept, and the run goes
+    on. ``on_progress`` is called after each chunk. Database errors propagate,
+    leaving the run resumable; any other error marks it failed.
+    """
+    rate = float(rate if rate is not None else conf.get_setting("SEG_BACKFILL_RATE"))
+    if rate <= 0:
+        raise ValueError("The backfill's rate must be above 0 events per second.")
+    size = max(1, min(int(conf.get_setting("SEG_DELIVERY_BATCH")), int(rate / 4) or 1))
+    total = source.count(record.since, record.until)
+    BackfillRun.objects.filter(pk=record.pk).update(total=total, rate=rate)
+    record.refresh_from_db()
+    progress = Progress(
+        total, record.done, record.stored, record.repeated, record.invalid, record.errors
+    )
+    on_progress(progress)
+    pace = _Pace(rate)
+    items = source.items(record.cursor, record.since, record.until)
+    try:
+        while chunk := list(islice(items, size)):
+            calls = [item.call for item in chunk if item.call is not None]
+            pace.wait(len(calls))
+            _store(record, chunk, calls, progress)
+            on_progress(progress)
+    except Exception as error:
+        BackfillRun.objects.filter(pk=record.pk).update(state=BackfillRun.State.FAILED)
+        _keep_error(record, progress, {"where": "run", "error": repr(error)[:500]})
+        raise
+    now = timezone.now()
+    BackfillRun.objects.filter(pk=record.pk).update(
+        state=BackfillRun.State.FINISHED, finished_at=now, updated_at=now
+    )
+    return progress
+
+
+def dry_run(
+    source: HistorySource,
+    since: datetime | None,
+    until: datetime | None,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+) -> Progress:
+    """What ``run`` would do, storing nothing: each item read and validated, and those
+    already stored counted as repeated."""
+    progress = Progress(total=source.count(since, until))
+    items = source.items({}, since, until)
+    while chunk := list(islice(items, 500)):
+        calls = [item.call for item in chunk if item.call is not None]
+        stored = _stored(calls)
+        for item in chunk:
+            progress.done += 1
+            error = item.error
+            if item.call is not None and not error:
+                try:
+                    validate(dict(item.call))
+                except InvalidMessage as refused:
+                    error = str(refused)
+            if error:
+                progress.invalid += 1
+                progress.errors.append({"where": item.where, "error": error[:500]})
+            elif item.call is not None:
+                if item.call["messageId"] in stored:
+                    progress.repeated += 1
+                else:
+                    progress.stored += 1
+        on_progress(progress)
+    return progress
+
+
+def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: Progress) -> None:
+    errors: list[JSONObject] = [
+        {"where": item.where, "error": item.error[:500]} for item in chunk if item.error
+    ]
+    with transaction.atomic():
+        live = _stored(calls, (Source.SERVER,))
+        fresh = [(i.where, i.call) for i in chunk if i.call and i.call["messageId"] not in live]
+        result = (
+            ingest([call for _, call in fresh], None, source=Source.BACKFILL) if fresh else None
+        )
+        if result is not None:
+            errors += [{"where": fresh[i][0], "error": str(e)[:500]} for i, e in result.errors]
+        stored = result.stored if result else 0
+        repeated = len(calls) - len(fresh) + (result.duplicates if result else 0)
+        p.done, p.stored, p.repeated = p.done + len(chunk), p.stored + stored, p.repeated + repeated
+        p.invalid += len(errors)
+        p.errors = (p.errors + errors)[:KEPT_ERRORS]
+        BackfillRun.objects.filter(pk=record.pk).update(
+            cursor=chunk[-1].cursor,
+            done=F("done") + len(chunk),
+            stored=F("stored") + stored,
+            repeated=F("repeated") + repeated,
+            invalid=F("invalid") + len(errors),
+            errors=p.errors,
+            updated_at=timezone.now(),
+        )
+
+
+def _keep_error(record: BackfillRun, progress: Progress, error: JSONObject) -> None:
+    progress.errors = [*progress.errors, error][:KEPT_ERRORS]
+    BackfillRun.objects.filter(pk=record.pk).update(errors=progress.errors)
+
+
+def _stored(calls: Iterable[JSONObject], sources: Iterable[str] = ()) -> set[JSON]:
+    """The messageIds among ``calls`` stored by the server or the backfill (or ``sources``)."""
+    ids = [call["messageId"] for call in calls]
+    rows = Event.objects.filter(
+        source__in=list(sources) or [Source.SERVER, Source.BACKFILL], message_id__in=ids
+    )
+    return set(rows.values_list("message_id", flat=True))
+
+
+class _Pace:
+    """At most ``rate`` events a second on average, and a backlog of at most
+    BACKLOG_SECONDS of it: waits before each chunk as long as either needs."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.started, self.sent = rate, time.monotonic(), 0
+
+    def wait(self, count: int) -> None:
+        due = self.started + self.sent / self.rate
+        if (ahead := due - time.monotonic()) > 0:
+            time.sleep(ahead)
+        while self._backlog() > self.rate * BACKLOG_SECONDS:
+            time.sleep(0.2)
+        if time.monotonic() - due > 1.0:
+            # Waited on the backlog, or the source was slow: no burst to catch up.
+            self.started, self.sent = time.monotonic(), 0
+        self.sent += count
+
+    @staticmethod
+    def _backlog() -> int:
+        return Event.objects.filter(source=Source.BACKFILL, status__in=OUTSTANDING).count()

@@ -1,0 +1,179 @@
+"""manage.py seg_backfill: a JSON Lines file of Segment calls, its queue, its order, its runs;
+and the Oscar shop's backfill (tests/oscar_project/backfill_tests.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.test import Client
+
+from integrations import api, lifecycle
+from integrations.backfill import message_id_for
+from integrations.dev import Sandbox
+from integrations.models import BackfillRun, Event, Source, Status
+from tests.conftest import ROOT, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def calls(customers: int, orders: int) -> list[dict[str, Any]]:
+    """Each customer's identify in 2020, then their orders in 2021, a day apart."""
+    found: list[dict[str, Any]] = []
+    for c in range(customers):
+        found.append(
+            {
+                "type": "identify",
+                "userId": f"u{c}",
+                "traits": {"email": f"h{c}@example.com"},
+                "timestamp": f"2020-01-{c + 1:02d}T10:00:00Z",
+                "messageId": f"id-{c}",
+            }
+        )
+        for o in range(orders):
+            found.append(
+                {
+                    "type": "track",
+                    "userId": f"u{c}",
+                    "event": "Order Completed",
+                    "properties": {"order_id": f"O{c}-{o}", "total": 10 + o},
+                    "timestamp": f"2021-02-{o + 1:02d}T10:00:00Z",
+                    # As an export from Segment has it: sent years ago.
+                    "sentAt": f"2021-02-{o + 1:02d}T10:00:01Z",
+                }
+            )
+    return found
+
+
+def write(path: Path, lines: list[Any]) -> Path:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+BAD = [
+    "{not json",
+    json.dumps({"type": "track", "event": "Order Completed"}),  # no userId nor anonymousId
+    json.dumps({"type": "shout", "userId": "u1"}),
+    "[1, 2]",
+]
+
+
+def test_a_file_is_read_as_the_http_api_reads_it_sent_in_order_and_once(
+    tmp_path: Path, sandbox: Sandbox, start_worker: Any
+) -> None:
+    good = calls(4, 3)
+    path = write(tmp_path / "history.jsonl", [*good[:5], *BAD, "", *good[5:]])
+    start_worker(concurrency=2)
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "200")
+    run = BackfillRun.objects.get()
+    assert (run.state, run.done, run.stored, run.invalid) == ("finished", 20, 16, 4)
+    assert [e["where"] for e in run.errors] == ["line 6", "line 7", "line 8", "line 9"]
+    assert "userId" in run.errors[1]["error"] and "type" in run.errors[2]["error"]
+    wait_until(lambda: len(sandbox.delivered()) == 16, timeout=60)
+    # The dates are the calls' own; sentAt does not move them to now.
+    orders = [r.body for r in sandbox.delivered() if r.action == "order-placed"]
+    assert {body["Date"][:10] for body in orders} == {"2021-02-01", "2021-02-02", "2021-02-03"}
+    # Each customer's identify, then their orders, in the order they happened.
+    for c in range(4):
+        mine = [r for r in sandbox.delivered() if r.body.get("Email") == f"h{c}@example.com"]
+        assert [r.action for r in mine] == ["update-customer"] + ["order-placed"] * 3
+        assert [r.body.get("Date") for r in mine[1:]] == sorted(r.body["Date"] for r in mine[1:])
+    keys = sandbox.delivered_keys()
+    assert "backfill:id-0" in keys and max(keys.values()) == 1
+    no_id = json.dumps(good[1]).encode()
+    assert f"backfill:{message_id_for(no_id)}" in keys
+
+    # The same file again: a new run that stores and sends nothing.
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "200")
+    again = BackfillRun.objects.exclude(pk=run.pk).get()
+    assert (again.stored, again.repeated, again.invalid) == (0, 16, 4)
+    assert Event.objects.count() == 16
+    assert len(sandbox.delivered()) == 16
+
+
+def test_a_dry_run_and_a_window(tmp_path: Path, broker: redis.Redis) -> None:
+    path = write(tmp_path / "history.jsonl", [*calls(2, 2), BAD[0]])
+    call_command("seg_backfill", str(path), "--dry-run", "--no-progress")
+    assert not Event.objects.exists() and not BackfillRun.objects.exists()
+    call_command(
+        "seg_backfill", str(path), "--since", "2021-02-02", "--until", "2022-01-01",
+        "--no-progress", "--rate", "500",
+    )  # fmt: skip
+    assert sorted(Event.objects.values_list("order_id", flat=True)) == ["O0-1", "O1-1"]
+    assert Event.objects.filter(source=Source.BACKFILL).count() == 2
+
+
+def test_backfilled_wake_ups_go_to_their_own_queue_and_no_live_event_waits_on_them(
+    tmp_path: Path, broker: redis.Redis
+) -> None:
+    call_command(
+        "seg_backfill", str(write(tmp_path / "h.jsonl", calls(1, 3))), "--no-progress",
+        "--rate", "500",
+    )  # fmt: skip
+    assert broker.llen("seg_backfill") > 0 and broker.llen("seg") == 0
+    backfilled = list(Event.objects.filter(source=Source.BACKFILL).order_by("timestamp", "pk"))
+    assert all(e.status == Status.PENDING for e in backfilled)
+    # The customer buys today: the order goes now, not after their history.
+    live = api.track("u0", "Order Completed", {"order_id": "NOW", "total": 5})
+    event = Event.objects.get(message_id=live)
+    assert event.email == "h0@example.com"
+    assert broker.llen("seg") == 1
+    assert lifecycle.waiting([event.pk]) == set()
+    # Within the history, each waits on the one before it.
+    ids = [e.pk for e in backfilled]
+    assert lifecycle.waiting(ids) == set(ids[1:])
+
+
+def test_a_killed_file_run_resumes_after_its_last_chunk(
+    tmp_path: Path, sandbox: Sandbox, start_worker: Any
+) -> None:
+    from tests.conftest import child_env
+
+    path = write(tmp_path / "big.jsonl", calls(20, 10))
+    env = child_env(sandbox)
+    argv = [sys.executable, "manage.py", "seg_backfill", str(path), "--no-progress"]
+    first = subprocess.Popen([*argv, "--rate", "50"], cwd=ROOT, env=env)
+    wait_until(lambda: BackfillRun.objects.filter(done__gte=60).exists(), timeout=60)
+    first.kill()
+    first.wait()
+    stopped = BackfillRun.objects.get().done
+    assert stopped < 220
+    start_worker(concurrency=2)
+    subprocess.run([*argv, "--rate", "400"], cwd=ROOT, env=env, check=True, timeout=120)
+    run = BackfillRun.objects.get()
+    assert (run.state, run.done, run.stored) == ("finished", 220, 220)
+    wait_until(lambda: len(sandbox.delivered()) >= 220, timeout=90)
+    keys = sandbox.delivered_keys()
+    assert len(keys) == 220 and max(keys.values()) == 1
+
+
+def test_the_admin_shows_each_runs_progress_and_errors(
+    tmp_path: Path, broker: redis.Redis, admin_client: Client
+) -> None:
+    path = write(tmp_path / "history.jsonl", [*calls(1, 1), *BAD])
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "500")
+    run = BackfillRun.objects.get()
+    page = admin_client.get("/admin/integrations/backfillrun/").content.decode()
+    assert "6 of 6 (100%)" in page and "finished" in page
+    page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/").content.decode()
+    assert "line 3" in page and "userId" in page
+
+
+@pytest.mark.redis
+def test_the_oscar_shops_backfill() -> None:
+    """tests/oscar_project/backfill_tests.py, under the Oscar shop's settings, passes."""
+    command = [sys.executable, "-m", "pytest", "tests/oscar_project/backfill_tests.py"]
+    command += ["--ds", "tests.oscar_project.settings", "--nomigrations", "-p", "no:cacheprovider"]
+    command += ["-q", "-ra", "-s"]
+    run = subprocess.run(
+        command, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=900
+    )
+    print(run.stdout[-3000:])
+    assert run.returncode == 0, run.stdout[-12000:] + run.stderr[-3000:]
