@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, ExpressionWrapper, F, Max, Min, Q, fields
-from django.db.models.functions import TruncMinute
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    fields,
+)
+from django.db.models.functions import Coalesce, TruncMinute
 
-from ..models import Attempt, Event, Status
+from ..models import Attempt, Event, Status, StatusChange
 
 WINDOWS = (
     ("last hour", timedelta(hours=1)),
@@ -63,24 +75,71 @@ def delivered_per_minute(now: datetime, minutes: int = 60) -> list[tuple[datetim
     ]
 
 
-def latency_percentiles(
-    since: datetime, points: tuple[float, ...] = (0.5, 0.95)
+def _percentiles(
+    rows: QuerySet[Event], name: str, points: tuple[float, ...]
 ) -> dict[float, timedelta | None]:
-    """Percentiles of receipt-to-delivery time for events delivered since ``since``."""
-    delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since).annotate(
-        latency=ExpressionWrapper(
-            F("delivered_at") - F("received_at"), output_field=fields.DurationField()
-        )
-    )
-    total = delivered.count()
+    """Percentiles (nearest rank, from below) of the duration ``rows`` annotate as ``name``."""
+    total = rows.count()
     result: dict[float, timedelta | None] = {}
     for point in points:
         if not total:
             result[point] = None
             continue
         offset = min(int(total * point), total - 1)
-        result[point] = delivered.order_by("latency").values_list("latency", flat=True)[offset]
+        result[point] = rows.order_by(name).values_list(name, flat=True)[offset]
     return result
+
+
+def _changes_to_pending(first: bool) -> Subquery:
+    """When the outer event was first (else last) made pending by a person or an identify
+    (a release, retry, replay or unsuppress: its StatusChange rows)."""
+    changes = StatusChange.objects.filter(event=OuterRef("pk"), status=Status.PENDING)
+    return Subquery(
+        changes.order_by("at" if first else "-at", "id" if first else "-id").values("at")[:1]
+    )
+
+
+def _duration(end: Any, start: Any) -> ExpressionWrapper[Any]:
+    return ExpressionWrapper(end - start, output_field=fields.DurationField())
+
+
+def latency_percentiles(
+    since: datetime, points: tuple[float, ...] = (0.5, 0.95)
+) -> dict[float, timedelta | None]:
+    """Percentiles of receipt-to-delivery time for events delivered since ``since``,
+    hold and all (the time a customer waits for Seg to hear of it)."""
+    delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since)
+    rows = delivered.annotate(latency=_duration(F("delivered_at"), F("received_at")))
+    return _percentiles(rows, "latency", points)
+
+
+def held_percentiles(
+    since: datetime, points: tuple[float, ...] = (0.5, 0.95)
+) -> tuple[int, dict[float, timedelta | None]]:
+    """How long events delivered since ``since`` that were stored held waited for their
+    visitor's email: receipt to the release that made them pending. The count, and its
+    percentiles."""
+    held = Event.objects.filter(
+        status=Status.DELIVERED, delivered_at__gte=since, ingest_status=Status.HELD
+    ).annotate(released_at=_changes_to_pending(first=True))
+    rows = held.filter(released_at__isnull=False).annotate(
+        held=_duration(F("released_at"), F("received_at"))
+    )
+    found = _percentiles(rows, "held", points)
+    return rows.count(), found
+
+
+def delivery_percentiles(
+    since: datetime, points: tuple[float, ...] = (0.5, 0.95)
+) -> dict[float, timedelta | None]:
+    """Percentiles of delivery time for events delivered since ``since``: from the moment
+    each became deliverable (its receipt, or the last release, retry, replay or
+    unsuppress that made it pending) to Seg's 2xx. Time held is not in it."""
+    delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since)
+    rows = delivered.annotate(
+        ready_at=Coalesce(_changes_to_pending(first=False), F("received_at"))
+    ).annotate(delivery=_duration(F("delivered_at"), F("ready_at")))
+    return _percentiles(rows, "delivery", points)
 
 
 def top_errors(since: datetime, limit: int = 8) -> list[ErrorGroup]:

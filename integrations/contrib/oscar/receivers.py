@@ -24,6 +24,7 @@ from oscar.apps.customer.signals import user_registered as oscar_user_registered
 from oscar.apps.order.signals import order_placed as oscar_order_placed
 
 from ... import api
+from ...conf import identifies as conf_identifies
 from ...core import JSONObject
 from . import conf, visitor
 from .catalogue import offer_for, product_properties
@@ -99,11 +100,16 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
     """An order was placed: track ``Order Completed``, its messageId made from its number.
 
     A guest's order first identifies the visitor's anonymous id with the
-    order's email, so their held browser events go out with it.
+    order's email, so their held browser events go out with it. A staff
+    member's order (``conf.identifies``) is sent with the order's email, tied to
+    no userId and no anonymous id.
     """
     request = visitor.current_request()
-    user_id = str(order.user_id) if order.user_id else None
-    anonymous_id = visitor.anonymous_id(request)
+    user_id = visitor.user_id(order.user) if order.user_id else None
+    # A staff member's order (without SEG_IDENTIFY_STAFF) goes with its email but
+    # names no browser visitor: the browser may be a shopper's the operator used.
+    staff = order.user_id is not None and user_id is None
+    anonymous_id = None if staff else visitor.anonymous_id(request)
     email = order.email or None
     context = visitor.context(request)
     if email:
@@ -144,8 +150,11 @@ def user_logged_in(sender: Any, request: HttpRequest | None, user: Any, **_: Any
 
 
 def _identify(request: HttpRequest | None, user: Any) -> None:
+    """Identify ``user`` with their email and the visitor's anonymous id; nothing for a
+    user without an email, or a staff member or superuser without SEG_IDENTIFY_STAFF
+    (logging in to the admin on the shop's host names no shopper)."""
     email = getattr(user, "email", "") or ""
-    if not email:
+    if not email or not conf_identifies(user):
         return
     traits: JSONObject = {"email": email}
     if first := getattr(user, "first_name", ""):
