@@ -36,7 +36,11 @@ def moment(
 
     def show(model_admin: admin.ModelAdmin[Any], obj: Any) -> str:
         value = getattr(obj, name)
-        return model_admin.get_empty_value_display() if value is None else operating.shown(value)
+        if value is None:
+            return model_admin.get_empty_value_display()
+        # A narrow list may break a moment between its date and its time, nowhere else.
+        date, _, rest = operating.shown(value).partition(" ")
+        return format_html('{} <span class="seg-nowrap">{}</span>', date, rest)
 
     label = description or str(getattr(model._meta.get_field(name), "verbose_name", name))
     return admin.display(description=label, ordering=ordering or name)(show)

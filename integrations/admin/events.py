@@ -143,6 +143,7 @@ class EventAdmin(GuardedAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": f"{plan.verb.label}: are you sure?",
+            "is_nav_sidebar_enabled": False,
             "opts": self.model._meta,
             "plan": plan,
             "kinds": kinds,
@@ -184,6 +185,7 @@ class EventAdmin(GuardedAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": "Suppress events",
+            "is_nav_sidebar_enabled": False,
             "opts": self.model._meta,
             "form": form,
             "plan": event_actions.plan(verb, queryset),
