@@ -81,8 +81,7 @@ OVERRIDES: dict[tuple[str, str], str] = {
     ("suppress_events", Status.SUPPRESSED): "they are suppressed already",
 }
 UNSENDABLE = (
-    "no email or nothing to send, so left as they are — Seg is never sent an event "
-    "without an email"
+    "no email or nothing to send, so left as they are — Seg is never sent an event without an email"
 )
 
 
