@@ -186,7 +186,7 @@ def test_every_moment_is_written_one_way_with_its_time_zone(client: Client, sett
         "/admin/integrations/suppressionrule/",
     ):
         html = client.get(url).content.decode()
-        assert "2026-01-15 09:00:00 EST" in html, url
+        assert "2026-01-15 09:00:00 EST" in re.sub(r"<[^>]+>", "", html), url
         assert not re.search(r"Jan\. 15|[ap]\.m\.", html), url
 
 

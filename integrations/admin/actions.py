@@ -19,8 +19,7 @@ from django.db.models import Count, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
-from ..lifecycle import MOVES, MoveName
-from ..lifecycle.sendable import SENDABLE, unsendable
+from ..lifecycle import MOVES, SENDABLE, MoveName, unsendable
 from ..models import Event, Status
 from .lists import COUNT_CAP
 
