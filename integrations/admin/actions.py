@@ -67,8 +67,8 @@ INSTEAD: dict[str, str] = {
     Status.SENDING: "a worker is posting them now",
     Status.FAILED: "use Retry delivery to send them",
     Status.EXPIRED: "use Retry delivery to send those with an email",
-    Status.HELD: "they wait for an identify with the visitor's email; Suppress them to "
-    "never send them",
+    Status.HELD: "they wait for an identify with the visitor's email; Suppress them if they "
+    "must never go",
     Status.SUPPRESSED: "use Unsuppress to send them",
     Status.IGNORED: "Seg has no event for them",
     Status.WITHHELD: "the shop or the visitor's consent keeps them from Seg; no action sends them",

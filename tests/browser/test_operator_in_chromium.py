@@ -85,7 +85,10 @@ def test_operator_pages_at_two_widths_in_light_and_dark(
         context={"traits": {"email": "ann.long.name@example.com"}},
     )
     api.identify("u1", {"email": "ann.long.name@example.com", "firstName": "Ann"})
-    wait_until(lambda: Event.objects.filter(status=Status.DELIVERED).count() == 2)
+    # A visitor's page view, held until they log in, then released and delivered.
+    api.page(anonymous_id="visitor-7", name="Home", message_id="released-page")
+    api.identify("u7", {"email": "cy@example.com"}, anonymous_id="visitor-7")
+    wait_until(lambda: Event.objects.filter(status=Status.DELIVERED).count() == 4)
     sandbox.script(Answer(status=422, body={"error": "Email rejected"}))
     api.track("u2", "Product Viewed", {"id": "p1"}, context={"traits": {"email": "bo@example.com"}})
     wait_until(lambda: Event.objects.filter(status=Status.FAILED).exists())
@@ -140,7 +143,7 @@ def test_operator_pages_at_two_widths_in_light_and_dark(
             page.click("button[name=index]")
             page.wait_for_selector("#seg-confirm")
             shot(page, "confirm-replay-all", width, scheme)
-            assert page.inner_text("#seg-send-count") == "2"
+            assert page.inner_text("#seg-send-count") == "4"
             left = page.inner_text("#seg-left-alone")
             assert "1 failed event: use Retry delivery to send them." in left
             assert "1 suppressed event: use Unsuppress to send them." in left
@@ -168,6 +171,7 @@ def test_operator_pages_at_two_widths_in_light_and_dark(
             page.wait_for_selector("#seg-delivery-time")
             shot(page, "dashboard", width, scheme)
             assert "Receipt to delivery" not in page.inner_text("#content")
+            assert "1 released" in page.inner_text("#seg-held-time")
             background = page.evaluate(
                 "getComputedStyle(document.querySelector('#content')).backgroundColor"
                 " .replace('rgba(0, 0, 0, 0)', getComputedStyle(document.body).backgroundColor)"
