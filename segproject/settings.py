@@ -185,6 +185,9 @@ SEG_SIGNATURE_MAX_AGE = float(os.environ.get("SEG_SIGNATURE_MAX_AGE") or 24 * 60
 SEG_CONSENT_CATEGORIES = env_list("SEG_CONSENT_CATEGORIES")
 # Seconds within which an identify that says what Seg accepted last is not sent again.
 SEG_IDENTIFY_REFRESH = float(os.environ.get("SEG_IDENTIFY_REFRESH") or 24 * 60 * 60)
+# Whether a staff member or superuser logged in on the shop is a customer, named to
+# Seg (off unless 1, on, true or yes): an operator is not, by default.
+SEG_IDENTIFY_STAFF = os.environ.get("SEG_IDENTIFY_STAFF", "").lower() in {"1", "on", "true", "yes"}
 # Keep each customer's events in the shop's order (on unless 0, off, false or no).
 SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
     "0",

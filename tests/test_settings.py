@@ -38,7 +38,7 @@ OPTIONAL_TEXT = [
     "SEG_IDENTITY_SECRET",
 ]
 # Read as on or off.
-FLAGS = ["SEG_ORDER_PER_CUSTOMER"]
+FLAGS = ["SEG_ORDER_PER_CUSTOMER", "SEG_IDENTIFY_STAFF"]
 NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS))
 # Unset, each keeps the app's default, but for the two the app requires. Set
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is
