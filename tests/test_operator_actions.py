@@ -191,6 +191,21 @@ def test_a_button_acts_on_its_event_and_comes_back_to_its_page(client: Client) -
     assert Event.objects.get(pk=failed.pk).status == Status.PENDING
 
 
+@pytest.mark.redis
+def test_replay_from_the_event_page_asks_and_leads_back_to_it(client: Client) -> None:
+    [delivered] = make_events(1, status=Status.DELIVERED)
+    logged_in(client, "retry_event")
+    page = f"{CHANGELIST}{delivered.pk}/change/"
+    data = {"action": "replay_events", "_selected_action": delivered.pk, "index": 0}
+    asked = text(client.post(CHANGELIST, data | {"_seg_return": "event"}))
+    assert 'name="_seg_return" value="event"' in asked
+    assert f'<a href="{page}" class="button cancel-link">' in asked
+    assert Event.objects.get(pk=delivered.pk).status == Status.DELIVERED
+    done = client.post(CHANGELIST, data | {"_seg_return": "event", "post": "yes"})
+    assert done["Location"] == page
+    assert Event.objects.get(pk=delivered.pk).status == Status.PENDING
+
+
 def test_a_button_without_its_permission_changes_nothing(client: Client) -> None:
     [failed] = make_events(1, status=Status.FAILED, next_attempt_at=None)
     logged_in(client)  # view only
