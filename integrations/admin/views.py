@@ -45,8 +45,7 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     now = timezone.now()
-    day_ago = now - timedelta(days=1)
-    held_count, held_times = operating.held_percentiles(day_ago)
+    times = operating.delivery_times(now - timedelta(days=1))
     per_minute = operating.delivered_per_minute(now)
     # Each window: its label, the statuses it has events in, and its bar.
     windows = [
@@ -62,9 +61,9 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
         "delivered_last_hour": sum(n for _, n in per_minute),
         # Held (receipt to release) and delivery (deliverable to delivered) apart: a
         # visitor who logs in a day later is not a slow delivery.
-        "held_released": held_count,
-        "held_time": shown(held_times),
-        "delivery_time": shown(operating.delivery_percentiles(day_ago)),
+        "held_released": len(times.held),
+        "held_time": shown(operating.percentiles(times.held)),
+        "delivery_time": shown(operating.percentiles(times.delivery)),
         "errors": operating.top_errors(now - timedelta(days=1)),
         "oldest_pending": operating.oldest_pending(),
         "held": operating.held_summary(),

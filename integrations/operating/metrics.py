@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import (
+    Case,
     Count,
     ExpressionWrapper,
     F,
@@ -14,8 +15,8 @@ from django.db.models import (
     Min,
     OuterRef,
     Q,
-    QuerySet,
     Subquery,
+    When,
     fields,
 )
 from django.db.models.functions import Coalesce, TruncMinute
@@ -75,71 +76,86 @@ def delivered_per_minute(now: datetime, minutes: int = 60) -> list[tuple[datetim
     ]
 
 
-def _percentiles(
-    rows: QuerySet[Event], name: str, points: tuple[float, ...]
+def percentiles(
+    values: list[timedelta], points: tuple[float, ...] = (0.5, 0.95)
 ) -> dict[float, timedelta | None]:
-    """Percentiles (nearest rank, from below) of the duration ``rows`` annotate as ``name``."""
-    total = rows.count()
-    result: dict[float, timedelta | None] = {}
-    for point in points:
-        if not total:
-            result[point] = None
-            continue
-        offset = min(int(total * point), total - 1)
-        result[point] = rows.order_by(name).values_list(name, flat=True)[offset]
-    return result
+    """Percentiles (nearest rank, from below) of ``values``; None for each when empty."""
+    ordered = sorted(values)
+    total = len(ordered)
+    return {p: ordered[min(int(total * p), total - 1)] if total else None for p in points}
 
 
-def _changes_to_pending(first: bool) -> Subquery:
+def _change_to_pending(first: bool) -> Subquery:
     """When the outer event was first (else last) made pending by a person or an identify
     (a release, retry, replay or unsuppress: its StatusChange rows)."""
     changes = StatusChange.objects.filter(event=OuterRef("pk"), status=Status.PENDING)
-    return Subquery(
-        changes.order_by("at" if first else "-at", "id" if first else "-id").values("at")[:1]
-    )
+    order = ("at", "id") if first else ("-at", "-id")
+    return Subquery(changes.order_by(*order).values("at")[:1])
 
 
 def _duration(end: Any, start: Any) -> ExpressionWrapper[Any]:
     return ExpressionWrapper(end - start, output_field=fields.DurationField())
 
 
+@dataclass(frozen=True)
+class DeliveryTimes:
+    """Of the events delivered in a span: how long each waited to be delivered once it
+    could be sent, and how long each of those that were stored held waited for release."""
+
+    delivery: list[timedelta]
+    held: list[timedelta]
+
+
+def delivery_times(since: datetime) -> DeliveryTimes:
+    """The delivery and held times of events delivered since ``since``, in one query.
+
+    Delivery time runs from the moment an event became deliverable (its receipt, or
+    the last release, retry, replay or unsuppress that made it pending: its
+    StatusChange rows) to Seg's 2xx, so time held is not in it. Held time runs from
+    receipt to the first change to pending (the release), for events stored held;
+    only their rows look that change up.
+    """
+    rows = (
+        Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since)
+        .annotate(ready_at=Coalesce(_change_to_pending(first=False), F("received_at")))
+        .annotate(
+            released_at=Case(
+                When(ingest_status=Status.HELD, then=_change_to_pending(first=True)),
+                default=None,
+                output_field=fields.DateTimeField(),
+            )
+        )
+        .values_list(
+            _duration(F("delivered_at"), F("ready_at")),
+            _duration(F("released_at"), F("received_at")),
+        )
+        .order_by()
+    )
+    delivery, held = [], []
+    for waited, was_held in rows.iterator(5000):
+        delivery.append(waited)
+        if was_held is not None:
+            held.append(was_held)
+    return DeliveryTimes(delivery, held)
+
+
 def latency_percentiles(
     since: datetime, points: tuple[float, ...] = (0.5, 0.95)
 ) -> dict[float, timedelta | None]:
     """Percentiles of receipt-to-delivery time for events delivered since ``since``,
-    hold and all (the time a customer waits for Seg to hear of it)."""
-    delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since)
-    rows = delivered.annotate(latency=_duration(F("delivered_at"), F("received_at")))
-    return _percentiles(rows, "latency", points)
-
-
-def held_percentiles(
-    since: datetime, points: tuple[float, ...] = (0.5, 0.95)
-) -> tuple[int, dict[float, timedelta | None]]:
-    """How long events delivered since ``since`` that were stored held waited for their
-    visitor's email: receipt to the release that made them pending. The count, and its
-    percentiles."""
-    held = Event.objects.filter(
-        status=Status.DELIVERED, delivered_at__gte=since, ingest_status=Status.HELD
-    ).annotate(released_at=_changes_to_pending(first=True))
-    rows = held.filter(released_at__isnull=False).annotate(
-        held=_duration(F("released_at"), F("received_at"))
+    hold and all (``delivery_times`` gives the delivery and held times apart)."""
+    delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since).annotate(
+        latency=_duration(F("delivered_at"), F("received_at"))
     )
-    found = _percentiles(rows, "held", points)
-    return rows.count(), found
-
-
-def delivery_percentiles(
-    since: datetime, points: tuple[float, ...] = (0.5, 0.95)
-) -> dict[float, timedelta | None]:
-    """Percentiles of delivery time for events delivered since ``since``: from the moment
-    each became deliverable (its receipt, or the last release, retry, replay or
-    unsuppress that made it pending) to Seg's 2xx. Time held is not in it."""
-    delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since)
-    rows = delivered.annotate(
-        ready_at=Coalesce(_changes_to_pending(first=False), F("received_at"))
-    ).annotate(delivery=_duration(F("delivered_at"), F("ready_at")))
-    return _percentiles(rows, "delivery", points)
+    total = delivered.count()
+    result: dict[float, timedelta | None] = {}
+    for point in points:
+        if not total:
+            result[point] = None
+            continue
+        offset = min(int(total * point), total - 1)
+        result[point] = delivered.order_by("latency").values_list("latency", flat=True)[offset]
+    return result
 
 
 def top_errors(since: datetime, limit: int = 8) -> list[ErrorGroup]:
