@@ -41,7 +41,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks import browser, flood, harness  # noqa: E402
+from benchmarks import browser, erase, flood, harness, scrape  # noqa: E402
 from benchmarks.harness import Row, median, percentile  # noqa: E402
 from integrations import api  # noqa: E402
 from integrations.core import validate  # noqa: E402
@@ -815,6 +815,8 @@ def main() -> int:
             lambda: browser.bench_charge(n(20000)),
         )
         part("flood", lambda: flood.bench(tracker, reset_events, SCALE))
+        part("erase", lambda: erase.bench(reset_events, SCALE))
+        part("scrape", lambda: scrape.bench(n(1_000_000)))
     finally:
         web.stop()
         box.stop()

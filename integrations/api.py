@@ -1,4 +1,5 @@
-"""The Python API for a shop's own code: identify, track, page and alias.
+"""The Python API for a shop's own code: identify, track, page and alias; and erase and
+unsuppress, for a customer's erasure request (``integrations.erasure``).
 
 ``integrations`` is Segment's integrations object: ``{"Seg": False}`` (or
 ``{"All": False}``) stores the call as withheld, never sent.
@@ -14,8 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from . import erasure
 from .core import JSONObject
 from .ingest import ingest
+from .models import ErasureRequest
 
 
 def _call(kind: str, fields: dict[str, Any]) -> str:
@@ -24,7 +27,7 @@ def _call(kind: str, fields: dict[str, Any]) -> str:
         if value is None:
             continue
         message[key] = value.isoformat() if isinstance(value, datetime) else value
-    result = ingest([message], kind)
+    result = ingest([message], kind, via="api")
     if result.errors:
         raise result.errors[0][1]
     return result.message_ids[0] if result.message_ids else str(message.get("messageId", ""))
@@ -132,3 +135,29 @@ def alias(
             "integrations": integrations,
         },
     )
+
+
+def erase(
+    email: str | None = None,
+    user_id: str | None = None,
+    *,
+    delete: bool = True,
+    suppress: bool = False,
+    by: str = "integrations.api",
+) -> ErasureRequest:
+    """Erase a customer (GDPR art. 17): every email, userId and anonymousId tied to the
+    ``email`` or ``user_id`` given; with ``suppress``, their later calls are refused.
+
+    Deletes their events, attempts, status history, identities and aliases in
+    batches, and returns the request's record (``counts``, and ``seg_to_tell``:
+    Seg must still be asked to erase them). Call it outside a transaction: each
+    batch commits on its own. Raises ErasureError for a request naming no one.
+    """
+    return erasure.erase(email, user_id, delete=delete, suppress=suppress, by=by)
+
+
+def unsuppress(
+    email: str | None = None, user_id: str | None = None, *, by: str = "integrations.api"
+) -> ErasureRequest:
+    """Lift the suppression of the customer ``email`` or ``user_id`` names; the record."""
+    return erasure.unsuppress(email, user_id, by=by)

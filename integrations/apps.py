@@ -1,8 +1,9 @@
-"""The app's configuration; ready() only registers checks."""
+"""The app's configuration; ready() only registers checks, and traces when SEG_TRACING is on."""
 
 from django.apps import AppConfig
 from django.core import checks
 
+from . import tracing
 from .checks import ALL_CHECKS, DATABASE_CHECKS
 
 
@@ -16,3 +17,4 @@ class IntegrationsConfig(AppConfig):
             checks.register(check, "integrations")
         for check in DATABASE_CHECKS:
             checks.register(check, checks.Tags.database)
+        tracing.setup()

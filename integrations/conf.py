@@ -44,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     # (integrations.Seg.userHash, which {% seg_analytics %} adds); None: derived
     # from SECRET_KEY.
     "SEG_IDENTITY_SECRET": None,
+    # The key of the HMAC an erasure request keeps of a customer's ids, and that
+    # suppression matches at ingest (integrations.ingest.refusals); None: derived
+    # from SECRET_KEY. Set it before rotating SECRET_KEY.
+    "SEG_ERASURE_KEY": None,
+    # Rows an erasure request deletes per transaction.
+    "SEG_ERASURE_BATCH": 1000,
     # How long a page's signature vouches for its user (a leaked one stops then).
     "SEG_SIGNATURE_MAX_AGE": timedelta(days=1),
     # Whether a staff member or superuser logged in on the shop is a customer: named
@@ -117,6 +123,20 @@ DEFAULTS: dict[str, Any] = {
     # The header a trusted proxy puts the client's address in (its last entry
     # is used); None: the connection's own address (REMOTE_ADDR).
     "SEG_CLIENT_IP_HEADER": None,
+    # --- Operating it (integrations.probes) ---
+    # /metrics answers a scrape that carries "Authorization: Bearer <token>", from an
+    # address in the allowlist (addresses or networks, as SEG_CLIENT_IP_HEADER reads
+    # them); both when both are set. Neither set: refused unless DEBUG.
+    "SEG_METRICS_TOKEN": None,
+    "SEG_METRICS_ALLOWED_IPS": (),
+    # The readiness checks whose failure makes /readyz answer 503 (of database,
+    # broker, worker); the others are reported only.
+    "SEG_READY_REQUIRES": ("database",),
+    # "host:port" where a Celery worker serves its host's counters (no token: bind it
+    # where only Prometheus reaches); None: none, the web's /metrics has them.
+    "SEG_WORKER_METRICS_BIND": None,
+    # OpenTelemetry traces (integrations.tracing; the otel extra).
+    "SEG_TRACING": False,
 }
 
 DURATIONS = {

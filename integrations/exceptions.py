@@ -51,3 +51,8 @@ class Unauthorized(Refused):
 
     status = 401
     code = "unauthorized"
+
+
+class ErasureError(SegError, ValueError):
+    """An erasure request that cannot be carried out as asked: no customer named, an
+    email that is not one, or an identity graph too wide to be one customer's."""

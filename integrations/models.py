@@ -301,6 +301,11 @@ class Event(models.Model):
                 condition=Q(action="update-customer", status="delivered"),
             ),
             models.Index(fields=("user_id",), name="seg_event_user"),
+            # A visitor's events that never got an email: what erasing a customer
+            # reaches through their anonymousIds (integrations/erasure).
+            models.Index(
+                fields=("anonymous_id",), name="seg_event_anonymous", condition=Q(email="")
+            ),
             models.Index(fields=("order_id",), name="seg_event_order", condition=~Q(order_id="")),
         )
 
@@ -561,3 +566,126 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} -> {self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ErasureKind(models.TextChoices):
+    DELETE = "delete", _("delete")
+    SUPPRESS = "suppress", _("suppress")
+    BOTH = "both", _("delete and suppress")
+    UNSUPPRESS = "unsuppress", _("unsuppress")
+
+
+class ErasureRequest(models.Model):
+    """One request about a customer's data (GDPR art. 17): who made it, when, its kind,
+    what it deleted, and keyed hashes of the identifiers it reached, never the identifiers.
+
+    Seg publishes no deletion API: a request that deleted data leaves the step of telling
+    Seg to the operator, who marks it done (``seg_told_at``).
+    """
+
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=ErasureKind.choices, help_text=_("What was asked.")
+    )
+    requested_by = models.CharField(
+        _("requested by"),
+        max_length=150,
+        help_text=_("The admin user, the command's --by, or the Python API's caller."),
+    )
+    requested_at = models.DateTimeField(
+        _("requested"), default=timezone.now, help_text=_("When the request landed.")
+    )
+    finished_at = models.DateTimeField(
+        _("finished"),
+        null=True,
+        blank=True,
+        help_text=_("When it was carried out; blank while running."),
+    )
+    digests = models.JSONField(
+        _("identifier hashes"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "HMAC-SHA256 (SEG_ERASURE_KEY) of each email, userId and anonymousId the request "
+            "reached; the identifiers themselves are not kept."
+        ),
+    )
+    counts = models.JSONField(
+        _("rows deleted"),
+        default=dict,
+        blank=True,
+        help_text=_("Rows deleted, by model (events, attempts, status changes, identities…)."),
+    )
+    seg_to_tell = models.BooleanField(
+        _("Seg must be told"),
+        default=False,
+        help_text=_(
+            "Whether Seg must be asked to erase the customer too (it has no deletion API)."
+        ),
+    )
+    seg_told_at = models.DateTimeField(
+        _("Seg told"),
+        null=True,
+        blank=True,
+        help_text=_("When the operator marked Seg as told; blank while that step is still to do."),
+    )
+    seg_told_by = models.CharField(
+        _("Seg told by"), max_length=150, blank=True, help_text=_("Who marked Seg as told.")
+    )
+
+    class Meta:
+        verbose_name = _("erasure request")
+        verbose_name_plural = _("erasure requests")
+        ordering = ("-requested_at", "-id")
+        permissions = (("erase_customer", "Can erase and suppress customers"),)
+        indexes = (
+            models.Index(
+                fields=("requested_at",),
+                name="seg_erasure_seg_to_tell",
+                condition=Q(seg_to_tell=True, seg_told_at__isnull=True),
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} at {self.requested_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def seg_step_open(self) -> bool:
+        """Whether the operator has still to ask Seg to erase the customer."""
+        return self.seg_to_tell and self.seg_told_at is None
+
+
+class Suppression(models.Model):
+    """One suppressed identifier, by its keyed hash: calls naming it are refused at ingest.
+
+    Only the hash (``integrations.ingest.refusals.digest``) and a count of refusals are
+    kept; nothing about a refused call is stored.
+    """
+
+    digest = models.CharField(
+        _("identifier hash"),
+        max_length=64,
+        unique=True,
+        help_text=_("HMAC-SHA256 (SEG_ERASURE_KEY) of a kind and an id: 'email:…', 'user:…'."),
+    )
+    request = models.ForeignKey(
+        ErasureRequest,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="suppressions",
+        verbose_name=_("request"),
+        help_text=_("The request that made it."),
+    )
+    refused = models.PositiveBigIntegerField(
+        _("calls refused"), default=0, help_text=_("Calls refused at ingest since it was made.")
+    )
+    created_at = models.DateTimeField(
+        _("created"), default=timezone.now, help_text=_("When the suppression was made.")
+    )
+
+    class Meta:
+        verbose_name = _("suppressed identifier")
+        verbose_name_plural = _("suppressed identifiers")
+
+    def __str__(self) -> str:
+        return f"suppressed {self.digest[:12]}…"

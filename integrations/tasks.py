@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready
 from django.db import close_old_connections
 
-from . import delivery, ingest, lifecycle
+from . import conf, delivery, ingest, instruments, lifecycle, operating
 from .core import DELIVER_EVENT, DELIVER_EVENTS, FAN_OUT, PURGE, RELEASE, SWEEP, TASKS
 
 
@@ -23,6 +24,19 @@ def close_old_connections_around_a_task(sender: Task[Any, Any] | None = None, **
     shop's own tasks keep whatever Celery does for them."""
     if sender is not None and sender.name in TASKS:
         close_old_connections()
+
+
+@worker_process_shutdown.connect
+def forget_a_pool_process(pid: int | None = None, **_: Any) -> None:
+    """A pool process exits: its counters stay counted (``instruments.process_gone``)."""
+    instruments.process_gone(pid or os.getpid())
+
+
+@worker_ready.connect
+def serve_the_workers_counters(**_: Any) -> None:
+    """With SEG_WORKER_METRICS_BIND, the worker serves its host's counters for Prometheus."""
+    if bind := conf.get_setting("SEG_WORKER_METRICS_BIND"):
+        operating.serve_counters(bind)
 
 
 @shared_task(name=DELIVER_EVENT, acks_late=True, reject_on_worker_lost=True)

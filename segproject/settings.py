@@ -179,6 +179,11 @@ SEG_BROWSER_RETENTION = float(os.environ.get("SEG_BROWSER_RETENTION") or 24 * 60
 SEG_CLIENT_IP_HEADER = os.environ.get("SEG_CLIENT_IP_HEADER") or None
 # The key pages' signed identifies are checked with; unset: derived from SECRET_KEY.
 SEG_IDENTITY_SECRET = os.environ.get("SEG_IDENTITY_SECRET") or None
+# The key of the hashes erasure requests keep and suppression matches; unset: derived
+# from SECRET_KEY (set it before rotating SECRET_KEY).
+SEG_ERASURE_KEY = os.environ.get("SEG_ERASURE_KEY") or None
+# Rows an erasure request deletes per transaction.
+SEG_ERASURE_BATCH = int(os.environ.get("SEG_ERASURE_BATCH") or 1000)
 # Seconds a page's signature vouches for its user.
 SEG_SIGNATURE_MAX_AGE = float(os.environ.get("SEG_SIGNATURE_MAX_AGE") or 24 * 60 * 60)
 # The consent categories Seg belongs to (comma-separated ids); unset: not enforced.
@@ -187,7 +192,16 @@ SEG_CONSENT_CATEGORIES = env_list("SEG_CONSENT_CATEGORIES")
 SEG_IDENTIFY_REFRESH = float(os.environ.get("SEG_IDENTIFY_REFRESH") or 24 * 60 * 60)
 # Whether a staff member or superuser logged in on the shop is a customer, named to
 # Seg (off unless 1, on, true or yes): an operator is not, by default.
-SEG_IDENTIFY_STAFF = os.environ.get("SEG_IDENTIFY_STAFF", "").lower() in {"1", "on", "true", "yes"}
+SEG_IDENTIFY_STAFF = env_bool("SEG_IDENTIFY_STAFF")
+# Who may read /metrics: a bearer token, and/or client addresses or networks
+# (comma-separated); neither: refused unless DEBUG. Which readiness checks fail /readyz.
+SEG_METRICS_TOKEN = os.environ.get("SEG_METRICS_TOKEN") or None
+SEG_METRICS_ALLOWED_IPS = env_list("SEG_METRICS_ALLOWED_IPS")
+SEG_READY_REQUIRES = env_list("SEG_READY_REQUIRES", "database")
+# Where a worker on a host with no web process serves its counters ("127.0.0.1:9808").
+SEG_WORKER_METRICS_BIND = os.environ.get("SEG_WORKER_METRICS_BIND") or None
+# OpenTelemetry traces (the otel extra), exported over OTLP/HTTP as OTEL_* variables say.
+SEG_TRACING = env_bool("SEG_TRACING")
 # Keep each customer's events in the shop's order (on unless 0, off, false or no).
 SEG_ORDER_PER_CUSTOMER = os.environ.get("SEG_ORDER_PER_CUSTOMER", "").lower() not in {
     "0",

@@ -1,4 +1,5 @@
-"""URLs: the admin, Segment's HTTP API under /seg/, the site's icon, and the demo storefront."""
+"""URLs: the admin, Segment's HTTP API under /seg/, /metrics, /healthz and /readyz, the
+site's icon, and the demo storefront."""
 
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
@@ -16,6 +17,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("seg/", include("integrations.urls")),
+    path("", include("integrations.probes")),
     path("favicon.ico", favicon),
     path("", include("segproject.storefront.urls")),
 ]

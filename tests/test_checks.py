@@ -103,6 +103,12 @@ BAD: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("integrations.E103", {"SEG_PUBLIC_ORIGIN": "shop.example"}, "not an origin", "https://"),
     ("integrations.E104", {"SEG_BROWSER_BURST": 0}, "SEG_BROWSER_BURST (0)", "turns the limit off"),
     ("integrations.E104", {"SEG_BROWSER_RATE_LIMIT": -1}, "a number >= 0", "20 messages"),
+    (
+        "integrations.E105",
+        {"SEG_METRICS_ALLOWED_IPS": ["10.0.0.0/8", "shop.internal", "10.0.0.300"]},
+        "'shop.internal', '10.0.0.300'",
+        "10.0.0.0/8",
+    ),
     ("integrations.W101", {"SEG_ANALYTICS_JS_PATH": "/nowhere.js"}, "is not a file", "npm ci"),
     (
         "integrations.W102",

@@ -28,7 +28,12 @@ TEXT = [
     ("SEG_ANALYTICS_JS_URL", "https://cdn.shop/a.js", "https://cdn.shop/a.js"),
     ("SEG_CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For"),
     ("SEG_IDENTITY_SECRET", "s3cret", "s3cret"),
+    ("SEG_ERASURE_KEY", "k3y", "k3y"),
     ("SEG_CONSENT_CATEGORIES", "C0004, Marketing", ["C0004", "Marketing"]),
+    ("SEG_METRICS_TOKEN", "t0ken", "t0ken"),
+    ("SEG_METRICS_ALLOWED_IPS", "10.0.0.0/8, ::1", ["10.0.0.0/8", "::1"]),
+    ("SEG_READY_REQUIRES", "database,broker", ["database", "broker"]),
+    ("SEG_WORKER_METRICS_BIND", "0.0.0.0:9808", "0.0.0.0:9808"),
 ]
 # Unset, each of these keeps the app's default (None).
 OPTIONAL_TEXT = [
@@ -36,9 +41,12 @@ OPTIONAL_TEXT = [
     "SEG_ANALYTICS_JS_URL",
     "SEG_CLIENT_IP_HEADER",
     "SEG_IDENTITY_SECRET",
+    "SEG_ERASURE_KEY",
+    "SEG_METRICS_TOKEN",
+    "SEG_WORKER_METRICS_BIND",
 ]
 # Read as on or off.
-FLAGS = ["SEG_ORDER_PER_CUSTOMER", "SEG_IDENTIFY_STAFF"]
+FLAGS = ["SEG_ORDER_PER_CUSTOMER", "SEG_TRACING", "SEG_IDENTIFY_STAFF"]
 NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS))
 # Unset, each keeps the app's default, but for the two the app requires. Set
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is

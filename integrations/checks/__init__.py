@@ -3,11 +3,22 @@ dashboard's warning.
 
 ``configuration`` checks the settings, ``workers`` the Celery side (an app that
 carries the tasks, workers that take them), and ``health`` whether delivery is
-moving (``W005``). Nothing here imports a model: ``apps.py`` registers these
-checks before the models are loaded.
+moving (``W005``); ``readiness`` whether the database, the broker and a worker
+answer, for the readiness endpoint and ``seg_health``. Nothing here imports a
+model: ``apps.py`` registers these checks before the models are loaded.
 """
 
 from .configuration import ALL_CHECKS, DATABASE_CHECKS
 from .health import delivery_stall
+from .readiness import CHECKS as READINESS_CHECKS
+from .readiness import Probe, readiness, ready
 
-__all__ = ["ALL_CHECKS", "DATABASE_CHECKS", "delivery_stall"]
+__all__ = [
+    "ALL_CHECKS",
+    "DATABASE_CHECKS",
+    "READINESS_CHECKS",
+    "Probe",
+    "delivery_stall",
+    "readiness",
+    "ready",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,26 @@ def check_browser_limit(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     return []
 
 
+def check_metrics_access(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    wrong = []
+    for entry in conf.text_list("SEG_METRICS_ALLOWED_IPS"):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            wrong.append(entry)
+    if wrong:
+        return [
+            Error(
+                f"SEG_METRICS_ALLOWED_IPS holds {', '.join(map(repr, wrong))}: no address "
+                "or network.",
+                hint="List addresses or networks, e.g. 10.0.0.0/8, 192.0.2.7 or ::1; "
+                "/metrics leaves the others out.",
+                id="integrations.E105",
+            )
+        ]
+    return []
+
+
 def check_analytics_js(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not conf.browser_write_keys():
         return []
@@ -257,6 +278,7 @@ ALL_CHECKS = (
     check_browser_keys,
     check_origins,
     check_browser_limit,
+    check_metrics_access,
     check_analytics_js,
     check_request_processor,
     check_celery_app,

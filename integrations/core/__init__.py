@@ -24,7 +24,7 @@ from .names import (
 from .naming import SegAction, SegEvent
 from .payloads import map_or_ignore, order_id, with_email
 from .processes import per_process
-from .routing import withheld
+from .routing import WITHHELD_BY, withheld
 from .spec import (
     MAX_REQUEST_BYTES,
     SHORT_PATHS,
@@ -50,6 +50,7 @@ __all__ = [
     "SHORT_PATHS",
     "SWEEP",
     "TASKS",
+    "WITHHELD_BY",
     "JSONObject",
     "RetryPolicy",
     "SegAction",

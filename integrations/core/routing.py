@@ -15,6 +15,12 @@ from .wire import JSON
 # The destination's name in the integrations object.
 DESTINATION = "Seg"
 
+# What a withheld event's reason starts with, by who withheld it (the reasons below).
+WITHHELD_BY = {
+    "integrations": "Withheld by the integrations object",
+    "consent": "Withheld by consent",
+}
+
 
 def withheld(message: JSON, consent_categories: Sequence[str]) -> str | None:
     """Why ``message`` (as sent) must not reach Seg, or None when it may.

@@ -49,6 +49,7 @@ class Claim:
 
 CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
 CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event")  # the line
+CLAIMED_FIELDS += ("received_at",)  # the delivery latency (instruments)
 
 
 def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
@@ -153,30 +154,27 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
 
     First stores any outcome this process kept while the database was away
-    (``outcomes.store_kept``). Claims them together, then posts them one by
-    one on a keep-alive session. Each outcome's statement leaves for the
-    database as soon as Seg has answered (``outcomes.send_record``), and is
-    read back before the next post leaves: a worker killed at any moment has
-    at most one post whose outcome will not be on its row (the one on the
-    wire), and a kill sends at most one event again per process. If the
-    connection is lost (the session terminated, the server restarting, a
-    failover), the outcome is stored again on a fresh connection before
-    anything more is posted, and the batch goes on; if the database stays
-    away past SEG_LEASE, the outcome is kept in the process and its error
-    raised, ending the task (the leases lapse). A post starts only while its
-    lease has room for a whole SEG_POST_DEADLINE; claims past
-    that, held back by the throttle, or behind one of their customer's that
-    will be retried, are given back; so are a page's events left once its
-    task has posted for SEG_BROWSER_SLICE, so that the process is soon free
-    for the server's events (its queue is polled first). Pages' posts take
-    the throttle's pages' share too, and a page's task that must wait for it
-    gives its events back at once rather than sleep in its process. Returns
-    the verdicts of the attempts made. Database errors propagate; the leases
-    then lapse and the sweeper retries.
+    (``outcomes.store_kept``). Claims them together, then posts them one by one on a keep-alive
+    session. Each outcome's statement leaves for the database as soon as Seg has answered
+    (``outcomes.send_record``), and is read back before the next post leaves: a worker killed at
+    any moment has at most one post whose outcome will not be on its row (the one on the wire),
+    and a kill sends at most one event again per process. If the connection is lost (the session
+    terminated, the server restarting, a failover), the outcome is stored again on a fresh
+    connection before anything more is posted, and the batch goes on; if the database stays away
+    past SEG_LEASE, the outcome is kept in the process and its error raised, ending the task
+    (the leases lapse). A post starts only while its lease has room for a whole
+    SEG_POST_DEADLINE, and (while an erasure runs) its claim is still held; claims past that,
+    held back by the throttle, or behind one of their customer's that will be retried, are given
+    back; so are a page's events left once its task has posted for SEG_BROWSER_SLICE, so that
+    the process is soon free for the server's events (its queue is polled first). Pages' posts
+    take the throttle's pages' share too, and a page's task that must wait for it gives its
+    events back at once rather than sleep in its process. Returns the verdicts of the attempts
+    made. Database errors propagate; the leases then lapse and the sweeper retries.
     """
     outcomes.store_kept()  # what Seg answered before the database went away comes first
     claimed_at = time.monotonic()
     claims = claim_many(event_ids, timezone.now())
+    erasing = bool(claims) and lifecycle.erasing()  # read after the claim commits
     room = conf.get_setting("SEG_LEASE").total_seconds() - conf.post_deadline()
     browser_slice = conf.get_setting("SEG_BROWSER_SLICE").total_seconds()
     made: list[tuple[Claim, Verdict]] = []
@@ -213,6 +211,8 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 give_back(claims[position:], wait)
                 break
             settle()  # nothing more is posted before what Seg answered is on its event
+            if erasing and not holding(held).exists():  # erased since: never posted
+                continue
             posted = attempt(held, report_delivered=False)
             unreported = posted.answer.verdict is Verdict.DELIVERED
             storing.append(outcomes.send_record(posted))

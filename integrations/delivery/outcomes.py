@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from .. import conf, lifecycle
+from .. import conf, instruments, lifecycle
 from ..core import Verdict, per_process
 from ..models import Attempt, Event
 from . import tracker
@@ -149,6 +149,8 @@ class Recording:
     def applied(self, moved: bool, again: bool = False) -> None:
         """What follows the store: a retry's wake-up, or a word on why the event did not move."""
         held = self.item.held
+        duration = self.item.answer.duration_ms
+        instruments.attempted(self.result.verdict, duration, held.event.received_at, self.now)
         if not moved:
             logger.warning(
                 "Attempt %d of event %s %s: recorded, not applied.",

@@ -244,6 +244,18 @@ def is_open() -> bool:
         return False
 
 
+def standing() -> tuple[bool, timedelta]:
+    """Whether the circuit is open, and what is left of the pause Seg asked for (zero for
+    none), by Redis's clock, in one round trip. Raises redis.RedisError without Redis."""
+    with client().pipeline(transaction=False) as pipe:
+        pipe.exists(OPEN)
+        pipe.get(PAUSE)
+        pipe.time()
+        is_open, until, (seconds, micros) = pipe.execute()
+    left = int(until or 0) - (seconds * 1000 + micros // 1000)
+    return bool(is_open), timedelta(milliseconds=max(left, 0))
+
+
 def reset() -> None:
     """Forget all shared state (for operators after an incident, and for tests)."""
     forget_calm()

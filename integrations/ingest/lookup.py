@@ -15,7 +15,7 @@ from django.db import connection
 
 from .. import conf
 from ..core import JSONObject, SegmentMessage, email_in, normalize_email
-from ..models import Alias, Event, Identity, Source
+from ..models import Alias, Event, Identity, Source, Suppression
 from . import locks
 from .identity import Link, Resolver
 from .locks import Space
@@ -35,6 +35,8 @@ class Known:
     # kind, id, email, user id, source
     identities: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     aliases: dict[str, Link] = field(default_factory=dict)
+    # Of the identifier hashes asked for, those suppressed (refusals.admitted).
+    suppressed: set[str] = field(default_factory=set)
 
     def fresh(
         self, valid: list[tuple[SegmentMessage, JSONObject]]
@@ -57,7 +59,10 @@ class Known:
 
 
 def read_locked(
-    source: str, valid: list[tuple[SegmentMessage, JSONObject]], lock: bool = True
+    source: str,
+    valid: list[tuple[SegmentMessage, JSONObject]],
+    lock: bool = True,
+    digests: Collection[str] = (),
 ) -> Known:
     """Lock the ids these messages name (``locks``), then read what is known of them.
 
@@ -65,7 +70,8 @@ def read_locked(
     anonymousId the server tied to a user resolves through that user, whose
     email an identify may be changing: that user is locked too, before it is read.
     ``lock`` false reads without locks (for a caller's own transaction, whose
-    decisions are settled after it commits: ``holds.settle``).
+    decisions are settled after it commits: ``holds.settle``). ``digests``: identifier
+    hashes to look for among the suppressed (``refusals``).
     """
     # Only ids the shop chose can repeat; ids made here are fresh UUIDs.
     chosen = [m["messageId"] for m, raw in valid if raw.get("messageId") not in (None, "")]
@@ -80,7 +86,7 @@ def read_locked(
         locks.lock_many(
             [(Space.ANONYMOUS_ID, anonymous), (Space.EMAIL, emails | moved), (Space.USER_ID, users)]
         )
-    known = lookup(source, chosen, users, anonymous, emails)
+    known = lookup(source, chosen, users, anonymous, emails, digests)
     tied = {
         user
         for _, _, _, user, scope in known.identities
@@ -102,12 +108,16 @@ def lookup(
     user_ids: Collection[str],
     anonymous_ids: Collection[str],
     emails: Collection[str],
+    digests: Collection[str] = (),
 ) -> Known:
-    """Stored messageIds of ``source``, identities (of every source) and aliases among
-    those asked for, and for a page (``source`` browser) which of ``emails`` the
-    shop's server knows (an identify of its own, or an alias); one query."""
+    """Stored messageIds of ``source``, identities (of every source), aliases and
+    suppressed identifier hashes among those asked for, and for a page (``source``
+    browser) which of ``emails`` the shop's server knows (an identify of its own, or an
+    alias); one query."""
     q = connection.ops.quote_name
-    event, identity, alias = (q(m._meta.db_table) for m in (Event, Identity, Alias))
+    event, identity, alias, suppressed = (
+        q(m._meta.db_table) for m in (Event, Identity, Alias, Suppression)
+    )
     parts: list[str] = []
     params: list[str] = []
     if message_ids:
@@ -139,6 +149,12 @@ def lookup(
             f"WHERE email IN ({_in(emails)})"
         )
         params += [Source.SERVER, *emails, *emails]
+    if digests:
+        parts.append(
+            f"SELECT 's', digest, '', '', '' FROM {suppressed} "  # noqa: S608
+            f"WHERE digest IN ({_in(digests)})"
+        )
+        params += digests
     known = Known()
     if not parts:
         return known
@@ -147,6 +163,8 @@ def lookup(
         for kind, key, value, user_id, source in cursor.fetchall():
             if kind == "m":
                 known.message_ids.add(key)
+            elif kind == "s":
+                known.suppressed.add(key)
             elif kind == "k":
                 known.server_emails.add(key)
             elif kind == "e":

@@ -19,12 +19,12 @@ from typing import cast
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from .. import conf, core, lifecycle
+from .. import conf, core, instruments, lifecycle
 from ..core import JSON, JSONObject, SegAction, SegmentMessage
 from ..exceptions import InvalidMessage
 from ..lifecycle import HELD_REASON
 from ..models import Event, Source, Status
-from . import holds, locks, lookup, vouching
+from . import holds, locks, lookup, refusals, vouching
 from .identity import Resolver
 from .lookup import read_locked
 
@@ -41,6 +41,7 @@ class Result:
 
     stored: int = 0
     duplicates: int = 0
+    refused: int = 0  # naming a suppressed customer (``refusals``): not stored
     errors: list[tuple[int, InvalidMessage]] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
 
@@ -190,16 +191,20 @@ def ingest(
     *,
     source: str = Source.SERVER,
     sent_at: str | None = None,
+    via: str | None = None,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
     ``call_type`` is the type the endpoint implies (None for a batch, whose
     items name their own); ``source`` who sent them (``Source``: the shop's
     server, or a page through a browser key); ``sent_at`` the batch's ``sentAt``,
-    for its messages that carry none (``clocks.event_time``). A bad message is reported in
-    ``Result.errors`` by its index and never costs the good ones. A messageId
+    for its messages that carry none (``clocks.event_time``); ``via`` the kind of key
+    counted in ``instruments`` (``api`` for the Python API; default: ``source``). A bad
+    message is reported in ``Result.errors`` by its index and never costs the good ones. A messageId
     already stored for the same source is counted as a duplicate and not stored
-    again. Database errors propagate: nothing is acknowledged that was not stored.
+    again. A message naming a suppressed customer is refused (``refusals``): counted
+    in ``Result.refused``, and nothing of it is stored. Database errors propagate:
+    nothing is acknowledged that was not stored.
     """
     now = now or timezone.now()
     result = Result()
@@ -222,12 +227,14 @@ def ingest(
     for attempt in range(TRIES):
         try:
             with transaction.atomic(savepoint=False):
-                batch, duplicates = _write(valid, source, now, in_caller, attempt > 0)
+                batch, duplicates, refused = _write(valid, source, now, in_caller, attempt > 0)
             break
         except (IntegrityError, OperationalError) as error:
             if in_caller or attempt + 1 == TRIES or not locks.lost_race(error):
                 raise
-    result.duplicates = duplicates
+    counted = [(row.call_type, row.status, row.status_reason) for row in batch.rows]
+    transaction.on_commit(partial(instruments.received, counted, via or source))
+    result.duplicates, result.refused = duplicates, refused
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]
     return result
@@ -239,13 +246,16 @@ def _write(
     now: datetime,
     in_caller: bool,
     raced: bool,
-) -> tuple[_Batch, int]:
+) -> tuple[_Batch, int, int]:
     """Lock the calls' ids, read what is known, build and store the rows; call it in
     a transaction. ``skip``: let the database skip a repeated messageId silently.
-    Returns the batch and the count of duplicates."""
+    Returns the batch and the counts of duplicates and of calls refused."""
     # In the caller's transaction no lock is taken: the caller's own locks could
     # meet ours in a cycle. What it decided is settled once it commits instead.
-    known = read_locked(source, valid, lock=not in_caller)
+    digests = refusals.digests_of(valid)
+    hashes = {hashed for each in digests.values() for hashed in each}
+    known = read_locked(source, valid, lock=not in_caller, digests=hashes)
+    valid, refused = refusals.admitted(valid, digests, known.suppressed)
     fresh = known.fresh(valid)
     batch = _Batch(now, known.resolver(), source)
     for message, raw in fresh:
@@ -254,7 +264,7 @@ def _write(
         _store(batch, now, (in_caller or raced) and known.chosen)
     if in_caller and (unsettled := holds.to_settle(batch.rows, batch.releases)):
         transaction.on_commit(partial(holds.settle, unsettled))
-    return batch, len(valid) - len(fresh)
+    return batch, len(valid) - len(fresh), refused
 
 
 def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:

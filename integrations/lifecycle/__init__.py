@@ -26,7 +26,7 @@ from .ordering import in_line, lines, waiting, wake_next
 from .rules import active as active_rules
 from .rules import forget as forget_rules
 from .rules import matching as matching_rule
-from .sendable import NOT_SENT, SENDABLE, unsendable
+from .sendable import NOT_SENT, SENDABLE, erasing, unsendable
 from .wakeups import queue
 from .wakeups import release as queue_release
 
@@ -41,6 +41,7 @@ __all__ = [
     "active_rules",
     "count_unsendable",
     "drop_unread",
+    "erasing",
     "forget_rules",
     "forget_wake_ups",
     "in_batches",

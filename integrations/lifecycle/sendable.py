@@ -7,6 +7,8 @@ from typing import Any
 
 from django.db.models import Q
 
+from ..models import ErasureRequest
+
 # What a row needs before any move makes it pending: Seg is never sent an event
 # without an email, or with nothing to send.
 SENDABLE = (
@@ -32,3 +34,11 @@ def unsendable(email: str, payload: Any, action: str) -> str | None:
     if not payload.get("Email"):
         return "its payload has no email"
     return None
+
+
+def erasing() -> bool:
+    """Whether a customer's erasure is under way (an ErasureRequest not finished); one
+    small query. A worker that reads it true after its claim checks, just before each
+    post, that it still holds the claim; the erasure waits out the claims made before it
+    began, and revokes the later ones (``integrations.erasure.deletion``)."""
+    return ErasureRequest.objects.filter(finished_at=None).exists()

@@ -1,10 +1,13 @@
 """What operators read: the dashboard's figures (``metrics``) and ``charts``, an event's
-``timeline``, and how a moment is written (``dates``)."""
+``timeline``, how a moment is written (``dates``), and what Prometheus scrapes
+(``exposition``)."""
 
+from ..core import WITHHELD_BY
 from .charts import bars, stacked
 from .dates import ago, shown
+from .exposition import render as exposition
+from .exposition import serve_counters
 from .metrics import (
-    WITHHELD_BY,
     counts_by_window,
     delivered_per_minute,
     delivery_times,
@@ -24,11 +27,13 @@ __all__ = [
     "counts_by_window",
     "delivered_per_minute",
     "delivery_times",
+    "exposition",
     "held_summary",
     "history",
     "latency_percentiles",
     "oldest_pending",
     "percentiles",
+    "serve_counters",
     "shown",
     "stacked",
     "top_errors",

@@ -21,6 +21,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMinute
 
+from ..core import WITHHELD_BY
 from ..models import Attempt, Event, Status, StatusChange
 
 WINDOWS = (
@@ -183,13 +184,6 @@ def held_summary() -> tuple[int, datetime | None]:
         n=Count("pk"), oldest=Min("received_at")
     )
     return held["n"], held["oldest"]
-
-
-# What a withheld event's reason starts with, by who withheld it (core.routing).
-WITHHELD_BY = {
-    "integrations": "Withheld by the integrations object",
-    "consent": "Withheld by consent",
-}
 
 
 def withheld_by_reason(since: datetime) -> dict[str, int]:

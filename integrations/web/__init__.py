@@ -3,7 +3,17 @@
 browsers reach the app (``mount``)."""
 
 from .cdn import bundle, chunk, metrics, project_settings
+from .limiter import client_address
 from .mounting import mount
 from .views import not_found, track_api
 
-__all__ = ["bundle", "chunk", "metrics", "mount", "not_found", "project_settings", "track_api"]
+__all__ = [
+    "bundle",
+    "chunk",
+    "client_address",
+    "metrics",
+    "mount",
+    "not_found",
+    "project_settings",
+    "track_api",
+]
