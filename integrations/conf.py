@@ -52,6 +52,11 @@ DEFAULTS: dict[str, Any] = {
     "SEG_ERASURE_BATCH": 1000,
     # How long a page's signature vouches for its user (a leaked one stops then).
     "SEG_SIGNATURE_MAX_AGE": timedelta(days=1),
+    # Whether a staff member or superuser logged in on the shop is a customer: named
+    # to Seg by the tag's identify and by the Oscar receivers. Off: their session
+    # never names the browser's visitor, so logging in to the admin on the shop's
+    # host does not give the shopper's anonymous events the operator's email.
+    "SEG_IDENTIFY_STAFF": False,
     # Segment Consent Management: the consent category ids (as the shop's consent
     # manager names them) that Seg belongs to. An event whose context.consent
     # lacks any of them is withheld. Empty: consent is not enforced.
@@ -251,3 +256,13 @@ def retry_policy() -> RetryPolicy:
         max_attempts=get_setting("SEG_MAX_ATTEMPTS"),
         retry_after_cap=get_setting("SEG_RETRY_AFTER_CAP"),
     )
+
+
+def identifies(user: object) -> bool:
+    """Whether the shop's pages and receivers may name Django ``user`` to Seg as a
+    customer: any logged-in user, but a staff member or superuser only with
+    SEG_IDENTIFY_STAFF (an operator is not a customer unless the shop says so)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    operator = getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
+    return not operator or bool(get_setting("SEG_IDENTIFY_STAFF"))

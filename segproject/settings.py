@@ -192,6 +192,9 @@ SEG_SIGNATURE_MAX_AGE = float(os.environ.get("SEG_SIGNATURE_MAX_AGE") or 24 * 60
 SEG_CONSENT_CATEGORIES = env_list("SEG_CONSENT_CATEGORIES")
 # Seconds within which an identify that says what Seg accepted last is not sent again.
 SEG_IDENTIFY_REFRESH = float(os.environ.get("SEG_IDENTIFY_REFRESH") or 24 * 60 * 60)
+# Whether a staff member or superuser logged in on the shop is a customer, named to
+# Seg (off unless 1, on, true or yes): an operator is not, by default.
+SEG_IDENTIFY_STAFF = env_bool("SEG_IDENTIFY_STAFF")
 # Who may read /metrics: a bearer token, and/or client addresses or networks
 # (comma-separated); neither: refused unless DEBUG. Which readiness checks fail /readyz.
 SEG_METRICS_TOKEN = os.environ.get("SEG_METRICS_TOKEN") or None

@@ -76,9 +76,7 @@ def test_list_shows_the_order_id(client: Client) -> None:
     make_events(2)
     html = logged_in(client).get(CHANGELIST).content.decode()
     for order_id in ("order-0", "order-1"):
-        assert (
-            f'<td class="field-order"><span class="seg-clip seg-order" title="{order_id}">' in html
-        )
+        assert f'<td class="field-order"><span class="seg-order">{order_id}</span>' in html
 
 
 def test_list_query_count_is_fixed(client: Client) -> None:
@@ -178,7 +176,8 @@ def test_every_moment_is_written_one_way_with_its_time_zone(client: Client, sett
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
     page = client.get(f"{CHANGELIST}{event.pk}/change/").content.decode()
     assert "retry due 2026-01-15 09:01:00 EST." in page
-    assert "The retry window runs from here." in page  # the field's own help stays
+    assert "The retry window runs from here." not in page  # first attempt: the real one
+    assert "the retry window runs from it." in page
     assert "None" not in re.sub(r"<[^>]+>", "", page)  # an empty moment shows as the admin's -
     for url in (
         CHANGELIST,
@@ -187,7 +186,7 @@ def test_every_moment_is_written_one_way_with_its_time_zone(client: Client, sett
         "/admin/integrations/suppressionrule/",
     ):
         html = client.get(url).content.decode()
-        assert "2026-01-15 09:00:00 EST" in html, url
+        assert "2026-01-15 09:00:00 EST" in re.sub(r"<[^>]+>", "", html), url
         assert not re.search(r"Jan\. 15|[ap]\.m\.", html), url
 
 
@@ -315,8 +314,11 @@ def test_retry_action_needs_its_permission(client: Client) -> None:
     User.objects.get(username="boss").user_permissions.set(
         Permission.objects.filter(codename__in=["view_event", "retry_event"])
     )
-    response = client.post(CHANGELIST, data, follow=True)
-    assert "Retried 3 events." in response.content.decode()
+    asked = client.post(CHANGELIST, data, follow=True)
+    assert "Retry delivery will send" in asked.content.decode()
+    assert Event.objects.filter(status=Status.FAILED).count() == 3
+    response = client.post(CHANGELIST, data | {"post": "yes"}, follow=True)
+    assert "Retried 3 failed events." in response.content.decode()
     assert Event.objects.filter(status=Status.PENDING).count() == 3
     assert StatusChange.objects.filter(cause="Retried by boss.").count() == 3
     assert LogEntry.objects.get().change_message == "Retried 3 of 3 selected events."
@@ -354,8 +356,8 @@ def test_suppress_asks_for_a_reason_then_suppresses_across_the_filter(client: Cl
     assert "reason" in asked.content.decode() and asked.status_code == 200
     done = client.post(CHANGELIST, data | {"reason": "test order"}, follow=True)
     assert (
-        "Suppressed 4 events. 1 selected were not in a state that allows it."
-        in done.content.decode()
+        "Suppressed 4 pending events; 1 delivered event left alone — Seg has them already; "
+        "nothing is left to stop." in done.content.decode()
     )
     assert (
         Event.objects.filter(
@@ -370,6 +372,7 @@ def test_suppress_asks_for_a_reason_then_suppresses_across_the_filter(client: Cl
             "select_across": 1,
             "index": 0,
             "_selected_action": [delivered[0].pk],
+            "post": "yes",
         },
     )
     assert Event.objects.filter(status=Status.PENDING).count() == 4

@@ -93,3 +93,18 @@ def test_without_a_browser_key_the_error_names_the_setting(settings: Any) -> Non
     settings.SEG_BROWSER_WRITE_KEYS = []
     with pytest.raises(SegConfigurationError, match="SEG_BROWSER_WRITE_KEYS"):
         render()
+
+
+@pytest.mark.django_db
+def test_a_staff_session_names_nobody_unless_the_shop_says_so(settings: Any) -> None:
+    """An operator logged in to the admin on the shop's host, browsing the shop in the
+    same browser as a shopper, must not give the shopper's visitor their email."""
+    staff = User.objects.create_user("ops", "ops@example.com", "x", is_staff=True)
+    root = User.objects.create_superuser("root", "root@example.com", "x")
+    customer = User.objects.create_user("ann", "ann@example.com", "x")
+    assert config_of(render(staff))["identify"] is None
+    assert config_of(render(root))["identify"] is None
+    assert config_of(render(customer))["identify"]["userId"] == str(customer.pk)
+    settings.SEG_IDENTIFY_STAFF = True
+    identify = config_of(render(staff))["identify"]
+    assert (identify["userId"], identify["traits"]) == (str(staff.pk), {"email": "ops@example.com"})

@@ -46,7 +46,7 @@ OPTIONAL_TEXT = [
     "SEG_WORKER_METRICS_BIND",
 ]
 # Read as on or off.
-FLAGS = ["SEG_ORDER_PER_CUSTOMER", "SEG_TRACING"]
+FLAGS = ["SEG_ORDER_PER_CUSTOMER", "SEG_TRACING", "SEG_IDENTIFY_STAFF"]
 NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS))
 # Unset, each keeps the app's default, but for the two the app requires. Set
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is

@@ -36,7 +36,11 @@ def moment(
 
     def show(model_admin: admin.ModelAdmin[Any], obj: Any) -> str:
         value = getattr(obj, name)
-        return model_admin.get_empty_value_display() if value is None else operating.shown(value)
+        if value is None:
+            return model_admin.get_empty_value_display()
+        # A narrow list may break a moment between its date and its time, nowhere else.
+        date, _, rest = operating.shown(value).partition(" ")
+        return format_html('{} <span class="seg-nowrap">{}</span>', date, rest)
 
     label = description or str(getattr(model._meta.get_field(name), "verbose_name", name))
     return admin.display(description=label, ordering=ordering or name)(show)
@@ -52,3 +56,18 @@ def seconds(value: timedelta | None) -> str:
     if total < 7200:
         return f"{total / 60:.0f} min"
     return f"{total / 3600:.1f} h"
+
+
+def first_attempt(event: Any) -> str | None:
+    """The event's first attempt ever (its first Attempt row), as ``operating.shown``
+    writes it; a retry or replay starts a new round, whose own first attempt (from which
+    its retry window runs) follows in brackets. None before any attempt."""
+    first = event.attempt_set.order_by("started_at", "id").values_list("started_at", flat=True)
+    real = first.first()
+    if real is None:
+        return None
+    text = operating.shown(real)
+    this_round = event.first_attempt_at
+    if this_round is not None and this_round > real:
+        text += f" (this round from {operating.shown(this_round)})"
+    return text

@@ -7,28 +7,26 @@ and written to the admin log.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import flatten_fieldsets
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import ngettext
 
 from .. import lifecycle
 from ..models import Event
+from . import actions as event_actions
 from . import views
-from .display import moment, status_badge
+from .display import first_attempt, moment, status_badge
 from .forms import EventPageForm, SuppressForm
 from .guards import GuardedAdmin
-from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter, WithheldFilter
+from .lists import CappedPaginator, HasErrorFilter, ReceivedFilter, WithheldFilter
 
 
 @admin.register(Event)
@@ -77,9 +75,7 @@ class EventAdmin(GuardedAdmin):
     def order(self, obj: Event) -> SafeString | None:
         if not obj.order_id:
             return None
-        return format_html(
-            '<span class="seg-clip seg-order" title="{}">{}</span>', obj.order_id, obj.order_id
-        )
+        return format_html('<span class="seg-order">{}</span>', obj.order_id)
 
     @admin.display(description="status", ordering="status")
     def badge(self, obj: Event) -> SafeString:
@@ -121,56 +117,62 @@ class EventAdmin(GuardedAdmin):
         return request.user.has_perm("integrations.suppress_event")
 
     # --- actions ----------------------------------------------------------
-    def _done(
-        self, request: HttpRequest, verb: str, changed: int, selected: int, unsendable: int = 0
-    ) -> None:
-        """Log what an action changed (nothing when it changed nothing), and say so, with
-        the ``unsendable`` selected events it left as they were."""
-        if changed:
-            numbers = {"verb": verb, "changed": changed, "selected": selected}
-            LogEntry.objects.create(
-                user_id=cast(int, request.user.pk),
-                content_type_id=ContentType.objects.get_for_model(Event).pk,
-                object_id=None,
-                object_repr=ngettext("%(changed)d event", "%(changed)d events", changed) % numbers,
-                action_flag=CHANGE,
-                change_message=ngettext(
-                    "%(verb)s %(changed)d of %(selected)d selected event.",
-                    "%(verb)s %(changed)d of %(selected)d selected events.",
-                    selected,
-                )
-                % numbers,
-            )
-        message = ngettext("%(verb)s %(count)d event.", "%(verb)s %(count)d events.", changed) % {
-            "verb": verb,
-            "count": changed,
-        }
-        if unsendable:
-            message += (
-                f" {unsendable} selected have no email or nothing to send, and stay as they "
-                "are: Seg is never sent an event without an email."
-            )
-        if changed + unsendable < selected:
-            others = selected - changed - unsendable
-            message += f" {others} selected were not in a state that allows it."
-        self.message_user(request, message, messages.SUCCESS if changed else messages.WARNING)
+    def _act(
+        self, request: HttpRequest, queryset: Any, name: str, reason: str = ""
+    ) -> HttpResponse | None:
+        """Run action ``name`` on ``queryset`` (or first ask, when it would send and
+        the operator has not confirmed), then say what it did, row by row in kind."""
+        verb = event_actions.VERBS[name]
+        plan = event_actions.plan(verb, queryset)
+        if verb.sends and plan.movable > verb.ask_above and not event_actions.asked(request):
+            return self._confirm(request, queryset, plan)
+        actor = str(request.user)
+        if verb.move == "suppress":
+            changed = lifecycle.suppress(queryset, actor, reason)
+        else:
+            changed = getattr(lifecycle, verb.move)(queryset, actor)
+        event_actions.log(request, verb.done, changed, plan.selected)
+        level = messages.SUCCESS if changed else messages.WARNING
+        self.message_user(request, plan.message(changed), level)
+        return self._back(request)
 
-    def _selected(self, queryset: QuerySet[Any]) -> int:
-        return int(queryset.order_by()[: COUNT_CAP * 100].count())
+    def _confirm(
+        self, request: HttpRequest, queryset: Any, plan: event_actions.Plan
+    ) -> HttpResponse:
+        kinds, sample = event_actions.to_send(plan.verb, queryset)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{plan.verb.label}: are you sure?",
+            "is_nav_sidebar_enabled": False,
+            "opts": self.model._meta,
+            "plan": plan,
+            "kinds": kinds,
+            "sample": sample,
+            "unsendable_note": event_actions.UNSENDABLE,
+            **event_actions.carried(request, plan.verb.name),
+        }
+        return TemplateResponse(request, "admin/integrations/event/confirm.html", context)
+
+    def _back(self, request: HttpRequest) -> HttpResponse | None:
+        """To the event's page when the action was taken there, else the list (None)."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if request.POST.get(event_actions.RETURN) == "event" and len(selected) == 1:
+            pk = event_pk(selected[0])
+            if pk is not None:
+                return HttpResponseRedirect(reverse("admin:integrations_event_change", args=[pk]))
+        return None
 
     @admin.action(
         description="Retry delivery of selected failed or expired events", permissions=["retry"]
     )
-    def retry_events(self, request: HttpRequest, queryset: Any) -> None:
-        changed = lifecycle.retry(queryset, str(request.user))
-        left = lifecycle.count_unsendable(queryset, "retry", COUNT_CAP * 100)
-        self._done(request, "Retried", changed, self._selected(queryset), left)
+    def retry_events(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self._act(request, queryset, "retry_events")
 
-    @admin.action(description="Replay selected delivered events", permissions=["retry"])
-    def replay_events(self, request: HttpRequest, queryset: Any) -> None:
-        changed = lifecycle.replay(queryset, str(request.user))
-        left = lifecycle.count_unsendable(queryset, "replay", COUNT_CAP * 100)
-        self._done(request, "Replayed", changed, self._selected(queryset), left)
+    @admin.action(
+        description="Replay selected delivered events (asks first)", permissions=["retry"]
+    )
+    def replay_events(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self._act(request, queryset, "replay_events")
 
     @admin.action(
         description="Suppress selected events (asks for a reason)", permissions=["suppress"]
@@ -178,33 +180,25 @@ class EventAdmin(GuardedAdmin):
     def suppress_events(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         form = SuppressForm(request.POST if "reason" in request.POST else None)
         if form.is_valid():
-            reason = form.cleaned_data["reason"]
-            selected = self._selected(queryset)
-            changed = lifecycle.suppress(queryset, str(request.user), reason)
-            self._done(request, "Suppressed", changed, selected)
-            return None
+            return self._act(request, queryset, "suppress_events", form.cleaned_data["reason"])
+        verb = event_actions.VERBS["suppress_events"]
         context = {
             **self.admin_site.each_context(request),
             "title": "Suppress events",
+            "is_nav_sidebar_enabled": False,
             "opts": self.model._meta,
             "form": form,
-            "count": self._selected(queryset),
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-            "action": "suppress_events",
+            "plan": event_actions.plan(verb, queryset),
+            **event_actions.carried(request, verb.name),
         }
         return TemplateResponse(request, "admin/integrations/event/suppress.html", context)
 
     @admin.action(
-        description="Unsuppress selected events (back to pending; held without an email)",
+        description="Unsuppress selected events (asks first; held again without an email)",
         permissions=["suppress"],
     )
-    def unsuppress_events(self, request: HttpRequest, queryset: Any) -> None:
-        selected = self._selected(queryset)
-        # Those with no email go back to held; those with one but nothing to send stay.
-        left = lifecycle.count_unsendable(queryset.exclude(email=""), "unsuppress", COUNT_CAP * 100)
-        changed = lifecycle.unsuppress(queryset, str(request.user))
-        self._done(request, "Unsuppressed", changed, selected, left)
+    def unsuppress_events(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self._act(request, queryset, "unsuppress_events")
 
     # --- one event --------------------------------------------------------
     fieldsets = (
@@ -230,7 +224,11 @@ class EventAdmin(GuardedAdmin):
     event_time = moment(Event, "timestamp")
     received = moment(Event, "received_at")
     delivered = moment(Event, "delivered_at")
-    first_attempt = moment(Event, "first_attempt_at")
+
+    @admin.display(description="first attempt")
+    def first_attempt(self, obj: Event) -> str:
+        return first_attempt(obj) or self.get_empty_value_display()
+
     form = EventPageForm
 
     @admin.display(description="status")
@@ -262,6 +260,10 @@ class EventAdmin(GuardedAdmin):
         # The page's panes come from the event get_object read: one fetch.
         if obj is not None:
             context.update(views.event_panes(obj))
+            may = {"retry": self.has_retry_permission, "suppress": self.has_suppress_permission}
+            allowed = {name: may[p](request) for name, p in event_actions.PERMISSIONS.items()}
+            context["buttons"] = event_actions.buttons(obj, allowed)
+            context["return_field"] = event_actions.RETURN
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- extra pages --------------------------------------------------------

@@ -31,6 +31,8 @@ class EventPageForm(forms.ModelForm):  # type: ignore[type-arg]
                 ("received", "received_at"),
                 ("delivered", "delivered_at"),
                 ("next_attempt", "next_attempt_at"),
-                ("first_attempt", "first_attempt_at"),
             )
-        )
+        ) | {
+            "first_attempt": "The first attempt ever made. After a retry or replay, the "
+            "round's own first attempt follows: the retry window runs from it."
+        }

@@ -26,7 +26,7 @@ from .ordering import in_line, lines, waiting, wake_next
 from .rules import active as active_rules
 from .rules import forget as forget_rules
 from .rules import matching as matching_rule
-from .sendable import NOT_SENT, erasing, unsendable
+from .sendable import NOT_SENT, SENDABLE, erasing, unsendable
 from .wakeups import queue
 from .wakeups import release as queue_release
 
@@ -34,6 +34,7 @@ __all__ = [
     "HELD_REASON",
     "MOVES",
     "NOT_SENT",
+    "SENDABLE",
     "Actor",
     "Finishing",
     "MoveName",

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, ExpressionWrapper, F, Max, Min, Q, fields
-from django.db.models.functions import TruncMinute
+from django.db.models import (
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    When,
+    fields,
+)
+from django.db.models.functions import Coalesce, TruncMinute
 
 from ..core import WITHHELD_BY
-from ..models import Attempt, Event, Status
+from ..models import Attempt, Event, Status, StatusChange
 
 WINDOWS = (
     ("last hour", timedelta(hours=1)),
@@ -64,14 +77,76 @@ def delivered_per_minute(now: datetime, minutes: int = 60) -> list[tuple[datetim
     ]
 
 
+def percentiles(
+    values: list[timedelta], points: tuple[float, ...] = (0.5, 0.95)
+) -> dict[float, timedelta | None]:
+    """Percentiles (nearest rank, from below) of ``values``; None for each when empty."""
+    ordered = sorted(values)
+    total = len(ordered)
+    return {p: ordered[min(int(total * p), total - 1)] if total else None for p in points}
+
+
+def _change_to_pending(first: bool) -> Subquery:
+    """When the outer event was first (else last) made pending by a person or an identify
+    (a release, retry, replay or unsuppress: its StatusChange rows)."""
+    changes = StatusChange.objects.filter(event=OuterRef("pk"), status=Status.PENDING)
+    order = ("at", "id") if first else ("-at", "-id")
+    return Subquery(changes.order_by(*order).values("at")[:1])
+
+
+def _duration(end: Any, start: Any) -> ExpressionWrapper[Any]:
+    return ExpressionWrapper(end - start, output_field=fields.DurationField())
+
+
+@dataclass(frozen=True)
+class DeliveryTimes:
+    """Of the events delivered in a span: how long each waited to be delivered once it
+    could be sent, and how long each of those that were stored held waited for release."""
+
+    delivery: list[timedelta]
+    held: list[timedelta]
+
+
+def delivery_times(since: datetime) -> DeliveryTimes:
+    """The delivery and held times of events delivered since ``since``, in one query.
+
+    Delivery time runs from the moment an event became deliverable (its receipt, or
+    the last release, retry, replay or unsuppress that made it pending: its
+    StatusChange rows) to Seg's 2xx, so time held is not in it. Held time runs from
+    receipt to the first change to pending (the release), for events stored held;
+    only their rows look that change up.
+    """
+    rows = (
+        Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since)
+        .annotate(ready_at=Coalesce(_change_to_pending(first=False), F("received_at")))
+        .annotate(
+            released_at=Case(
+                When(ingest_status=Status.HELD, then=_change_to_pending(first=True)),
+                default=None,
+                output_field=fields.DateTimeField(),
+            )
+        )
+        .values_list(
+            _duration(F("delivered_at"), F("ready_at")),
+            _duration(F("released_at"), F("received_at")),
+        )
+        .order_by()
+    )
+    delivery, held = [], []
+    for waited, was_held in rows.iterator(5000):
+        delivery.append(waited)
+        if was_held is not None:
+            held.append(was_held)
+    return DeliveryTimes(delivery, held)
+
+
 def latency_percentiles(
     since: datetime, points: tuple[float, ...] = (0.5, 0.95)
 ) -> dict[float, timedelta | None]:
-    """Percentiles of receipt-to-delivery time for events delivered since ``since``."""
+    """Percentiles of receipt-to-delivery time for events delivered since ``since``,
+    hold and all (``delivery_times`` gives the delivery and held times apart)."""
     delivered = Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since).annotate(
-        latency=ExpressionWrapper(
-            F("delivered_at") - F("received_at"), output_field=fields.DurationField()
-        )
+        latency=_duration(F("delivered_at"), F("received_at"))
     )
     total = delivered.count()
     result: dict[float, timedelta | None] = {}

@@ -6,7 +6,8 @@ In a base template::
 
 It loads analytics.js from the shop's own mount (``analytics._cdn``), with the
 first of SEG_BROWSER_WRITE_KEYS, calls ``identify(user id, {email})`` for a
-logged-in user, signed by the server so the app knows the page speaks for that
+logged-in customer (a staff member or superuser only with SEG_IDENTIFY_STAFF:
+``conf.identifies``), signed by the server so the app knows the page speaks for that
 user (``integrations.vouching``; a source middleware stamps the signature on
 every call), and ``page()`` on every page. analytics.js's query-string API
 (``?ajs_aid=``, ``?ajs_uid=``, ``?ajs_event=``) is off: a link must not choose a
@@ -44,10 +45,11 @@ NO_KEY = (
 
 def snippet_config(request: Any) -> dict[str, Any]:
     """What the snippet reads: ``writeKey``, ``cdn`` (the mount's absolute URL) and
-    ``identify`` (``{"userId", "traits": {"email"}, "options"}`` for a logged-in user,
-    else None). ``options`` carries ``integrations.Seg.userHash``, the server's
-    signature of the userId and email (``ingest.user_hash``): the snippet stamps
-    it on every call of the page, which may then speak for that user.
+    ``identify`` (``{"userId", "traits": {"email"}, "options"}`` for a logged-in user
+    that ``conf.identifies``, else None: a staff session is not the shopper's).
+    ``options`` carries ``integrations.Seg.userHash``, the server's signature of the
+    userId and email (``ingest.user_hash``): the snippet stamps it on every call of the
+    page, which may then speak for that user.
 
     Raises SegConfigurationError without a browser key.
     """
@@ -56,7 +58,7 @@ def snippet_config(request: Any) -> dict[str, Any]:
         raise SegConfigurationError(NO_KEY)
     user = getattr(request, "user", None)
     identify = None
-    if user is not None and user.is_authenticated:
+    if user is not None and conf.identifies(user):
         traits = {"email": user.email} if getattr(user, "email", "") else {}
         user_id = str(user.pk)
         signature = ingest.user_hash(user_id, getattr(user, "email", "") or None)

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import pytest
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sites.models import Site
 from django.core import checks
@@ -359,3 +359,57 @@ def test_an_order_on_a_shop_without_the_catalogues_pages_is_stored(
     (line,) = order_event(order).message["properties"]["products"]
     assert "url" not in line and line["sku"] == "BOOK-1"
     assert line["image_url"].startswith(f"https://{site.domain}/media/")
+
+
+def staff_login(user: Any) -> None:
+    """``user`` logs in on the shop's host, in the browser a shopper browsed in."""
+    request = RequestFactory().post(
+        "/accounts/login/", HTTP_COOKIE=f"ajs_anonymous_id={shop.AJS_COOKIE}"
+    )
+    request.session = SessionStore()
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+
+
+@pytest.mark.django_db
+def test_a_staff_login_does_not_name_the_shoppers_visitor(settings: Any) -> None:
+    """An operator logging in where a shopper browsed leaves the shopper's events held."""
+    products = shop.catalogue()
+    shop.view(shop.visitor(), products.book)
+    staff = get_user_model().objects.create_user(
+        "ops", "ops@example.com", shop.PASSWORD, is_staff=True
+    )
+    staff_login(staff)
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    staff_login(admin)
+    assert not Event.objects.filter(call_type=CallType.IDENTIFY).exists()
+    (viewed,) = events("Product Viewed")
+    assert viewed.status == Status.HELD and viewed.email == ""
+    # The staff's own browsing names nobody: it is the browser's anonymous visitor's.
+    client = shop.visitor()
+    client.force_login(staff)
+    shop.view(client, products.book)
+    assert all("userId" not in e.message for e in events("Product Viewed"))
+    assert {e.email for e in Event.objects.all()} == {""}
+
+    settings.SEG_IDENTIFY_STAFF = True  # the shop says its staff are customers too
+    staff_login(staff)
+    event = identified(staff)
+    assert event.email == "ops@example.com" and event.anonymous_id == shop.ANONYMOUS_ID
+
+
+@pytest.mark.django_db
+def test_a_staff_members_order_goes_with_its_email_and_names_no_visitor() -> None:
+    products = shop.catalogue()
+    client = shop.visitor()
+    shop.view(client, products.book)
+    staff = get_user_model().objects.create_user(
+        "ops@example.com", "ops@example.com", shop.PASSWORD, is_staff=True
+    )
+    client.force_login(staff)
+    shop.add(client, products.book, 1)
+    placed = order_event(shop.checkout(client))
+    assert placed.email == "ops@example.com"
+    assert "userId" not in placed.message
+    assert placed.message["anonymousId"] != shop.ANONYMOUS_ID
+    # The shopper's view before is still theirs: held, no email.
+    assert events("Product Viewed")[0].status == Status.HELD

@@ -12,6 +12,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
+from ...conf import identifies
 from ...core import JSONObject
 from . import visitor
 from .orders import message_id, order_properties
@@ -25,10 +26,15 @@ def order_completed(order: Any, request: HttpRequest | None) -> JSONObject:
 
     The userId is the customer's pk; a guest's order without analytics.js's
     cookie takes the messageId as its anonymousId (Segment needs one id; the
-    email in ``context.traits`` names the customer).
+    email in ``context.traits`` names the customer). A staff member's order
+    (``conf.identifies``) is sent with the order's email, tied to no userId and
+    no anonymous id.
     """
-    user_id = str(order.user_id) if order.user_id else None
-    anonymous_id = visitor.anonymous_id(request)
+    user_id = visitor.user_id(order.user) if order.user_id else None
+    # A staff member's order (without SEG_IDENTIFY_STAFF) goes with its email but
+    # names no browser visitor: the browser may be a shopper's the operator used.
+    staff = order.user_id is not None and user_id is None
+    anonymous_id = None if staff else visitor.anonymous_id(request)
     context = visitor.context(request)
     if order.email:
         context["traits"] = {"email": order.email}
@@ -53,12 +59,14 @@ def customer_identify(
     message_id: str | None = None,
 ) -> JSONObject | None:
     """``identify`` for a customer: userId their pk, traits ``email``, ``firstName``,
-    ``lastName`` and ``createdAt`` (``date_joined``); None without an email.
+    ``lastName`` and ``createdAt`` (``date_joined``); None without an email, and for a
+    staff member or superuser without SEG_IDENTIFY_STAFF (``conf.identifies``: logging in
+    to the admin on the shop's host names no shopper).
 
     ``timestamp`` and ``message_id`` are left to ingest (now, a fresh id) unless given.
     """
     email = getattr(user, "email", "") or ""
-    if not email:
+    if not email or not identifies(user):
         return None
     traits: JSONObject = {"email": email}
     if first := getattr(user, "first_name", ""):

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
+from ... import conf
 from ...core import JSONObject
 
 COOKIE = "ajs_anonymous_id"
@@ -56,8 +57,10 @@ def anonymous_id(request: HttpRequest | None) -> str | None:
 
 
 def user_id(user: object) -> str | None:
-    """The Segment userId of a Django user: its primary key as text; None when anonymous."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    """The Segment userId of a Django user: its primary key as text; None when anonymous,
+    and for a staff member or superuser unless SEG_IDENTIFY_STAFF (``conf.identifies``):
+    their calls then describe the browser's anonymous visitor, never name it."""
+    if not conf.identifies(user):
         return None
     return str(getattr(user, "pk", "")) or None
 
