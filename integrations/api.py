@@ -8,6 +8,11 @@ Each call is stored inside the caller's transaction (so an order and its
 OrderPlaced event commit together, or not at all) and is queued for
 delivery only after that transaction commits. Each returns the messageId.
 Raises InvalidMessage, naming the field, for a call that cannot be stored.
+
+``website`` names the store a call belongs to, in a project with several
+(SEG_WEBSITES): a Seg Website Id, or any key of SEG_WEBSITES (a write key, a
+Django site id or domain); None for SEG_WEBSITE_ID. A name that reaches no
+website raises SegConfigurationError.
 """
 
 from __future__ import annotations
@@ -15,19 +20,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from . import erasure
+from . import conf, erasure
 from .core import JSONObject
 from .ingest import ingest
 from .models import ErasureRequest
 
 
-def _call(kind: str, fields: dict[str, Any]) -> str:
+def _call(kind: str, fields: dict[str, Any], website: str | int | None = None) -> str:
     message: JSONObject = {}
     for key, value in fields.items():
         if value is None:
             continue
         message[key] = value.isoformat() if isinstance(value, datetime) else value
-    result = ingest([message], kind)
+    result = ingest([message], kind, website=conf.website_for(website))
     if result.errors:
         raise result.errors[0][1]
     return result.message_ids[0] if result.message_ids else str(message.get("messageId", ""))
@@ -42,6 +47,7 @@ def identify(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Tell Seg who a customer is; ``traits['email']`` makes them known."""
     return _call(
@@ -55,6 +61,7 @@ def identify(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 
@@ -68,6 +75,7 @@ def track(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Record an e-commerce event such as 'Order Completed'."""
     return _call(
@@ -82,6 +90,7 @@ def track(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 
@@ -96,6 +105,7 @@ def page(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Record a page view; ``properties`` may carry url, title, path and referrer."""
     return _call(
@@ -111,6 +121,7 @@ def page(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 
@@ -122,6 +133,7 @@ def alias(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Move a customer from one email to another (ignored unless both are emails)."""
     return _call(
@@ -134,6 +146,7 @@ def alias(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 

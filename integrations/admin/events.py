@@ -28,7 +28,14 @@ from . import views
 from .display import moment, status_badge
 from .forms import EventPageForm, SuppressForm
 from .guards import GuardedAdmin
-from .lists import COUNT_CAP, CappedPaginator, HasErrorFilter, ReceivedFilter, WithheldFilter
+from .lists import (
+    COUNT_CAP,
+    CappedPaginator,
+    HasErrorFilter,
+    ReceivedFilter,
+    WebsiteFilter,
+    WithheldFilter,
+)
 
 
 @admin.register(Event)
@@ -43,6 +50,7 @@ class EventAdmin(GuardedAdmin):
         HasErrorFilter,
         ReceivedFilter,
         "rule",
+        WebsiteFilter,
     )
     search_fields = ("=email", "=message_id", "=order_id", "=user_id")
     search_help_text = "An exact email, messageId, order id or userId."
@@ -215,7 +223,7 @@ class EventAdmin(GuardedAdmin):
                     ("status_badge_field", "status_reason"),
                     ("call_type", "name", "seg_event", "action"),
                     ("email", "user_id", "anonymous_id", "order_id"),
-                    ("message_id", "rule"),
+                    ("message_id", "website", "rule"),
                     ("event_time", "received", "delivered"),
                     ("attempts", "next_attempt", "first_attempt"),
                     "last_error",

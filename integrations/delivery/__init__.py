@@ -10,6 +10,15 @@ no live wake-up and purges what retention allows.
 from .loop import deliver, deliver_many
 from .outbox import purge, sweep
 from .throttle import is_open as circuit_open
+from .throttle import open_websites
 from .tracker import endpoint
 
-__all__ = ["circuit_open", "deliver", "deliver_many", "endpoint", "purge", "sweep"]
+__all__ = [
+    "circuit_open",
+    "deliver",
+    "deliver_many",
+    "endpoint",
+    "open_websites",
+    "purge",
+    "sweep",
+]

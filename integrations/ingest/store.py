@@ -53,6 +53,7 @@ class _Batch:
     now: datetime
     resolver: Resolver
     source: str
+    website: str = ""
     rows: list[Event] = field(default_factory=list)
     releases: list[holds.Release] = field(default_factory=list)
     alias_messages: dict[str, str] = field(default_factory=dict)
@@ -105,7 +106,7 @@ class _Batch:
         elif email is None:
             status, reason = Status.HELD, HELD_REASON
         elif mapping.action is SegAction.UPDATE_CUSTOMER and (
-            same := lookup.unchanged(email, mapping.payload or {}, self.now)
+            same := lookup.unchanged(email, mapping.payload or {}, self.now, self.website)
         ):
             status, reason = Status.UNCHANGED, same
         pending = status == Status.PENDING
@@ -121,6 +122,7 @@ class _Batch:
                 user_id=user_id or "",
                 anonymous_id=anonymous_id or "",
                 email=email or "",
+                website=self.website,
                 order_id=core.order_id(message),
                 action=mapping.action.value if mapping.action else "",
                 seg_event=seg_event,
@@ -191,18 +193,19 @@ def ingest(
     *,
     source: str = Source.SERVER,
     sent_at: str | None = None,
+    website: str | None = None,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
-    ``call_type`` is the type the endpoint implies (None for a batch, whose
-    items name their own); ``source`` who sent them (``Source``: the shop's
-    server, or a page through a browser key); ``sent_at`` the batch's ``sentAt``,
-    for its messages that carry none (``clocks.event_time``). A bad message is reported in
-    ``Result.errors`` by its index and never costs the good ones. A messageId
-    already stored for the same source is counted as a duplicate and not stored
-    again. A message naming a suppressed customer is refused (``refusals``): counted
-    in ``Result.refused``, and nothing of it is stored. Database errors propagate:
-    nothing is acknowledged that was not stored.
+    ``call_type`` is the type the endpoint implies (None for a batch, whose items name their
+    own); ``source`` who sent them (``Source``: the shop's server, or a page through a browser
+    key); ``sent_at`` the batch's ``sentAt``, for its messages that carry none
+    (``clocks.event_time``); ``website`` the Seg website they go to (a Website Id or a name,
+    ``conf.website_for``; None: SEG_WEBSITE_ID). A bad message is reported in ``Result.errors``
+    by its index and never costs the good ones. A messageId already stored for the same source
+    is counted as a duplicate and not stored again. A message naming a suppressed customer is
+    refused (``refusals``): counted in ``Result.refused``, and nothing of it is stored. Database
+    errors propagate: nothing is acknowledged that was not stored.
     """
     now = now or timezone.now()
     result = Result()
@@ -225,12 +228,12 @@ def ingest(
     for attempt in range(TRIES):
         try:
             with transaction.atomic(savepoint=False):
-                batch, duplicates, refused = _write(valid, source, now, in_caller, attempt > 0)
+                written = _write(valid, source, website, now, in_caller, attempt > 0)
             break
         except (IntegrityError, OperationalError) as error:
             if in_caller or attempt + 1 == TRIES or not locks.lost_race(error):
                 raise
-    result.duplicates, result.refused = duplicates, refused
+    batch, result.duplicates, result.refused = written
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]
     return result
@@ -239,6 +242,7 @@ def ingest(
 def _write(
     valid: list[tuple[SegmentMessage, JSONObject]],
     source: str,
+    website: str | None,
     now: datetime,
     in_caller: bool,
     raced: bool,
@@ -253,7 +257,7 @@ def _write(
     known = read_locked(source, valid, lock=not in_caller, digests=hashes)
     valid, refused = refusals.admitted(valid, digests, known.suppressed)
     fresh = known.fresh(valid)
-    batch = _Batch(now, known.resolver(), source)
+    batch = _Batch(now, known.resolver(), source, conf.website_for(website))
     for message, raw in fresh:
         batch.add(message, raw)
     if batch.rows:
@@ -292,9 +296,5 @@ def _queue(source: str, ids: list[int], released: list[int]) -> None:
 
 
 def _queue_stored(source: str, message_ids: list[str], released: list[int]) -> None:
-    ids = list(
-        Event.objects.filter(source=source, message_id__in=message_ids, status=Status.PENDING)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    _queue(source, ids, released)
+    rows = Event.objects.filter(source=source, message_id__in=message_ids, status=Status.PENDING)
+    _queue(source, list(rows.order_by("id").values_list("id", flat=True)), released)

@@ -5,6 +5,8 @@ from .charts import bars, stacked
 from .dates import ago, shown
 from .metrics import (
     WITHHELD_BY,
+    WebsiteFigures,
+    by_website,
     counts_by_window,
     delivered_per_minute,
     held_summary,
@@ -17,8 +19,10 @@ from .timeline import history
 
 __all__ = [
     "WITHHELD_BY",
+    "WebsiteFigures",
     "ago",
     "bars",
+    "by_website",
     "counts_by_window",
     "delivered_per_minute",
     "held_summary",

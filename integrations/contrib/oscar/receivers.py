@@ -5,7 +5,8 @@ order and its ``Order Completed`` commit together), inside a savepoint of
 its own: an error building or storing a call is logged and rolled back to
 that savepoint, never raised into Oscar's view, so a checkout never fails
 because of Seg. Each receiver sends only while its name is in
-SEG_OSCAR_SIGNALS, read when the signal fires.
+SEG_OSCAR_SIGNALS, read when the signal fires. Each call goes to the website
+of the order's site, else of the request's site (SEG_WEBSITES).
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def _track_product(request: HttpRequest, user: Any, event: str, properties: JSON
         # anonymous visitor has no id to join a later identify.
         return
     context = visitor.context(request)
-    api.track(user_id, event, properties, anonymous_id=anonymous_id, context=context)
+    website = visitor.website(request)
+    api.track(
+        user_id, event, properties, anonymous_id=anonymous_id, context=context, website=website
+    )
 
 
 def _quantity(value: str | None) -> int:
@@ -105,7 +109,7 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
     user_id = str(order.user_id) if order.user_id else None
     anonymous_id = visitor.anonymous_id(request)
     email = order.email or None
-    context = visitor.context(request)
+    context, website = visitor.context(request), visitor.website(request, order)
     if email:
         context["traits"] = {"email": email}
     if user_id is None and anonymous_id is not None and email:
@@ -115,6 +119,7 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
             anonymous_id=anonymous_id,
             context=visitor.context(request),
             message_id=f"{message_id(order)}-guest",
+            website=website,
         )
     if user_id is None and anonymous_id is None:
         anonymous_id = message_id(order)  # Segment needs one id; the email names the customer
@@ -126,6 +131,7 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
         context=context,
         timestamp=order.date_placed,
         message_id=message_id(order),
+        website=website,
     )
 
 
@@ -159,6 +165,7 @@ def _identify(request: HttpRequest | None, user: Any) -> None:
         traits,
         anonymous_id=visitor.anonymous_id(request),
         context=visitor.context(request),
+        website=visitor.website(request),
     )
     if request is not None:
         setattr(request, IDENTIFIED, user.pk)
