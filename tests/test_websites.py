@@ -375,3 +375,42 @@ def test_one_stores_seg_down_leaves_the_other_delivering(
     wait_until(lambda: a_rows.filter(status=Status.DELIVERED).count() == 20, timeout=30)
     assert not throttle.is_open(STORE_A)
     assert not [r for r in sandbox.snapshot() if r.website_id not in (STORE_A, STORE_B)]
+
+
+# --- The dashboard and the events list ---------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_throttle")
+def test_the_dashboard_shows_each_website_and_which_circuit_is_open(
+    client: Client, two_stores: Any
+) -> None:
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    traits = {"traits": {"email": EMAIL}}
+    for store, count in ((STORE_A, 3), (STORE_B, 2)):
+        for i in range(count):
+            api.track("ann", "Product Viewed", {"id": f"{i}"}, context=traits, website=store)
+    two_stores.SEG_BREAKER_THRESHOLD = 1
+    throttle.report(Verdict.RETRY, 500, None, website=STORE_B)
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "x"))
+    html = client.get(reverse("admin:integrations_event_dashboard")).content.decode()
+    assert f"the circuit is open for {STORE_B}." in html
+    assert "The other websites' events go on." in html
+    table = html[html.index('id="websites"') :]
+    rows = {store: table[table.index(store) :].split("</tr>")[0] for store in (STORE_A, STORE_B)}
+    assert "closed" in rows[STORE_A] and "<td>3</td>" in rows[STORE_A]
+    assert "open: paused" in rows[STORE_B] and "<td>2</td>" in rows[STORE_B]
+    listed = client.get(reverse("admin:integrations_event_changelist"), {"website": STORE_B})
+    assert listed.status_code == 200 and "2 events" in listed.content.decode().replace("\n", " ")
+
+
+@pytest.mark.django_db
+def test_a_single_stores_dashboard_has_no_website_table(client: Client) -> None:
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "x"))
+    html = client.get(reverse("admin:integrations_event_dashboard")).content.decode()
+    assert 'id="websites"' not in html
