@@ -17,7 +17,7 @@ def record_the_website(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0010_retention_of_anonymous'),
+        ('integrations', '0012_erasure'),
     ]
 
     operations = [
