@@ -8,6 +8,11 @@ Each call is stored inside the caller's transaction (so an order and its
 OrderPlaced event commit together, or not at all) and is queued for
 delivery only after that transaction commits. Each returns the messageId.
 Raises InvalidMessage, naming the field, for a call that cannot be stored.
+
+``website`` names the store a call belongs to, in a project with several
+(SEG_WEBSITES): a Seg Website Id, or any key of SEG_WEBSITES (a write key, a
+Django site id or domain); None for SEG_WEBSITE_ID. A name that reaches no
+website raises SegConfigurationError.
 """
 
 from __future__ import annotations
@@ -15,25 +20,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from . import erasure
+from . import conf, erasure
 from .core import JSONObject
 from .ingest import ingest
 from .models import ErasureRequest
 
 
-def _call(kind: str, fields: dict[str, Any]) -> str:
+def _call(kind: str, fields: dict[str, Any], website: str | int | None = None) -> str:
     message: JSONObject = {}
     for key, value in fields.items():
         if value is None:
             continue
         message[key] = value.isoformat() if isinstance(value, datetime) else value
-    return send(message, kind)
+    return send(message, kind, website)
 
 
-def send(message: JSONObject, kind: str | None = None) -> str:
+def send(message: JSONObject, kind: str | None = None, website: str | int | None = None) -> str:
     """Store one whole Segment call, as a batch's item is (``type`` in it, unless ``kind``
-    names it); returns its messageId. Raises InvalidMessage, naming the field."""
-    result = ingest([message], kind, via="api")
+    names it), for ``website`` (a Website Id or a key of SEG_WEBSITES; default: the
+    single store's); returns its messageId. Raises InvalidMessage, naming the field, and
+    SegConfigurationError for a website SEG_WEBSITES does not name."""
+    result = ingest([message], kind, via="api", website=conf.website_for(website))
     if result.errors:
         raise result.errors[0][1]
     return result.message_ids[0] if result.message_ids else str(message.get("messageId", ""))
@@ -48,6 +55,7 @@ def identify(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Tell Seg who a customer is; ``traits['email']`` makes them known."""
     return _call(
@@ -61,6 +69,7 @@ def identify(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 
@@ -74,6 +83,7 @@ def track(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Record an e-commerce event such as 'Order Completed'."""
     return _call(
@@ -88,6 +98,7 @@ def track(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 
@@ -102,6 +113,7 @@ def page(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Record a page view; ``properties`` may carry url, title, path and referrer."""
     return _call(
@@ -117,6 +129,7 @@ def page(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 
@@ -128,6 +141,7 @@ def alias(
     timestamp: datetime | None = None,
     message_id: str | None = None,
     integrations: JSONObject | None = None,
+    website: str | int | None = None,
 ) -> str:
     """Move a customer from one email to another (ignored unless both are emails)."""
     return _call(
@@ -140,6 +154,7 @@ def alias(
             "messageId": message_id,
             "integrations": integrations,
         },
+        website,
     )
 
 

@@ -50,6 +50,7 @@ class Item:
     where: str
     cursor: JSONObject
     error: str = ""
+    website: str | None = None  # the Seg website it goes to; None: SEG_WEBSITE_ID
 
 
 class HistorySource(Protocol):
@@ -237,14 +238,13 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
     ]
     with transaction.atomic():
         live = _stored(calls, (Source.SERVER,))
-        fresh = [(i.where, i.call) for i in chunk if i.call and i.call["messageId"] not in live]
-        result = (
-            ingest([call for _, call in fresh], None, source=Source.BACKFILL) if fresh else None
-        )
-        if result is not None:
-            errors += [{"where": fresh[i][0], "error": str(e)[:500]} for i, e in result.errors]
-        stored = result.stored if result else 0
-        repeated = len(calls) - len(fresh) + (result.duplicates if result else 0)
+        fresh = [i for i in chunk if i.call and i.call["messageId"] not in live]
+        stored, repeated = 0, len(calls) - len(fresh)
+        for website in dict.fromkeys(i.website for i in fresh):  # in the items' order
+            items = [i for i in fresh if i.website == website]
+            result = ingest([i.call for i in items], None, source=Source.BACKFILL, website=website)
+            errors += [{"where": items[n].where, "error": str(e)[:500]} for n, e in result.errors]
+            stored, repeated = stored + result.stored, repeated + result.duplicates
         p.done, p.stored, p.repeated = p.done + len(chunk), p.stored + stored, p.repeated + repeated
         p.invalid += len(errors)
         p.errors = (p.errors + errors)[:KEPT_ERRORS]

@@ -12,6 +12,10 @@ from .exceptions import SegConfigurationError
 
 DEFAULTS: dict[str, Any] = {
     "SEG_WEBSITE_ID": None,
+    # Several stores: each write key (server or browser), Django site id or site
+    # domain, to the Seg Website Id its events go to. SEG_WEBSITE_ID is the
+    # website of whatever names none.
+    "SEG_WEBSITES": {},
     "SEG_TRACKER_URL": "https://tracker.segapp.com",
     "SEG_WRITE_KEYS": (),
     "SEG_CONNECT_TIMEOUT": 5.0,
@@ -194,12 +198,69 @@ def post_deadline() -> float:
     return float(value.total_seconds())
 
 
-def website_id() -> str:
-    """The Seg Website Id; raises SegConfigurationError when it is not set."""
-    value = get_setting("SEG_WEBSITE_ID")
+def website_id(website: str = "") -> str:
+    """The Seg Website Id an event goes to: ``website`` (the one recorded on it), else
+    SEG_WEBSITE_ID; raises SegConfigurationError when neither is set."""
+    value = website or get_setting("SEG_WEBSITE_ID")
     if not value:
-        raise SegConfigurationError("Set SEG_WEBSITE_ID to your Seg Website Id (a GUID).")
+        raise SegConfigurationError(
+            "Set SEG_WEBSITE_ID to your Seg Website Id (a GUID), or name a website for "
+            "each write key and site in SEG_WEBSITES."
+        )
     return str(value)
+
+
+def websites() -> dict[str | int, str]:
+    """SEG_WEBSITES: write key, Django site id or site domain -> Seg Website Id.
+
+    Raises SegConfigurationError when it is not a mapping of strings (or site ids)
+    to non-empty strings.
+    """
+    value = get_setting("SEG_WEBSITES") or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str | int) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise SegConfigurationError(
+            "SEG_WEBSITES must map each write key, Django site id or site domain to a Seg "
+            'Website Id, e.g. {"shop-a-key": "<website id>", 2: "<website id>"}.'
+        )
+    return {k.strip() if isinstance(k, str) else k: v.strip() for k, v in value.items()}
+
+
+def website_for(name: str | int | None = None, *, key: str | None = None, site: Any = None) -> str:
+    """The Website Id of a call, by the first of these that SEG_WEBSITES names: ``name``
+    (a Website Id itself, or any key of SEG_WEBSITES), the write key ``key``, then
+    ``site`` (a ``django.contrib.sites`` Site, by id then domain); else SEG_WEBSITE_ID;
+    else '' (no website known: delivery then asks for SEG_WEBSITE_ID).
+
+    Raises SegConfigurationError for a ``name`` that is neither a Website Id of
+    SEG_WEBSITES or SEG_WEBSITE_ID nor a key of SEG_WEBSITES.
+    """
+    mapping = websites()
+    default = str(get_setting("SEG_WEBSITE_ID") or "")
+    if name not in (None, ""):
+        if name in mapping:
+            return mapping[name]
+        if name == default or name in mapping.values():
+            return str(name)
+        raise SegConfigurationError(
+            f"{name!r} names no website: give a Website Id of SEG_WEBSITES or "
+            "SEG_WEBSITE_ID, or a key of SEG_WEBSITES."
+        )
+    if key and key in mapping:
+        return mapping[key]
+    if site is not None and mapping:
+        for ref in (getattr(site, "pk", None), getattr(site, "domain", None)):
+            if ref is not None and ref in mapping:
+                return mapping[ref]
+    return default
+
+
+def all_websites() -> tuple[str, ...]:
+    """Every Website Id events may go to: SEG_WEBSITE_ID's first, then SEG_WEBSITES' in
+    their order, each once."""
+    found = [str(get_setting("SEG_WEBSITE_ID") or ""), *websites().values()]
+    return tuple(dict.fromkeys(w for w in found if w))
 
 
 def tracker_url() -> str:

@@ -117,6 +117,16 @@ class Event(models.Model):
         blank=True,
         help_text=_("The customer's email as resolved at ingest; blank while anonymous."),
     )
+    website = models.CharField(
+        _("Seg website"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_(
+            "The Seg Website Id it goes to, set at ingest from the write key, the site, or "
+            "the caller (SEG_WEBSITES, else SEG_WEBSITE_ID); blank: SEG_WEBSITE_ID."
+        ),
+    )
     order_id = models.CharField(
         _("order id"), max_length=255, blank=True, help_text=_("The order an OrderPlaced names.")
     )
@@ -301,6 +311,13 @@ class Event(models.Model):
                 fields=("email", "-delivered_at"),
                 name="seg_event_accepted_update",
                 condition=Q(action="update-customer", status="delivered"),
+            ),
+            # Each website's outstanding events: the sweep's pass around a website
+            # whose circuit is open, and the dashboard's backlog per website.
+            models.Index(
+                fields=("website", "next_attempt_at"),
+                name="seg_event_website_due",
+                condition=Q(status__in=("pending", "sending")),
             ),
             models.Index(fields=("user_id",), name="seg_event_user"),
             # A visitor's events that never got an email: what erasing a customer

@@ -1,6 +1,6 @@
 """Settings for the example project, taken from the environment with safe defaults.
 
-DATABASE_URL, REDIS_URL, SEG_WEBSITE_ID, SEG_TRACKER_URL, SEG_WRITE_KEYS and
+DATABASE_URL, REDIS_URL, SEG_WEBSITE_ID (or SEG_WEBSITES), SEG_TRACKER_URL, SEG_WRITE_KEYS and
 SEG_BROWSER_WRITE_KEYS configure the product; DEBUG, SECRET_KEY and ALLOWED_HOSTS the site. Every
 other SEG_* setting may be given too: durations in seconds (SEG_LEASE=90),
 counts as whole numbers.
@@ -23,6 +23,17 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_websites(name: str) -> dict[str | int, str]:
+    """``key=website,2=website,shop.example=website``: a write key, a site id (digits) or
+    a site domain, each to its Seg Website Id."""
+    pairs = (item.partition("=") for item in env_list(name))
+    return {
+        int(k.strip()) if k.strip().isdigit() else k.strip(): w.strip()
+        for k, _, w in pairs
+        if k.strip() and w.strip()
+    }
 
 
 DEBUG = env_bool("DEBUG")
@@ -121,6 +132,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- Seg ---------------------------------------------------------------
 SEG_WEBSITE_ID = os.environ.get("SEG_WEBSITE_ID", "")
+# Several stores: SEG_WEBSITES=key-a=<Website Id>,key-b=<Website Id>,2=<Website Id>.
+SEG_WEBSITES = env_websites("SEG_WEBSITES")
 SEG_TRACKER_URL = os.environ.get("SEG_TRACKER_URL", "https://tracker.segapp.com")
 SEG_WRITE_KEYS = env_list("SEG_WRITE_KEYS")
 # The rest keep the app's defaults (integrations/conf.py) when unset or empty:

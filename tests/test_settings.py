@@ -34,6 +34,11 @@ TEXT = [
     ("SEG_METRICS_ALLOWED_IPS", "10.0.0.0/8, ::1", ["10.0.0.0/8", "::1"]),
     ("SEG_READY_REQUIRES", "database,broker", ["database", "broker"]),
     ("SEG_WORKER_METRICS_BIND", "0.0.0.0:9808", "0.0.0.0:9808"),
+    (
+        "SEG_WEBSITES",
+        f"key-a={WEBSITE_ID}, 2 = {WEBSITE_ID[::-1]}, shop.example={WEBSITE_ID},",
+        {"key-a": WEBSITE_ID, 2: WEBSITE_ID[::-1], "shop.example": WEBSITE_ID},
+    ),
 ]
 # Unset, each of these keeps the app's default (None).
 OPTIONAL_TEXT = [
@@ -52,8 +57,19 @@ NUMBERS = sorted(set(conf.DEFAULTS) - {name for name, _, _ in TEXT} - set(FLAGS)
 # but empty, so do the numbers and SEG_REDIS_URL (an empty SEG_TRACKER_URL is
 # read as given, and the checks report it).
 KEPT: list[tuple[str, dict[str, str]]] = [
-    (name, {}) for name in [*NUMBERS, *FLAGS, "SEG_TRACKER_URL", "SEG_REDIS_URL", *OPTIONAL_TEXT]
-] + [(name, {name: ""}) for name in [*NUMBERS, *FLAGS, "SEG_REDIS_URL", *OPTIONAL_TEXT]]
+    (name, {})
+    for name in [
+        *NUMBERS,
+        *FLAGS,
+        "SEG_TRACKER_URL",
+        "SEG_REDIS_URL",
+        "SEG_WEBSITES",
+        *OPTIONAL_TEXT,
+    ]
+] + [
+    (name, {name: ""})
+    for name in [*NUMBERS, *FLAGS, "SEG_REDIS_URL", "SEG_WEBSITES", *OPTIONAL_TEXT]
+]
 
 
 def read_settings(monkeypatch: pytest.MonkeyPatch, **environ: str) -> dict[str, Any]:

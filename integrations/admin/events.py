@@ -26,7 +26,13 @@ from . import views
 from .display import first_attempt, moment, status_badge
 from .forms import EventPageForm, SuppressForm
 from .guards import GuardedAdmin
-from .lists import CappedPaginator, HasErrorFilter, ReceivedFilter, WithheldFilter
+from .lists import (
+    CappedPaginator,
+    HasErrorFilter,
+    ReceivedFilter,
+    WebsiteFilter,
+    WithheldFilter,
+)
 
 
 @admin.register(Event)
@@ -41,6 +47,7 @@ class EventAdmin(GuardedAdmin):
         HasErrorFilter,
         ReceivedFilter,
         "rule",
+        WebsiteFilter,
     )
     search_fields = ("=email", "=message_id", "=order_id", "=user_id")
     search_help_text = "An exact email, messageId, order id or userId."
@@ -209,7 +216,7 @@ class EventAdmin(GuardedAdmin):
                     ("status_badge_field", "status_reason"),
                     ("call_type", "name", "seg_event", "action"),
                     ("email", "user_id", "anonymous_id", "order_id"),
-                    ("message_id", "rule"),
+                    ("message_id", "website", "rule"),
                     ("event_time", "received", "delivered"),
                     ("attempts", "next_attempt", "first_attempt"),
                     "last_error",

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from .. import conf
 from ..models import Status
 from ..operating import WITHHELD_BY
 
@@ -86,3 +87,23 @@ class HasErrorFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(last_error="")
         return queryset
+
+
+class WebsiteFilter(admin.SimpleListFilter):
+    """Events by the Seg website they go to; shown only with several (SEG_WEBSITES).
+    SEG_WEBSITE_ID's take the events that name no website too."""
+
+    title = "Seg website"
+    parameter_name = "website"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        websites = conf.all_websites()
+        return [(w, w) for w in websites] if len(websites) > 1 else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        if not value:
+            return queryset
+        if value == conf.get_setting("SEG_WEBSITE_ID"):
+            return queryset.filter(website__in=(value, ""))
+        return queryset.filter(website=value)

@@ -7,7 +7,7 @@ the request; EventAdmin routes them under its own URLs and admin_view.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from .. import checks, delivery, operating
+from .. import checks, conf, delivery, operating
 from ..ingest import identity_chain
 from ..models import Alias, Attempt, Event, Identity, Status
 from .display import pretty_json, seconds, status_badge
@@ -31,7 +31,7 @@ def event_panes(event: Event) -> dict[str, Any]:
         "event": event,
         "sent": pretty_json(event.message),
         "payload": pretty_json(event.payload) if event.payload is not None else None,
-        "seg_url": delivery.endpoint(event.action) if event.action else None,
+        "seg_url": delivery.endpoint(event.action, event.website) if event.action else None,
         "attempts": attempts,
         "timeline": [
             (entry.at, status_badge(entry.status), entry.cause)
@@ -69,7 +69,7 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
         "held": operating.held_summary(),
         "withheld": operating.withheld_by_reason(now - timedelta(days=1)),
         "statuses": Status.values,
-        "circuit_open": delivery.circuit_open(),
+        **_websites(now),
         "stall": checks.delivery_stall(now),
     }
     return TemplateResponse(request, "admin/integrations/event/dashboard.html", context)
@@ -78,6 +78,21 @@ def dashboard(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpR
 def shown(percentiles: dict[float, timedelta | None]) -> dict[str, str]:
     """{"p50": "1.2 s", ...} from {0.5: timedelta, ...}."""
     return {f"p{int(point * 100)}": seconds(value) for point, value in percentiles.items()}
+
+
+def _websites(now: datetime) -> dict[str, Any]:
+    """Each Seg website's backlog and circuit, for the dashboard: ``circuit_open`` (the
+    websites whose circuit is open) and, with several websites, ``websites`` (a row
+    each: its figures and whether its circuit is open)."""
+    default = str(conf.get_setting("SEG_WEBSITE_ID") or "")
+    known = conf.all_websites() or ("",)
+    shut = delivery.open_websites(known)
+    several = len(known) > 1 or bool(conf.get_setting("SEG_WEBSITES"))
+    rows = operating.by_website(now, known, default) if several else []
+    return {
+        "circuit_open": sorted(w or "SEG_WEBSITE_ID" for w in shut),
+        "websites": [(figures, figures.website in shut) for figures in rows],
+    }
 
 
 def customer(model_admin: admin.ModelAdmin[Any], request: HttpRequest, email: str) -> HttpResponse:

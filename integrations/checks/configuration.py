@@ -24,6 +24,8 @@ GUID_RE = re.compile(
 
 def check_website_id(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     value = conf.get_setting("SEG_WEBSITE_ID")
+    if not value and conf.get_setting("SEG_WEBSITES"):
+        return []  # several stores, each key or site its own website (check_websites)
     if not value:
         return [
             Error(

@@ -10,6 +10,7 @@ no live wake-up and purges what retention allows.
 from .loop import deliver, deliver_many
 from .outbox import purge, sweep
 from .throttle import is_open as circuit_open
+from .throttle import open_websites
 from .throttle import standing as throttle_standing
 from .tracker import endpoint
 
@@ -18,6 +19,7 @@ __all__ = [
     "deliver",
     "deliver_many",
     "endpoint",
+    "open_websites",
     "purge",
     "sweep",
     "throttle_standing",

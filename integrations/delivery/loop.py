@@ -6,9 +6,8 @@ stores each attempt, moving its event on, before the next post leaves
 (sent as soon as Seg answers, read back just before that post), conditional
 on still holding the claim (the attempt number is the lease token). A
 worker that dies leaves the leases to lapse, and the sweeper queues the
-events again; only the post it had on the wire can reach Seg twice. A
-connection to the database lost on the way stops the posting until the
-outcome is stored on a fresh one.
+events again; only the post it had on the wire can reach Seg twice. A lost
+connection to the database stops the posting until the outcome is stored anew.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ class Claim:
 
 
 CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
-CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event")  # the line
+CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event", "website")
 CLAIMED_FIELDS += ("received_at",)  # the delivery latency (instruments)
 
 
@@ -84,13 +83,10 @@ def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
                 enqueued_at=None,
                 first_attempt_at=Coalesce(F("first_attempt_at"), now),
             )
-    claims = []
     for event in events:
-        event.attempts += 1
-        event.tries += 1
+        event.attempts, event.tries = event.attempts + 1, event.tries + 1
         event.first_attempt_at = event.first_attempt_at or now
-        claims.append(Claim(event.attempts, event.tries, event))
-    return claims
+    return [Claim(event.attempts, event.tries, event) for event in events]
 
 
 def _refuse_unsendable(events: list[Event], now: datetime) -> list[Event]:
@@ -164,12 +160,13 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     past SEG_LEASE, the outcome is kept in the process and its error raised, ending the task
     (the leases lapse). A post starts only while its lease has room for a whole
     SEG_POST_DEADLINE, and (while an erasure runs) its claim is still held; claims past that,
-    held back by the throttle, or behind one of their customer's that will be retried, are given
-    back; so are a page's events left once its task has posted for SEG_BROWSER_SLICE, so that
-    the process is soon free for the server's events (its queue is polled first). Pages' posts
-    take the throttle's pages' share too, and a page's task that must wait for it gives its
-    events back at once rather than sleep in its process. Returns the verdicts of the attempts
-    made. Database errors propagate; the leases then lapse and the sweeper retries.
+    held back by their website's throttle, or behind one of their customer's that will be
+    retried, are given back; so are a page's events left once its task has posted for
+    SEG_BROWSER_SLICE, so that the process is soon free for the server's events (its queue is
+    polled first). Pages' posts take the throttle's pages' share too, and a page's task that
+    must wait for it gives its events back at once rather than sleep in its process. Returns the
+    verdicts of the attempts made. Database errors propagate; the leases then lapse and the
+    sweeper retries.
     """
     outcomes.store_kept()  # what Seg answered before the database went away comes first
     claimed_at = time.monotonic()
@@ -180,8 +177,9 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     made: list[tuple[Claim, Verdict]] = []
     in_order, retrying = lifecycle.in_order(), set[str]()  # lines whose event will be retried
     in_line: list[Claim] = []  # behind one of those: they wait for its outcome
-    unreported = False  # a 2xx the throttle has not heard of: the next gate tells it
+    unreported: str | None = None  # the website of a 2xx the throttle has not heard of yet
     storing: list[outcomes.Recording] = []  # the last outcome sent, its answer not read yet
+    shut: dict[str, tuple[throttle.Wait, list[Claim]]] = {}  # a website held back: its claims
 
     def settle() -> None:
         while storing:
@@ -193,6 +191,9 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 in_line.append(held)
                 retrying |= lifecycle.lines(held.event)  # an alias's events wait behind it too
                 continue
+            if held.event.website in shut:
+                shut[held.event.website][1].append(held)
+                continue
             browser, spent = held.event.source == Source.BROWSER, time.monotonic() - claimed_at
             if position and (spent > room or (browser and spent > browser_slice)):
                 settle()
@@ -201,20 +202,20 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
                 )
                 give_back(claims[position:], throttle.Wait(timedelta(0), reason))
                 break
-            wait, unreported = throttle.gate(delivered=unreported, browser=browser), False
+            website = held.event.website  # each Seg website has its own throttle
+            wait, unreported = throttle.gate(unreported, browser, website), None
             # A page's task never sleeps in its process: it gives its events back
             # (a short wait rides a countdown), so the process is free for the server's.
             while wait is not None and not browser and throttle.sleep_briefly(wait):
-                wait = throttle.gate(browser=browser)
+                wait = throttle.gate(browser=browser, website=website)
             if wait is not None:
-                settle()
-                give_back(claims[position:], wait)
-                break
+                shut[website] = (wait, [held])
+                continue
             settle()  # nothing more is posted before what Seg answered is on its event
             if erasing and not holding(held).exists():  # erased since: never posted
                 continue
             posted = attempt(held, report_delivered=False)
-            unreported = posted.answer.verdict is Verdict.DELIVERED
+            unreported = website if posted.answer.verdict is Verdict.DELIVERED else None
             storing.append(outcomes.send_record(posted))
             made.append((held, storing[-1].result.verdict))
             if made[-1][1] is Verdict.RETRY and in_order:
@@ -224,8 +225,10 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
             settle()
         finally:
             lifecycle.drop_unread()  # an outcome left unread by an error: that session is done
-            if unreported:
-                throttle.report(Verdict.DELIVERED, 200, None)
+            if unreported is not None:
+                throttle.report(Verdict.DELIVERED, 200, None, website=unreported)
+    for wait, held_back in shut.values():
+        give_back(held_back, wait)
     if in_line:
         give_back(in_line, throttle.Wait(timedelta(0), throttle.Reason.IN_LINE))
     # The customers' next events, which waited on those delivered or failed, are due now.
@@ -245,11 +248,9 @@ def attempt(held: Claim, report_delivered: bool = True) -> outcomes.Posted:
     error class and message, retried like a network error; the rest of the
     batch goes on. A Celery time limit is not such an error: it propagates.
     """
-    event, started_at = held.event, timezone.now()
-    started = time.perf_counter()
-    url = ""
+    event, started_at, started, url = held.event, timezone.now(), time.perf_counter(), ""
     try:
-        url = tracker.endpoint(event.action)
+        url = tracker.endpoint(event.action, event.website)
         key = tracker.request_key(event.message_id, event.source)
         answer = tracker.post(url, event.payload, key)
     except SoftTimeLimitExceeded:
@@ -260,7 +261,7 @@ def attempt(held: Claim, report_delivered: bool = True) -> outcomes.Posted:
     else:
         # Only what Seg (or the network to it) answered moves the shared throttle.
         if report_delivered or answer.verdict is not Verdict.DELIVERED:
-            throttle.report(answer.verdict, answer.status_code, answer.retry_after)
+            throttle.report(answer.verdict, answer.status_code, answer.retry_after, event.website)
     return outcomes.Posted(held, url, started_at, answer)
 
 

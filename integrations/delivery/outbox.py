@@ -8,6 +8,7 @@ partial indexes of deletable rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -52,17 +53,27 @@ def sweep(now: datetime | None = None) -> Sweep:
     customer is left to that event's outcome. The server's events are taken
     first, then pages' with what is left of SEG_SWEEP_BATCH, and published in
     that order, each to its own queue: a backlog from pages never fills a
-    pass ahead of an order.
+    pass ahead of an order. A Seg website whose circuit is open gets one event
+    a pass, to probe it; the other websites' events are queued as usual.
     """
     now = now or timezone.now()
     expired = expire_holds(now)
     cutoff = now - conf.get_setting("SEG_REQUEUE_AFTER")
-    # While the circuit is open, one event a pass is enough to probe Seg.
-    limit = 1 if throttle.is_open() else conf.get_setting("SEG_SWEEP_BATCH")
+    limit: int = conf.get_setting("SEG_SWEEP_BATCH")
     queued = waited = 0
+    shut = shut_websites()
     with transaction.atomic():
-        for source in (Source.SERVER, Source.BROWSER, Source.BACKFILL):
-            found = list(orphans(now, cutoff, limit - queued - waited, source))
+        # While a website's circuit is open, one event a pass is enough to probe it.
+        everywhere: tuple[str, ...] = ()
+        out = tuple(w for group in shut for w in group)
+        passes = [(source, everywhere, out) for source in Source]
+        passes += [(source, group, everywhere) for group in shut for source in Source]
+        probes: dict[tuple[str, ...], int] = {}
+        for source, only, out in passes:
+            room = 1 - probes.get(only, 0) if only else limit - queued - waited
+            found = list(orphans(now, cutoff, room, source, only=only, out=out))
+            if only:
+                probes[only] = probes.get(only, 0) + len(found)
             # An event that waits on an earlier one of its customer is not queued
             # but marked all the same: that one's outcome queues it, and the sweep
             # looks at it again only SEG_REQUEUE_AFTER later, not every pass.
@@ -83,11 +94,25 @@ def sweep(now: datetime | None = None) -> Sweep:
     return Sweep(queued=queued, expired=expired)
 
 
+def shut_websites() -> list[tuple[str, ...]]:
+    """The websites whose circuit is open, each as the values its events' ``website`` may
+    hold (SEG_WEBSITE_ID's: its id, and '')."""
+    default = str(conf.get_setting("SEG_WEBSITE_ID") or "")
+    found = throttle.open_websites(conf.all_websites() or ("",))
+    return [(w, "") if w == default else (w,) for w in sorted(found)]
+
+
 def orphans(
-    now: datetime, cutoff: datetime, limit: int, source: str | None = None
+    now: datetime,
+    cutoff: datetime,
+    limit: int,
+    source: str | None = None,
+    *,
+    only: Sequence[str] = (),
+    out: Sequence[str] = (),
 ) -> QuerySet[Event, int]:
-    """The ids a sweep takes (of ``source``, or of both), oldest due first; run it inside a
-    transaction.
+    """The ids a sweep takes (of ``source``, or of both; of the websites ``only`` when
+    given, and none of the websites ``out``), oldest due first; run it inside a transaction.
 
     Sweeps that overlap (several beats, or a backlog of sweep tasks after a
     broker outage) take disjoint rows rather than each queue them all.
@@ -95,6 +120,10 @@ def orphans(
     rows = Event.objects.orphaned(now, cutoff)
     if source:
         rows = rows.filter(source=source)
+    if only:
+        rows = rows.filter(website__in=only)
+    if out:
+        rows = rows.exclude(website__in=out)
     return (
         rows.select_for_update(skip_locked=True)
         .order_by("next_attempt_at")

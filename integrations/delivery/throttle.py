@@ -1,7 +1,9 @@
 """Back-pressure shared by every worker through Redis: a rate cap, a pause when
 Seg asks to slow down, and a circuit breaker when Seg keeps failing.
 
-``gate`` runs before every POST; ``report`` after it. When Redis cannot be
+Each Seg website has its own (``keys``): one store's outage or pause holds
+back only its own events. ``gate`` runs before every POST; ``report`` after
+it; their Lua scripts are in ``throttle_scripts``. When Redis cannot be
 reached the gate stays open: the worker got its task from Redis, so this only
 happens in a brief outage, and the row still guards against double delivery.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -18,6 +21,7 @@ import redis
 
 from .. import conf
 from ..core import Verdict, per_process
+from .throttle_scripts import GATE, PAUSE_FOR
 
 logger = logging.getLogger(__name__)
 
@@ -26,66 +30,19 @@ BUCKET, PAUSE, FAILURES, OPEN, PROBE, BROWSER_BUCKET = (
     PREFIX + name for name in ("bucket", "pause", "failures", "open", "probe", "browser")
 )
 
-# Returns {reason, ms to wait, calm}: reason 0 goes ahead now, 1 waits for the
-# rate cap, 2 for a pause Seg asked for, 3 for the open circuit. calm is 1 when
-# nothing holds workers back (no cap, no pause, the circuit closed, no failure
-# counted): the caller may go ahead for a while without asking (SEG_THROTTLE_REFRESH).
-# ARGV[4] '1' first reports a 2xx the caller has not reported yet (what report
-# does for one). A post of a page's event also needs a token of the pages' own
-# bucket (ARGV[5] a second, 0 for none): both or neither are taken, so pages
-# never use more than their share, and the server's events the rest or all.
-# KEYS: bucket, pause, open, probe, failures, pages' bucket. ARGV: rate per
-# second, burst, probe lease ms, a 2xx to report, the pages' rate.
-GATE = """
-if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3], KEYS[5]) > 0 then
-  redis.call('DEL', KEYS[5], KEYS[3], KEYS[4])
-end
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-local open = redis.call('EXISTS', KEYS[3]) == 1
-if pause > now then
-  if open then return {3, pause - now} end
-  return {2, pause - now}
-end
-if open then
-  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[3]) then return {3, 1000} end
-  return {0, 0}
-end
-local rate = tonumber(ARGV[1])
-if rate <= 0 then
-  if redis.call('EXISTS', KEYS[5]) == 1 then return {0, 0, 0} end
-  return {0, 0, 1}
-end
-local burst = tonumber(ARGV[2])
-local function level(key, r, b)
-  local state = redis.call('HMGET', key, 'tokens', 'ts')
-  local tokens = tonumber(state[1]) or b
-  local ts = tonumber(state[2]) or now
-  return math.min(b, tokens + (now - ts) * r / 1000)
-end
-local tokens = level(KEYS[1], rate, burst)
-local share = tonumber(ARGV[5])
-local mine = nil
-local wait = 0
-if share > 0 then
-  mine = level(KEYS[6], share, math.max(share, 1))
-  if mine < 1 then wait = math.ceil((1 - mine) * 1000 / share) end
-end
-if tokens < 1 then wait = math.max(wait, math.ceil((1 - tokens) * 1000 / rate)) end
-if wait == 0 then
-  tokens = tokens - 1
-  if mine then mine = mine - 1 end
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 60000)
-if mine then
-  redis.call('HSET', KEYS[6], 'tokens', tostring(mine), 'ts', tostring(now))
-  redis.call('PEXPIRE', KEYS[6], 60000)
-end
-if wait > 0 then return {1, wait} end
-return {0, 0}
-"""
+
+def website_name(website: str) -> str:
+    """``website`` as the throttle names it: '' for SEG_WEBSITE_ID's (an event's '' too)."""
+    return "" if website == (conf.get_setting("SEG_WEBSITE_ID") or "") else website
+
+
+def keys(website: str = "") -> list[str]:
+    """The Redis keys of ``website``'s throttle, in GATE's order: bucket, pause, open,
+    probe, failures, pages' bucket. SEG_WEBSITE_ID's are the plain names, another
+    website's end in ``:`` and its id."""
+    own = [BUCKET, PAUSE, OPEN, PROBE, FAILURES, BROWSER_BUCKET]
+    own_name = website_name(website)
+    return [f"{key}:{own_name}" for key in own] if own_name else own
 
 
 class Reason(StrEnum):
@@ -100,15 +57,6 @@ class Reason(StrEnum):
 
 
 REASONS = {1: Reason.RATE, 2: Reason.PAUSED, 3: Reason.CIRCUIT_OPEN}
-
-# KEYS: pause. ARGV: ms to pause. Never shortens a longer pause.
-PAUSE_FOR = """
-local t = redis.call('TIME')
-local until_ms = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if until_ms > current then redis.call('SET', KEYS[1], until_ms, 'PX', ARGV[1] + 1000) end
-return until_ms
-"""
 
 _client = per_process(
     lambda: redis.Redis.from_url(conf.redis_url(), socket_connect_timeout=1, socket_timeout=1)
@@ -130,19 +78,25 @@ class Wait:
 
 _gate = per_process(lambda: client().register_script(GATE))
 
-# Until when (time.monotonic()) this process goes ahead without asking: set by a
-# calm gate, cleared by any answer from Seg but a 2xx. Per process: a forked
-# worker inherits at most one SEG_THROTTLE_REFRESH of it.
-_calm_until = float("-inf")
-# A 2xx a gate within the calm did not tell Redis: the next gate that asks tells it.
-_unreported = False
+# Until when (time.monotonic()) this process goes ahead without asking, per website
+# (``website_name``): set by a calm gate, cleared by any answer from Seg but a 2xx.
+# Per process: a forked worker inherits at most one SEG_THROTTLE_REFRESH of it.
+_calm_until: dict[str, float] = {}
+# Websites with a 2xx a gate within the calm did not tell Redis: the next gate that asks
+# tells it.
+_unreported: set[str] = set()
 
 
-def gate(delivered: bool = False, browser: bool = False) -> Wait | None:
-    """None to post now; else how long to wait, for the rate cap, a pause, or the breaker.
+def gate(
+    delivered: bool | str | None = False, browser: bool = False, website: str = ""
+) -> Wait | None:
+    """None to post now to Seg website ``website`` (an event's; '' for SEG_WEBSITE_ID);
+    else how long to wait, for its rate cap, its pause, or its breaker.
 
-    ``delivered``: the caller's last post was a 2xx it has not reported;
-    the gate reports it first, as ``report`` would, in the same round trip.
+    ``delivered``: the caller's last post was a 2xx it has not reported, to
+    ``website`` (True) or to the website it names (a str; None or False: none);
+    the gate reports it first, as ``report`` would, in the same round trip
+    when it is ``website``'s.
     ``browser``: the post is of a page's event, which takes a token of the
     pages' share too (SEG_BROWSER_RATE_SHARE of SEG_RATE_LIMIT), so a flood
     from pages leaves the server's events the rest of the cap.
@@ -156,17 +110,25 @@ def gate(delivered: bool = False, browser: bool = False) -> Wait | None:
     next post. A 2xx within that time is told to Redis by the next gate that
     asks (failures another worker counted meanwhile are then cleared).
     """
-    global _calm_until, _unreported
-    if time.monotonic() < _calm_until:
-        _unreported = _unreported or delivered
+    name = website_name(website)
+    if isinstance(delivered, str) and website_name(delivered) != name:
+        other = website_name(delivered)
+        if time.monotonic() < _calm_until.get(other, float("-inf")):
+            _unreported.add(other)
+        else:
+            report(Verdict.DELIVERED, 200, None, website=other)
+    elif delivered is not None and delivered is not False:
+        _unreported.add(name)
+    if time.monotonic() < _calm_until.get(name, float("-inf")):
         return None
-    delivered, _unreported = delivered or _unreported, False
+    delivered = name in _unreported
+    _unreported.discard(name)
     rate = float(conf.get_setting("SEG_RATE_LIMIT") or 0)
     lease_ms = int(conf.get_setting("SEG_LEASE").total_seconds() * 1000)
     share = browser_rate(rate) if browser else 0.0
     try:
         code, wait_ms, *calm = _gate()(
-            keys=[BUCKET, PAUSE, OPEN, PROBE, FAILURES, BROWSER_BUCKET],
+            keys=keys(name),
             args=[rate, max(rate, 1), lease_ms, int(delivered), share],
         )
     except redis.RedisError:
@@ -174,7 +136,7 @@ def gate(delivered: bool = False, browser: bool = False) -> Wait | None:
         return None
     if calm and int(calm[0]):
         refresh = conf.get_setting("SEG_THROTTLE_REFRESH").total_seconds()
-        _calm_until = time.monotonic() + refresh
+        _calm_until[name] = time.monotonic() + refresh
     if not int(code):
         return None
     return Wait(timedelta(milliseconds=max(int(wait_ms), 1)), REASONS[int(code)])
@@ -187,14 +149,22 @@ def browser_rate(rate: float) -> float:
     return rate * share if rate > 0 and share < 1 else 0.0
 
 
-def forget_calm() -> None:
-    """Ask Redis at this process's next gate (after an answer from Seg but a 2xx)."""
-    global _calm_until, _unreported
-    _calm_until, _unreported = float("-inf"), False
+def forget_calm(website: str | None = None) -> None:
+    """Ask Redis at this process's next gate for ``website`` (after an answer from Seg but
+    a 2xx), or for every website (None)."""
+    if website is None:
+        _calm_until.clear()
+        _unreported.clear()
+    else:
+        _calm_until.pop(website_name(website), None)
+        _unreported.discard(website_name(website))
 
 
-def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) -> None:
-    """Tell every worker what Seg just answered.
+def report(
+    verdict: Verdict, status: int | None, retry_after: timedelta | None, website: str = ""
+) -> None:
+    """Tell every worker what Seg website ``website`` just answered (an event's; '' for
+    SEG_WEBSITE_ID).
 
     2xx closes the breaker. 429 and 503 pause every worker for Retry-After
     (else SEG_RETRY_BASE), at most SEG_RETRY_AFTER_CAP. Other transient
@@ -202,64 +172,92 @@ def report(verdict: Verdict, status: int | None, retry_after: timedelta | None) 
     for SEG_BREAKER_COOLDOWN and lets one probe through after it.
     """
     if verdict is not Verdict.DELIVERED:
-        forget_calm()
+        forget_calm(website)
+    _, pause_key, open_key, probe, failures_key, _ = keys(website)
     try:
         r = client()
         if verdict is Verdict.DELIVERED:
-            if r.exists(OPEN, FAILURES):
-                r.delete(FAILURES, OPEN, PROBE)
+            if r.exists(open_key, failures_key):
+                r.delete(failures_key, open_key, probe)
             return
         if verdict is not Verdict.RETRY:
             return
         if status in (429, 503):
             pause = retry_after or conf.get_setting("SEG_RETRY_BASE")
-            _pause(r, min(pause, conf.get_setting("SEG_RETRY_AFTER_CAP")))
-        failures = int(r.incr(FAILURES))
-        r.expire(FAILURES, 600)
+            _pause(r, min(pause, conf.get_setting("SEG_RETRY_AFTER_CAP")), pause_key)
+        failures = int(r.incr(failures_key))
+        r.expire(failures_key, 600)
         threshold = int(conf.get_setting("SEG_BREAKER_THRESHOLD"))
         if failures >= threshold:
             cooldown: timedelta = conf.get_setting("SEG_BREAKER_COOLDOWN")
-            if not r.exists(OPEN):
+            if not r.exists(open_key):
                 logger.warning(
-                    "Seg failed %d times in a row: circuit open, probing every %s.",
+                    "Seg (website %s) failed %d times in a row: circuit open, probing every %s.",
+                    website or conf.get_setting("SEG_WEBSITE_ID"),
                     failures,
                     cooldown,
                 )
-            r.set(OPEN, "1", ex=int(cooldown.total_seconds()) + 3600)
-            r.delete(PROBE)
-            _pause(r, cooldown)
+            r.set(open_key, "1", ex=int(cooldown.total_seconds()) + 3600)
+            r.delete(probe)
+            _pause(r, cooldown, pause_key)
     except redis.RedisError:
         logger.warning("Throttle unavailable (Redis); not shared.", exc_info=True)
 
 
-def _pause(r: redis.Redis, pause: timedelta) -> None:
-    r.eval(PAUSE_FOR, 1, PAUSE, max(int(pause.total_seconds() * 1000), 1))
+def _pause(r: redis.Redis, pause: timedelta, key: str = PAUSE) -> None:
+    r.eval(PAUSE_FOR, 1, key, max(int(pause.total_seconds() * 1000), 1))
 
 
-def is_open() -> bool:
-    """True while the circuit is open (Seg keeps failing)."""
+def is_open(website: str = "") -> bool:
+    """True while ``website``'s circuit is open (that Seg website keeps failing)."""
     try:
-        return bool(client().exists(OPEN))
+        return bool(client().exists(keys(website)[2]))
     except redis.RedisError:
         return False
 
 
-def standing() -> tuple[bool, timedelta]:
-    """Whether the circuit is open, and what is left of the pause Seg asked for (zero for
-    none), by Redis's clock, in one round trip. Raises redis.RedisError without Redis."""
+def standing(websites: Sequence[str] = ("",)) -> dict[str, tuple[bool, timedelta]]:
+    """For each of ``websites`` (``""``: SEG_WEBSITE_ID's), whether its circuit is open and
+    what is left of the pause Seg asked for (zero for none), by Redis's clock, in one round
+    trip. Raises redis.RedisError without Redis."""
     with client().pipeline(transaction=False) as pipe:
-        pipe.exists(OPEN)
-        pipe.get(PAUSE)
+        for website in websites:
+            _, pause, circuit = keys(website)[:3]
+            pipe.exists(circuit)
+            pipe.get(pause)
         pipe.time()
-        is_open, until, (seconds, micros) = pipe.execute()
-    left = int(until or 0) - (seconds * 1000 + micros // 1000)
-    return bool(is_open), timedelta(milliseconds=max(left, 0))
+        *found, (seconds, micros) = pipe.execute()
+    now_ms = seconds * 1000 + micros // 1000
+    return {
+        website: (
+            bool(found[2 * i]),
+            timedelta(milliseconds=max(int(found[2 * i + 1] or 0) - now_ms, 0)),
+        )
+        for i, website in enumerate(websites)
+    }
+
+
+def open_websites(websites: Sequence[str]) -> set[str]:
+    """The ones of ``websites`` whose circuit is open; one round trip (none when Redis is
+    away: the gate stays open then too)."""
+    try:
+        with client().pipeline(transaction=False) as pipe:
+            for website in websites:
+                pipe.exists(keys(website)[2])
+            found = pipe.execute()
+    except redis.RedisError:
+        return set()
+    return {website for website, n in zip(websites, found, strict=True) if n}
 
 
 def reset() -> None:
-    """Forget all shared state (for operators after an incident, and for tests)."""
+    """Forget all shared state of every website (for operators after an incident, and
+    for tests)."""
     forget_calm()
-    client().delete(BUCKET, PAUSE, FAILURES, OPEN, PROBE, BROWSER_BUCKET)
+    r = client()
+    r.delete(BUCKET, PAUSE, FAILURES, OPEN, PROBE, BROWSER_BUCKET)
+    for key in r.scan_iter(match=PREFIX + "*:*", count=1000):
+        r.delete(key)
 
 
 def sleep_briefly(wait: Wait) -> bool:

@@ -93,9 +93,11 @@ def environment(origin: str) -> dict[str, Any]:
     return {**settings, "auth": requests.utils.get_netrc_auth(origin)}
 
 
-def endpoint(action: str) -> str:
-    """The tracker URL for ``action``; it holds the website id, never a secret."""
-    return f"{conf.tracker_url()}/django/{conf.website_id()}/{action}"
+def endpoint(action: str, website: str = "") -> str:
+    """The tracker URL for ``action`` at the Seg website ``website`` (an event's own,
+    recorded at ingest; '' for SEG_WEBSITE_ID); it holds the website id, never a secret.
+    Raises SegConfigurationError when there is no website id."""
+    return f"{conf.tracker_url()}/django/{conf.website_id(website)}/{action}"
 
 
 def request_key(message_id: str, source: str) -> str:

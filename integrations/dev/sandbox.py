@@ -10,7 +10,8 @@ Control endpoints (for a sandbox in another process):
 ``GET /_sandbox/received`` lists what arrived; ``DELETE`` clears it;
 ``POST /_sandbox/script`` with ``{"answers": [...], "default": {...}}`` sets
 the answers (each ``{"status", "body", "headers", "delay", "cut_after", "trickle",
-"trickle_from"}``).
+"trickle_from"}``); with ``"website": "<Website Id>"``, that website's alone (the
+path's ``/django/<Website Id>/``): one store's Seg down while the others answer.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class Sandbox:
         self._lock = threading.Lock()
         self._answers: deque[Answer] = deque()
         self._for_key: dict[str, deque[Answer]] = {}
+        # A website's own script: its answers in order, then its default (None: the
+        # sandbox's).
+        self._for_website: dict[str, tuple[deque[Answer], Answer | None]] = {}
         self._default = Answer()
         self.received: deque[Received] = deque(maxlen=keep)
         self.arrived = 0  # requests that arrived, answered or not yet
@@ -115,6 +119,24 @@ class Sandbox:
         """Answer the next requests that carry Idempotency-Key ``key`` with ``answers``."""
         with self._lock:
             self._for_key[key] = deque(answers)
+
+    def script_website(
+        self, website_id: str, *answers: Answer, default: Answer | None = None
+    ) -> None:
+        """Answer the next requests to Website Id ``website_id`` with ``answers`` in order,
+        then with ``default`` (None: the sandbox's default); other websites are answered
+        as scripted for all."""
+        with self._lock:
+            self._for_website[website_id] = (deque(answers), default)
+
+    def answer_for_website(self, website_id: str) -> Answer | None:
+        """The next answer scripted for ``website_id``, counted as arrived; else None."""
+        with self._lock:
+            own = self._for_website.get(website_id)
+            if own is None:
+                return None
+            self.arrived += 1
+            return own[0].popleft() if own[0] else own[1] or self._default
 
     def answer_for_key(self, key: str) -> Answer | None:
         """The next answer scripted for Idempotency-Key ``key``, counted as arrived; else None."""
@@ -152,6 +174,7 @@ class Sandbox:
             self.arrived = 0
             self._answers.clear()
             self._for_key.clear()
+            self._for_website.clear()
             self._default = Answer()
 
 
@@ -203,15 +226,22 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if self.path.startswith("/_sandbox/script"):
                 spec = json.loads(raw or b"{}")
                 default = spec.get("default")
-                sandbox.script(
-                    *(Answer.parse(a) for a in spec.get("answers", [])),
-                    default=Answer.parse(default) if default else None,
-                )
+                answers = [Answer.parse(a) for a in spec.get("answers", [])]
+                default = Answer.parse(default) if default else None
+                if website := spec.get("website"):
+                    sandbox.script_website(str(website), *answers, default=default)
+                else:
+                    sandbox.script(*answers, default=default)
                 self._reply(200, {"scripted": True})
                 return
             key = self.headers.get("Idempotency-Key", "")
-            answer = sandbox.answer_for_key(key) or sandbox.next_answer()
             parts = self.path.strip("/").split("/")
+            website_id = parts[1] if len(parts) > 2 else ""
+            answer = (
+                sandbox.answer_for_key(key)
+                or sandbox.answer_for_website(website_id)
+                or sandbox.next_answer()
+            )
             try:
                 body: Any = json.loads(raw)
             except ValueError:
@@ -222,7 +252,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 Received(
                     path=self.path,
                     action=parts[-1] if parts else "",
-                    website_id=parts[1] if len(parts) > 2 else "",
+                    website_id=website_id,
                     headers={k: v for k, v in self.headers.items() if k.lower() != "authorization"},
                     body=body,
                     status=answer.status,

@@ -178,16 +178,18 @@ def lookup(
 VOLATILE = ("MessageId", "Date", "AnonymousId")
 
 
-def unchanged(email: str, payload: JSONObject, now: datetime) -> str | None:
-    """Why an update-customer for ``email`` need not be sent (the last one Seg accepted
-    for that email, within SEG_IDENTIFY_REFRESH, said the same but for VOLATILE), or
-    None when it must be. One indexed read (``seg_event_accepted_update``)."""
+def unchanged(email: str, payload: JSONObject, now: datetime, website: str = "") -> str | None:
+    """Why an update-customer for ``email`` at Seg website ``website`` need not be sent (the
+    last one that website accepted for that email, within SEG_IDENTIFY_REFRESH, said the
+    same but for VOLATILE), or None when it must be. One indexed read
+    (``seg_event_accepted_update``)."""
     refresh: timedelta = conf.get_setting("SEG_IDENTIFY_REFRESH")
     if refresh <= timedelta(0):
         return None
     last = (
         Event.objects.filter(
             email=email,
+            website=website,
             action="update-customer",
             status="delivered",
             delivered_at__gte=now - refresh,

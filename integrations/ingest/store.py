@@ -53,6 +53,7 @@ class _Batch:
     now: datetime
     resolver: Resolver
     source: str
+    website: str = ""
     rows: list[Event] = field(default_factory=list)
     releases: list[holds.Release] = field(default_factory=list)
     alias_messages: dict[str, str] = field(default_factory=dict)
@@ -106,7 +107,7 @@ class _Batch:
         elif email is None:
             status, reason = Status.HELD, HELD_REASON
         elif mapping.action is SegAction.UPDATE_CUSTOMER and (
-            same := lookup.unchanged(email, mapping.payload or {}, self.now)
+            same := lookup.unchanged(email, mapping.payload or {}, self.now, self.website)
         ):
             status, reason = Status.UNCHANGED, same
         pending = status == Status.PENDING
@@ -122,6 +123,7 @@ class _Batch:
                 user_id=user_id or "",
                 anonymous_id=anonymous_id or "",
                 email=email or "",
+                website=self.website,
                 order_id=core.order_id(message),
                 action=mapping.action.value if mapping.action else "",
                 seg_event=seg_event,
@@ -171,17 +173,19 @@ def ingest(
     source: str = Source.SERVER,
     sent_at: str | None = None,
     via: str | None = None,
+    website: str | None = None,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
     ``call_type``: the type the endpoint implies (None for a batch, whose items
     name their own); ``source``: who sent them (``Source``); ``sent_at``: the
     batch's ``sentAt``, for messages that carry none (``clocks.event_time``);
-    ``via``: the kind of key ``instruments`` counts (default: ``source``). A bad
-    message is reported in ``Result.errors`` by its index and never costs the
-    good ones. A messageId already stored for the same source is a duplicate,
-    not stored again. A message naming a suppressed customer is refused
-    (``refusals``, ``Result.refused``) and nothing of it is stored. Database
+    ``via``: the kind of key ``instruments`` counts (default: ``source``);
+    ``website``: the Seg website they go to (``conf.website_for``; None:
+    SEG_WEBSITE_ID). A bad message is reported in ``Result.errors`` by its index
+    and never costs the good ones. A messageId already stored for the same source
+    is a duplicate, not stored again. A message naming a suppressed customer is
+    refused (``refusals``, ``Result.refused``) and nothing of it is stored. Database
     errors propagate: nothing is acknowledged that was not stored.
     """
     now = now or timezone.now()
@@ -205,14 +209,14 @@ def ingest(
     for attempt in range(TRIES):
         try:
             with transaction.atomic(savepoint=False):
-                batch, duplicates, refused = _write(valid, source, now, in_caller, attempt > 0)
+                written = _write(valid, source, website, now, in_caller, attempt > 0)
             break
         except (IntegrityError, OperationalError) as error:
             if in_caller or attempt + 1 == TRIES or not locks.lost_race(error):
                 raise
+    batch, result.duplicates, result.refused = written
     counted = [(row.call_type, row.status, row.status_reason) for row in batch.rows]
     transaction.on_commit(partial(instruments.received, counted, via or source))
-    result.duplicates, result.refused = duplicates, refused
     result.stored = len(batch.rows)
     result.message_ids = [row.message_id for row in batch.rows]
     return result
@@ -221,6 +225,7 @@ def ingest(
 def _write(
     valid: list[tuple[SegmentMessage, JSONObject]],
     source: str,
+    website: str | None,
     now: datetime,
     in_caller: bool,
     raced: bool,
@@ -235,7 +240,7 @@ def _write(
     known = read_locked(source, valid, lock=not in_caller, digests=hashes)
     valid, refused = refusals.admitted(valid, digests, known.suppressed)
     fresh = known.fresh(valid)
-    batch = _Batch(now, known.resolver(), source)
+    batch = _Batch(now, known.resolver(), source, conf.website_for(website))
     for message, raw in fresh:
         batch.add(message, raw)
     if batch.rows:
@@ -274,9 +279,5 @@ def _queue(source: str, ids: list[int], released: list[int]) -> None:
 
 
 def _queue_stored(source: str, message_ids: list[str], released: list[int]) -> None:
-    ids = list(
-        Event.objects.filter(source=source, message_id__in=message_ids, status=Status.PENDING)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    _queue(source, ids, released)
+    rows = Event.objects.filter(source=source, message_id__in=message_ids, status=Status.PENDING)
+    _queue(source, list(rows.order_by("id").values_list("id", flat=True)), released)

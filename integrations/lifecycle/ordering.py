@@ -11,7 +11,8 @@ the backfill's own earlier ones, and holds back no live event: the history
 is in order within itself. The rule lives in the claim's query
 (``first_in_line``), so it holds whatever the workers, the wake-ups or the
 sweeper do; the wake-ups here only make it prompt. ``SEG_ORDER_PER_CUSTOMER``
-(default on) turns it off.
+(default on) turns it off. A customer is an email at one Seg website: the same
+email in two stores is two customers at Seg, each in a line of its own.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _earlier(outstanding: RawSQL, email: str, besides: Sequence[int]) -> EventQu
     # line's part up to the row's timestamp: the first in a long line scans
     # only its own, not the whole line behind it.
     earlier = Q(timestamp__lt=OuterRef("timestamp")) | Q(pk__lt=OuterRef("pk"))
-    line = Event.objects.filter(outstanding, email=OuterRef(email))
+    line = Event.objects.filter(outstanding, email=OuterRef(email), website=OuterRef("website"))
     line = line.filter(earlier, timestamp__lte=OuterRef("timestamp")).exclude(email="")
     return line.exclude(pk__in=list(besides)) if besides else line
 
@@ -110,9 +111,11 @@ def blocked(queryset: EventQuerySet) -> EventQuerySet:
 
 
 def lines(event: Event) -> set[str]:
-    """The customers' lines ``event`` stands in: its email's, and an alias's previous email's."""
+    """The customers' lines ``event`` stands in: its email's, and an alias's previous email's,
+    each at its website (``website`` and the email, a newline between them)."""
     previous = event.payload.get("PreviousEmail") if isinstance(event.payload, dict) else None
-    return {line for line in (event.email, previous) if line and isinstance(line, str)}
+    emails = (event.email, previous)
+    return {f"{event.website}\n{line}" for line in emails if line and isinstance(line, str)}
 
 
 def in_line(events: Sequence[Event]) -> list[Event]:
@@ -175,9 +178,10 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     then one query numbers the outstanding rows of the lines whose first is
     due, which reads each such line whole: a long backlog costs its length.
     """
-    firsts: set[str] = set()
-    line = Event.objects.filter(_OUTSTANDING, email=OuterRef("email"))
-    server_line = Event.objects.filter(_SERVER_OUTSTANDING, email=OuterRef("email"))
+    firsts: set[tuple[str, str]] = set()
+    same = {"email": OuterRef("email"), "website": OuterRef("website")}
+    line = Event.objects.filter(_OUTSTANDING, **same)
+    server_line = Event.objects.filter(_SERVER_OUTSTANDING, **same)
     first = line.order_by("timestamp", "pk").values("next_attempt_at")[:1]
     first_server = server_line.order_by("timestamp", "pk").values("next_attempt_at")[:1]
     for start in range(0, len(event_ids), _CHUNK):
@@ -189,28 +193,30 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
             .exclude(email="")
             .order_by()
             .annotate(first_due=Subquery(first), server_due=Subquery(first_server))
-            .values_list("email", "first_due", "server_due")
+            .values_list("website", "email", "first_due", "server_due")
         )
-        firsts.update(email for email, *dues in leaders if any(d and d <= now for d in dues))
+        firsts.update((w, e) for w, e, *dues in leaders if any(d and d <= now for d in dues))
     run = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
     found: list[int] = []
-    emails = sorted(firsts)
+    emails = sorted({email for _, email in firsts})
     for start in range(0, len(emails), _CHUNK):
         # A line's server's events and pages' events are two runs: the
         # server's wait on none of the pages'.
-        parts = [F("email"), F("source")]
+        parts = [F("website"), F("email"), F("source")]
         place = Window(RowNumber(), partition_by=parts, order_by=[F("timestamp"), F("pk")])
         rows = (
             Event.objects.filter(_OUTSTANDING, email__in=emails[start : start + _CHUNK])
             .annotate(place=place)
             .filter(place__lte=run)
-            .order_by("email", "source", "place")
-            .values_list("email", "source", "pk", "next_attempt_at")
+            .order_by("website", "email", "source", "place")
+            .values_list("website", "email", "source", "pk", "next_attempt_at")
         )
-        stopped: set[tuple[str, str]] = set()
-        for email, source, pk, due in rows:
-            if (email, source) in stopped or due is None or due > now:
-                stopped.add((email, source))
+        stopped: set[tuple[str, str, str]] = set()
+        for website, email, source, pk, due in rows:
+            if (website, email) not in firsts:
+                continue  # the same email at another website: a line of its own
+            if (website, email, source) in stopped or due is None or due > now:
+                stopped.add((website, email, source))
             else:
                 found.append(pk)
     return found

@@ -8,6 +8,8 @@ from .dates import ago, shown
 from .exposition import render as exposition
 from .exposition import serve_counters
 from .metrics import (
+    WebsiteFigures,
+    by_website,
     counts_by_window,
     delivered_per_minute,
     delivery_times,
@@ -22,8 +24,10 @@ from .timeline import history
 
 __all__ = [
     "WITHHELD_BY",
+    "WebsiteFigures",
     "ago",
     "bars",
+    "by_website",
     "counts_by_window",
     "delivered_per_minute",
     "delivery_times",

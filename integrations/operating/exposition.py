@@ -42,7 +42,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from .. import delivery, instruments
+from .. import conf, delivery, instruments
 from ..models import Attempt, Event, Status
 from .metrics import held_summary
 
@@ -107,17 +107,25 @@ class StateCollector(Collector):
         )
 
     def _throttle(self) -> Iterator[Metric]:
-        is_open, pause = delivery.throttle_standing()
-        yield _gauge(
+        """The circuit and the pause of each Seg website (labelled by its Website Id: a
+        configured, short list)."""
+        websites = conf.all_websites() or ("",)
+        standing = delivery.throttle_standing(websites)
+        circuit = GaugeMetricFamily(
             "seg_circuit_open",
             "1 while the circuit breaker is open (Seg kept failing; SEG_BREAKER_THRESHOLD).",
-            int(is_open),
+            labels=["website"],
         )
-        yield _gauge(
+        pause = GaugeMetricFamily(
             "seg_throttle_pause_seconds",
             "Seconds left of the pause Seg asked for (Retry-After), shared by every worker.",
-            pause.total_seconds(),
+            labels=["website"],
         )
+        for website, (is_open, left) in standing.items():
+            circuit.add_metric([website], int(is_open))
+            pause.add_metric([website], left.total_seconds())
+        yield circuit
+        yield pause
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -1,7 +1,8 @@
 """The HTTP edges: Segment's Tracking API (``views``, with ``auth`` and the browser
 ``limiter``), what analytics.js asks its CDN for (``cdn``), ``cors``, and where
-browsers reach the app (``mount``)."""
+browsers reach the app (``mount``); ``website_of`` says which store a request is for."""
 
+from .auth import website_of
 from .cdn import bundle, chunk, metrics, project_settings
 from .limiter import client_address
 from .mounting import mount
@@ -16,4 +17,5 @@ __all__ = [
     "not_found",
     "project_settings",
     "track_api",
+    "website_of",
 ]

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 from enum import StrEnum
+from typing import Any
+
+from django.contrib.sites.requests import RequestSite
+from django.contrib.sites.shortcuts import get_current_site
+from django.core.exceptions import DisallowedHost, ObjectDoesNotExist
+from django.http import HttpRequest
 
 from .. import conf
 from ..exceptions import Unauthorized
@@ -60,3 +67,21 @@ def is_browser_key(candidate: str) -> bool:
         return check_key(candidate) is KeyKind.BROWSER
     except Unauthorized:
         return False
+
+
+def website_of(request: HttpRequest, key: str | None) -> str:
+    """The Seg Website Id a request's calls go to: its write key's in SEG_WEBSITES, else
+    its site's (``django.contrib.sites``' current site when installed, by id then domain;
+    else the request's host as the domain), else SEG_WEBSITE_ID (``conf.website_for``)."""
+    mapping = conf.websites()
+    if not mapping or (key and key in mapping):
+        return conf.website_for(key=key)
+    try:
+        site: Any = get_current_site(request)
+    except (ObjectDoesNotExist, DisallowedHost, KeyError):
+        # No Site for this host (SITE_ID unset), or no host at all (a bare HttpRequest,
+        # KeyError): the host, when there is one, may still name a website as a domain.
+        site = None
+        with contextlib.suppress(DisallowedHost, KeyError):
+            site = RequestSite(request)
+    return conf.website_for(key=key, site=site)

@@ -20,7 +20,7 @@ from ..exceptions import InvalidRequest, PayloadTooLarge, Refused
 from ..ingest import Result, ingest
 from ..models import Source
 from . import limiter
-from .auth import KeyKind, check_key, key_from_header
+from .auth import KeyKind, check_key, key_from_header, website_of
 from .cors import cors
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object.")
         if kind is None:
-            kind = check_key(body.get("writeKey"))
+            header_key = body.get("writeKey")
+            kind = check_key(header_key)
             if kind is KeyKind.BROWSER:
                 if limited := _limit(request, 1):
                     return limited
@@ -103,6 +104,7 @@ def track_api(request: HttpRequest, call: str) -> HttpResponse:
             shared,
             source=source,
             sent_at=sent_at if isinstance(sent_at, str) else None,
+            website=website_of(request, str(header_key)),
         )
     except Refused as error:
         return _refused(error)

@@ -413,3 +413,27 @@ def test_a_staff_members_order_goes_with_its_email_and_names_no_visitor() -> Non
     assert placed.message["anonymousId"] != shop.ANONYMOUS_ID
     # The shopper's view before is still theirs: held, no email.
     assert events("Product Viewed")[0].status == Status.HELD
+
+
+@pytest.mark.django_db
+def test_each_order_goes_to_its_sites_website_and_a_view_to_its_requests(settings: Any) -> None:
+    """Two stores on two Sites (SEG_WEBSITES): an order goes to its own Site's website,
+    whatever request placed it; a page view to the website of the request's Site."""
+    store_a, store_b = (
+        "0f0e8a3c-1b2d-4c5e-8f90-a1b2c3d4e5f6",
+        "7d6c5b4a-3928-4716-a5b4-c3d2e1f0a9b8",
+    )
+    second = Site.objects.create(domain="second.example.com", name="Second")
+    settings.SEG_WEBSITES = {1: store_a, "second.example.com": store_b}
+    products = shop.catalogue()
+    user = shop.customer(EMAIL)
+    in_a = shop.place_order(user, products.book, 1, Site.objects.get(pk=1))
+    in_b = shop.place_order(user, products.book, 2, second)
+    assert (order_event(in_a).website, order_event(in_b).website) == (store_a, store_b)
+    assert order_event(in_a).email == order_event(in_b).email == EMAIL
+    client = shop.visitor()
+    shop.view(client, products.book)  # SITE_ID 1: the request's site is store A's
+    settings.SITE_ID = second.pk
+    Site.objects.clear_cache()
+    shop.view(client, products.book)
+    assert [e.website for e in events("Product Viewed")] == [store_a, store_b]

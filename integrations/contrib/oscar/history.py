@@ -21,6 +21,7 @@ from oscar.core.loading import get_model
 from ...backfill import Item
 from ...core import JSONObject
 from ...models import BackfillRun
+from . import visitor
 from .calls import customer_identify, customer_message_id, order_completed
 
 # Rows one query reads.
@@ -84,4 +85,6 @@ class OscarHistory:
                 row, None, timestamp=row.date_joined, message_id=customer_message_id(row)
             )
             return Item(call, f"customer {row.pk}", cursor)
-        return Item(order_completed(row, None), f"order {row.number}", cursor)
+        # An order goes to its own Site's Seg website (SEG_WEBSITES), as the receiver's.
+        website = visitor.website(None, row)
+        return Item(order_completed(row, None), f"order {row.number}", cursor, website=website)

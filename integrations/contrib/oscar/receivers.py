@@ -5,7 +5,8 @@ order and its ``Order Completed`` commit together), inside a savepoint of
 its own: an error building or storing a call is logged and rolled back to
 that savepoint, never raised into Oscar's view, so a checkout never fails
 because of Seg. Each receiver sends only while its name is in
-SEG_OSCAR_SIGNALS, read when the signal fires.
+SEG_OSCAR_SIGNALS, read when the signal fires. Each call goes to the website
+of the order's site, else of the request's site (SEG_WEBSITES).
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def _track_product(request: HttpRequest, user: Any, event: str, properties: JSON
         # anonymous visitor has no id to join a later identify.
         return
     context = visitor.context(request)
-    api.track(user_id, event, properties, anonymous_id=anonymous_id, context=context)
+    website = visitor.website(request)
+    api.track(
+        user_id, event, properties, anonymous_id=anonymous_id, context=context, website=website
+    )
 
 
 def _quantity(value: str | None) -> int:
@@ -104,6 +108,7 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
     request = visitor.current_request()
     anonymous_id = visitor.anonymous_id(request)
     email = order.email or None
+    website = visitor.website(request, order)
     if not order.user_id and anonymous_id is not None and email:
         api.identify(
             None,
@@ -111,8 +116,9 @@ def order_placed(sender: Any, order: Any, **_: Any) -> None:
             anonymous_id=anonymous_id,
             context=visitor.context(request),
             message_id=f"{message_id(order)}-guest",
+            website=website,
         )
-    api.send(calls.order_completed(order, request))
+    api.send(calls.order_completed(order, request), website=website)
 
 
 @guarded("user_registered")
@@ -133,7 +139,7 @@ def _identify(request: HttpRequest | None, user: Any) -> None:
     call = calls.customer_identify(user, request)
     if call is None:
         return
-    api.send(call)
+    api.send(call, website=visitor.website(request))
     if request is not None:
         setattr(request, IDENTIFIED, user.pk)
 

@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 from ... import conf
 from ...core import JSONObject
+from ...web import website_of
 
 COOKIE = "ajs_anonymous_id"
 # Segment's own limit on an id's length is loose; a cookie past this is not one.
@@ -113,3 +114,16 @@ class VisitorMiddleware:
             return self.get_response(request)
         finally:
             _current.reset(token)
+
+
+def website(request: HttpRequest | None, order: object = None) -> str:
+    """The Seg Website Id a receiver's calls go to: the order's site's in SEG_WEBSITES
+    (Oscar's ``Order.site``), else the request's (``web.website_of``), else
+    SEG_WEBSITE_ID."""
+    mapping = conf.websites()
+    site = getattr(order, "site", None) if order is not None and mapping else None
+    if site is not None and (site.pk in mapping or site.domain in mapping):
+        return conf.website_for(site=site)
+    if request is not None and mapping:
+        return website_of(request, None)
+    return conf.website_for()
