@@ -66,6 +66,7 @@ GROUND = {
     "integrations",
     "integrations.exceptions",
     "integrations.conf",
+    "integrations.defaults",
     "integrations.models",
     "integrations.celery_settings",
     # The counters ingest and delivery add to, and /metrics reads.

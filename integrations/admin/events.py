@@ -1,8 +1,7 @@
 """The events list, its actions and one event's page.
 
-The list never counts the whole table and searches indexed columns only. Each
-action is one set-based call into ``operations``, guarded by its own permission
-and written to the admin log.
+The list never counts the whole table and searches indexed columns only. Each action
+is one set-based call into ``operations``, guarded by its permission, in the admin log.
 """
 
 from __future__ import annotations
