@@ -41,7 +41,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks import browser, flood, harness  # noqa: E402
+from benchmarks import browser, flood, harness, pgwork  # noqa: E402
 from benchmarks.harness import Row, median, percentile  # noqa: E402
 from integrations import api  # noqa: E402
 from integrations.core import validate  # noqa: E402
@@ -400,6 +400,18 @@ def bench_deliver(tracker: str, concurrency: int) -> Row:
         ">= 70% of baseline",
         rate >= 0.7 * baseline,
         f"baseline: requests.Session.post loop, {concurrency} threads",
+    )
+
+
+def bench_pg_work(tracker: str) -> list[Row]:
+    """PostgreSQL's work per event from the shop's transaction to delivered (pgwork)."""
+    reset_events()
+    return pgwork.measure(
+        tracker,
+        n(2000),
+        message,
+        pgwork.record,
+        lambda: Event.objects.filter(status=Status.DELIVERED).count(),
     )
 
 
@@ -804,7 +816,10 @@ def main() -> int:
             lambda: bench_deliver(tracker, 4),
             lambda: bench_deliver(tracker, 8),
             lambda: bench_deliver_in_order(tracker, 4),
+            lambda: bench_pg_work(tracker),
         )
+        if "pgwork" in only:  # the last of deliver's, on its own
+            part("pgwork", lambda: bench_pg_work(tracker))
         part("operate", bench_operate)
         part("memory", lambda: bench_memory(tracker))
         part("outage", lambda: bench_broker_down(tracker))

@@ -14,10 +14,11 @@ from datetime import timedelta
 from functools import partial
 from time import monotonic
 
+import redis
 from celery import current_app
 
 from .. import conf
-from ..core import BROWSER_QUEUE, QUEUE, RELEASE
+from ..core import BROWSER_QUEUE, QUEUE, RELEASE, per_process
 from ..core import DELIVER_EVENT as DELIVER_EVENT  # the names it publishes, re-exported
 from ..core import DELIVER_EVENTS as DELIVER_EVENTS
 from ..core import FAN_OUT as FAN_OUT
@@ -40,6 +41,16 @@ _paused_until = float("-inf")
 QUEUES = {Source.SERVER: QUEUE, Source.BROWSER: BROWSER_QUEUE}
 # Ids one look-up of sources names at most: well under SQLite's bound parameters.
 _CHUNK = 500
+
+# A wake-up of a source that no worker has started yet: while it is there, the
+# shop's commits queue none (``wake``), as the task drains what is due of its
+# source. A worker deletes it as a task starts, before it claims; it lapses on
+# its own after _WAITING_MS, so a wake-up lost with its message costs at most that.
+_WAITING = "seg:wake-up:{}"
+_WAITING_MS = 2000
+_redis = per_process(
+    lambda: redis.Redis.from_url(conf.redis_url(), socket_connect_timeout=1, socket_timeout=1)
+)
 
 
 def queue(
@@ -67,6 +78,45 @@ def queue(
         if groups.get(each):
             queued = _queue_one(groups[each], countdown, fan_out, each) and queued
     return queued
+
+
+def wake(source: str, ids: Callable[[], Sequence[int]]) -> bool:
+    """Queue a delivery task for events of ``source`` just committed, unless one of that
+    source is queued and not started yet: it drains them (``delivery.deliver_many``), so
+    a hundred single-event commits cost a few tasks, not a hundred. False when not queued
+    and none waits (the rows are then left to the sweeper, as ``queue``'s).
+
+    ``ids``: the events' ids, read only when a task is queued. The check is one Redis
+    SET NX; while this process pauses after a refused publish it is not made at all.
+    """
+    global _paused_until
+    if monotonic() < _paused_until:
+        return queue(ids(), source=source)  # marks them for the sweeper, publishing nothing
+    key = _WAITING.format(source)
+    try:
+        if not _redis().set(key, "1", nx=True, px=_WAITING_MS):
+            return True
+    except Exception:
+        pause: timedelta = conf.get_setting("SEG_PUBLISH_PAUSE")
+        _paused_until = monotonic() + pause.total_seconds()
+        logger.warning("Could not queue a wake-up; the sweeper will queue it.", exc_info=True)
+        _forget_wake_ups(ids())
+        return False
+    found = ids()
+    if found and queue(found, source=source):
+        return True
+    started(source)  # none is waiting after all
+    return not found
+
+
+def started(*sources: str) -> None:
+    """Note that a task of these sources (all, by default) has started: commits from now
+    on queue wake-ups again. Call it before the task claims. Never raises: a note not
+    made lapses on its own."""
+    try:
+        _redis().delete(*(_WAITING.format(s) for s in sources or [str(s) for s in Source]))
+    except Exception:
+        logger.debug("Could not clear the waiting wake-ups.", exc_info=True)
 
 
 def by_source(ids: Sequence[int]) -> dict[Source, list[int]]:
@@ -112,9 +162,11 @@ def release(user_id: str | None, anonymous_id: str | None, scope: str) -> bool:
 
 
 def resume() -> None:
-    """Publish again from the next call, even within a pause after a failure."""
+    """Publish again from the next call, even within a pause after a failure or while a
+    wake-up waits (``wake``)."""
     global _paused_until
     _paused_until = float("-inf")
+    started()
 
 
 def _publish(unsent: Sequence[int], send: Callable[[], object]) -> bool:
