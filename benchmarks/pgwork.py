@@ -130,6 +130,10 @@ def measure(
     tag = f"w{uuid.uuid4().hex[:6]}"
     items = [make(i, tag) for i in range(count)]
     proc = harness.worker(4, tracker, name="pgwork")
+    # A temporary slot keeps the run's WAL from being recycled before it is read (other
+    # databases on the server may write a lot meanwhile); it goes with this session.
+    slot = f"seg_pgwork_{uuid.uuid4().hex[:8]}"
+    _scalar("SELECT pg_create_physical_replication_slot(%s, true, true)", (slot,))
     try:
         time.sleep(1)
         ins0, upd0, hot0 = _table_counts()
@@ -153,7 +157,10 @@ def measure(
         proc.stop()
     time.sleep(1.5)  # each backend reports its table counts within a second of going idle
     ins1, upd1, hot1 = _table_counts()
-    wal, entries = _wal_between(start, end)
+    try:
+        wal, entries = _wal_between(start, end)
+    finally:
+        _scalar("SELECT pg_drop_replication_slot(%s)", (slot,))
     Group.objects.filter(name__startswith=f"{tag}-").delete()
     rows = (ins1 - ins0) + (upd1 - upd0)
     how = f"{count} events, one per transaction (4 shop threads), 4 worker processes"

@@ -44,13 +44,24 @@ _CHUNK = 500
 
 # A wake-up of a source that no worker has started yet: while it is there, the
 # shop's commits queue none (``wake``), as the task drains what is due of its
-# source. A worker deletes it as a task starts, before it claims; it lapses on
-# its own after _WAITING_MS, so a wake-up lost with its message costs at most that.
+# source. It is kept in the broker's own Redis, beside the message it stands for,
+# so that a broker that is down or lost its messages has no mark either. A worker
+# deletes it as a task starts, before it claims; it lapses on its own after
+# _WAITING_MS, so a wake-up lost with its message costs at most that.
 _WAITING = "seg:wake-up:{}"
 _WAITING_MS = 2000
-_redis = per_process(
-    lambda: redis.Redis.from_url(conf.redis_url(), socket_connect_timeout=1, socket_timeout=1)
-)
+_clients: Callable[[], dict[str, redis.Redis]] = per_process(dict)
+
+
+def _broker_redis() -> redis.Redis | None:
+    """A client of the broker's Redis (one a process and URL), or None for another broker."""
+    url = str(current_app.conf.broker_url or "")
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    clients = _clients()
+    if url not in clients:
+        clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    return clients[url]
 
 
 def queue(
@@ -86,15 +97,18 @@ def wake(source: str, ids: Callable[[], Sequence[int]]) -> bool:
     a hundred single-event commits cost a few tasks, not a hundred. False when not queued
     and none waits (the rows are then left to the sweeper, as ``queue``'s).
 
-    ``ids``: the events' ids, read only when a task is queued. The check is one Redis
-    SET NX; while this process pauses after a refused publish it is not made at all.
+    ``ids``: the events' ids, read only when a task is queued. The check is one SET NX
+    on the broker's Redis; while this process pauses after a refused publish it is not
+    made at all, and with another broker every call queues its task.
     """
     global _paused_until
-    if monotonic() < _paused_until:
-        return queue(ids(), source=source)  # marks them for the sweeper, publishing nothing
+    store = _broker_redis()
+    if store is None or monotonic() < _paused_until:
+        # Another broker: a task for these. Pausing: marks them for the sweeper.
+        return queue(ids(), source=source)
     key = _WAITING.format(source)
     try:
-        if not _redis().set(key, "1", nx=True, px=_WAITING_MS):
+        if not store.set(key, "1", nx=True, px=_WAITING_MS):
             return True
     except Exception:
         pause: timedelta = conf.get_setting("SEG_PUBLISH_PAUSE")
@@ -114,7 +128,8 @@ def started(*sources: str) -> None:
     on queue wake-ups again. Call it before the task claims. Never raises: a note not
     made lapses on its own."""
     try:
-        _redis().delete(*(_WAITING.format(s) for s in sources or [str(s) for s in Source]))
+        if store := _broker_redis():
+            store.delete(*(_WAITING.format(s) for s in sources or [str(s) for s in Source]))
     except Exception:
         logger.debug("Could not clear the waiting wake-ups.", exc_info=True)
 
