@@ -16,6 +16,8 @@ from time import monotonic
 
 import redis
 from celery import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .. import conf
 from ..core import BROWSER_QUEUE, QUEUE, RELEASE, per_process
@@ -60,7 +62,11 @@ def _broker_redis() -> redis.Redis | None:
         return None
     clients = _clients()
     if url not in clients:
-        clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        # A SET on a healthy Redis takes well under a millisecond: a shop's commit never
+        # waits on one that is away for more than a refused or timed-out try, never retried.
+        clients[url] = redis.Redis.from_url(
+            url, socket_connect_timeout=0.25, socket_timeout=0.25, retry=Retry(NoBackoff(), 0)
+        )
     return clients[url]
 
 
