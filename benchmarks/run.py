@@ -498,11 +498,11 @@ def fill(total: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO integrations_event (message_id, call_type, name, user_id, anonymous_id, email,
+            INSERT INTO integrations_event (message_id, source, call_type, name, user_id, anonymous_id, email,
               order_id, action, seg_event, status, ingest_status, status_reason, message, payload,
               warnings, attempts, tries, next_attempt_at, enqueued_at, first_attempt_at, last_error,
               timestamp, received_at, delivered_at, updated_at)
-            SELECT 'bench-' || g, 'track', 'Order Completed', 'user-' || mod(g, 50000), '',
+            SELECT 'bench-' || g, 'server', 'track', 'Order Completed', 'user-' || mod(g, 50000), '',
               'customer' || mod(g, 50000) || '@example.com', 'order-' || g, 'order-placed', 'OrderPlaced',
               CASE WHEN mod(g, 10) = 0 THEN 'failed' ELSE 'delivered' END,
               'pending', CASE WHEN mod(g, 10) = 0 THEN 'Seg refused it.' ELSE '' END,
