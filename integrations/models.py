@@ -29,6 +29,8 @@ class Status(models.TextChoices):
 
 # Statuses in which the row still owes Seg a delivery.
 OUTSTANDING = (Status.PENDING, Status.SENDING)
+# The states a row rests in for good, in the order retention's query spells them.
+ENDED = ("delivered", "ignored", "failed", "expired", "suppressed", "withheld", "unchanged")
 
 
 class Source(models.TextChoices):
@@ -252,18 +254,14 @@ class Event(models.Model):
                 condition=Q(status__in=("pending", "sending")),
             ),
             # Each customer's line of outstanding events, in delivery order
-            # (integrations/lifecycle/ordering.py): the claim asks whether anything is ahead.
+            # (integrations/lifecycle/ordering.py): the claim asks whether anything is
+            # ahead. An order waits only on the server's events of its line (pages'
+            # events never hold back the server's): its probe reads the source from
+            # the row, so one index serves both probes and a row pays for one entry.
             models.Index(
                 fields=("email", "timestamp", "id"),
                 name="seg_event_in_line",
                 condition=Q(status__in=("pending", "sending")),
-            ),
-            # The same line, of the server's events only: what an order waits on
-            # (pages' events never hold back the server's).
-            models.Index(
-                fields=("email", "timestamp", "id"),
-                name="seg_event_server_line",
-                condition=Q(status__in=("pending", "sending"), source="server"),
             ),
             # A visitor's held events, oldest first: an identify releases a bounded
             # number of them per id (integrations/ingest/holds.py).
@@ -293,7 +291,15 @@ class Event(models.Model):
                 ),
             ),
             models.Index(fields=("-received_at", "-id"), name="seg_event_recent"),
-            models.Index(fields=("status", "-received_at"), name="seg_event_status"),
+            # The list's status filter and retention's seek, of the end states only
+            # (retention's own condition, integrations/delivery/outbox.py): a
+            # delivery's insert and claim add no entry here. The list finds pending
+            # and sending rows by seg_event_due, held ones by seg_event_held_since.
+            models.Index(
+                fields=("status", "-received_at"),
+                name="seg_event_status",
+                condition=Q(status__in=ENDED),
+            ),
             models.Index(fields=("call_type", "-received_at"), name="seg_event_call"),
             models.Index(fields=("seg_event", "-received_at"), name="seg_event_seg_event"),
             models.Index(

@@ -41,15 +41,18 @@ def serve_the_workers_counters(**_: Any) -> None:
 
 @shared_task(name=DELIVER_EVENT, acks_late=True, reject_on_worker_lost=True)
 def deliver_event(event_id: int) -> str | None:
-    """Make one delivery attempt for the event; the row decides whether one is due."""
-    verdict = delivery.deliver(event_id)
-    return verdict.value if verdict else None
+    """Make one delivery attempt for the event, and for other due events of its source up to
+    SEG_DELIVERY_BATCH (``delivery.deliver_many``); the rows decide what is due. The
+    first attempt's verdict, or None if none was made (not due, claimed elsewhere)."""
+    verdicts = delivery.deliver_many([event_id], drain=True)
+    return verdicts[0].value if verdicts else None
 
 
 @shared_task(name=DELIVER_EVENTS, acks_late=True, reject_on_worker_lost=True)
 def deliver_events(event_ids: list[int]) -> list[str]:
-    """Make one delivery attempt for each of the events that is due (SEG_DELIVERY_BATCH of them)."""
-    return [verdict.value for verdict in delivery.deliver_many(event_ids)]
+    """Make one delivery attempt for each of the events that is due (SEG_DELIVERY_BATCH of
+    them), and for other due events of their source up to that many."""
+    return [verdict.value for verdict in delivery.deliver_many(event_ids, drain=True)]
 
 
 @shared_task(name=FAN_OUT, acks_late=True, reject_on_worker_lost=True)

@@ -16,7 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.utils import timezone
 
-from integrations import USER_AGENT, api
+from integrations import USER_AGENT, api, tasks
 from integrations.core import Verdict
 from integrations.delivery import loop as delivery
 from integrations.delivery import outcomes, throttle, tracker
@@ -604,3 +604,27 @@ def test_an_outcome_stored_again_after_its_connection_was_lost_is_stored_once(
     assert Attempt.objects.filter(event=event).count() == 1
     event.refresh_from_db()
     assert event.status == Status.DELIVERED
+
+
+def test_a_task_drains_the_due_events_of_its_source_in_each_customers_order(
+    sandbox: Sandbox,
+) -> None:
+    def track(email: str, minute: int) -> Event:
+        message_id = api.track(
+            "u1",
+            "Product Viewed",
+            {"id": str(minute)},
+            context={"traits": {"email": email}},
+            timestamp=timezone.now() - timedelta(minutes=60 - minute),
+        )
+        return Event.objects.get(message_id=message_id)
+
+    ann, bob = email(), email()
+    first, woken, third = track(ann, 1), track(bob, 2), track(ann, 3)
+    page = track(bob, 4)
+    Event.objects.filter(pk=page.pk).update(source="browser")
+    assert tasks.deliver_events([woken.pk]) == ["delivered"] * 3  # its source's due events
+    sent = [r.headers["Idempotency-Key"] for r in sandbox.snapshot()]
+    assert sent == [first.message_id, woken.message_id, third.message_id]  # in the shop's order
+    assert Event.objects.get(pk=page.pk).status == Status.PENDING  # a page's: not this task's
+    assert delivery.deliver_many([page.pk]) == [Verdict.DELIVERED]

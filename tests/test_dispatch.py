@@ -132,3 +132,33 @@ def test_no_publisher_touches_the_broker_while_paused(
     assert connections(client) == before
     assert client.llen("seg") == 0
     assert unqueued(ids) == ids
+
+
+def test_a_commit_queues_no_task_while_one_of_its_source_waits_to_start(
+    private_redis: Any, broker_at: Any
+) -> None:
+    broker_at(private_redis.url)
+    client = redis.Redis.from_url(private_redis.url)
+    first, second, third = stored(3)
+    assert dispatch.wake("server", lambda: [first]) is True
+    assert dispatch.wake("server", lambda: [second]) is True  # the first one's task drains it
+    assert queued_ids(client) == [first]
+    assert dispatch.wake("browser", lambda: [third]) is True  # another source: a task of its own
+    assert client.llen("seg_browser") == 1
+    dispatch.started()  # a worker began the waiting task: commits from now on queue their own
+    assert dispatch.wake("server", lambda: [third]) is True
+    assert queued_ids(client) == [first, third]
+
+
+def test_a_wake_up_mark_never_outlives_a_publish_that_failed(
+    private_redis: Any, broker_at: Any
+) -> None:
+    broker_at(private_redis.url)
+    first, second = stored(2)
+    private_redis.stop()
+    assert dispatch.wake("server", lambda: [first]) is False
+    assert unqueued([first]) == [first]  # left for the sweeper
+    private_redis.start()
+    dispatch.resume()
+    assert dispatch.wake("server", lambda: [second]) is True
+    assert queued_ids(redis.Redis.from_url(private_redis.url)) == [second]

@@ -1,6 +1,6 @@
 """Row to Seg: claim, post, record the outcome, give back; and the sweeper.
 
-``loop`` claims due rows and posts them in order; ``outcomes`` decides and
+``claims`` locks and leases due rows; ``loop`` posts them in order; ``outcomes`` decides and
 stores what each attempt comes to (through ``lifecycle.send_finish``);
 ``tracker`` is the HTTP client for Seg, with ``deadline``'s watchdog;
 ``throttle`` shares back-pressure through Redis; ``outbox`` sweeps what has

@@ -16,129 +16,28 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import reduce
 from operator import or_
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import conf, lifecycle
 from ..core import Verdict
-from ..lifecycle import NOT_SENT, unsendable
-from ..models import Event, EventQuerySet, Source, SuppressionRule
+from ..models import Event, EventQuerySet, Source
 from . import outcomes, throttle, tracker
 
+# Re-exported: the claim is this loop's first step.
+from .claims import Claim as Claim
+from .claims import claim as claim
+from .claims import claim_many as claim_many
+from .claims import drain_size, due_ids
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A worker's hold on one event for one attempt."""
-
-    number: int  # the attempt's number, and the lease token
-    tries: int  # attempts this round, for the retry policy
-    event: Event = field(compare=False, repr=False)  # what to send
-
-
-CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
-CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event", "website")
-CLAIMED_FIELDS += ("received_at",)  # the delivery latency (instruments)
-
-
-def claim_many(event_ids: Sequence[int], now: datetime) -> list[Claim]:
-    """Take the due, unclaimed events among ``event_ids`` for one attempt each.
-
-    The rows are locked as they are read (rows another worker is claiming are
-    skipped), then leased. With SEG_ORDER_PER_CUSTOMER, only events with none
-    of their customer's outstanding ahead but this claim's are taken, in the
-    order to post them (``lifecycle.in_line``); those left keep their wake-up
-    mark: the outcome of the event they wait on queues them.
-    """
-    with transaction.atomic():
-        events = list(
-            Event.objects.filter(pk__in=list(event_ids))
-            .due(now)
-            .select_for_update(skip_locked=True)
-            .order_by("pk")
-            .only(*CLAIMED_FIELDS)
-        )
-        events = _refuse_unsendable(events, now)
-        events = _suppress_caught(events, now)
-        if events and lifecycle.in_order():
-            events = lifecycle.in_line(events)
-        if events:
-            lifecycle.move(
-                Event.objects.filter(pk__in=[event.pk for event in events]),
-                "claim",
-                now=now,
-                attempts=F("attempts") + 1,
-                tries=F("tries") + 1,
-                next_attempt_at=now + conf.get_setting("SEG_LEASE"),
-                enqueued_at=None,
-                first_attempt_at=Coalesce(F("first_attempt_at"), now),
-            )
-    for event in events:
-        event.attempts, event.tries = event.attempts + 1, event.tries + 1
-        event.first_attempt_at = event.first_attempt_at or now
-    return [Claim(event.attempts, event.tries, event) for event in events]
-
-
-def _refuse_unsendable(events: list[Event], now: datetime) -> list[Event]:
-    """The events that can be sent; the others (no email, nothing to send: no move should
-    have made them due) are failed with the reason, never posted. Inside the claim."""
-    refused: dict[str, list[int]] = {}
-    for event in events:
-        if reason := unsendable(event.email, event.payload, event.action):
-            refused.setdefault(reason, []).append(event.pk)
-    for reason, ids in refused.items():
-        logger.error("Events %s not sent to Seg: %s.", ids, reason)
-        cause = NOT_SENT.format(reason)
-        lifecycle.move(
-            Event.objects.filter(pk__in=ids),
-            "refuse",
-            cause,
-            now=now,
-            next_attempt_at=None,
-            enqueued_at=None,
-        )
-        lifecycle.wake_next(ids, now)  # the customer's next events no longer wait on them
-    gone = {pk for ids in refused.values() for pk in ids}
-    return [event for event in events if event.pk not in gone]
-
-
-def _suppress_caught(events: list[Event], now: datetime) -> list[Event]:
-    """The events no enabled suppression rule catches; the others are suppressed, never
-    posted. Inside the claim, with the rules read now: a rule made after an event was
-    stored (or while ingest read a cached list) still keeps it from Seg."""
-    caught: dict[SuppressionRule, list[int]] = {}
-    enabled = lifecycle.active_rules(fresh=True) if events else []  # one small query a claim
-    for event in events:
-        if rule := next((r for r in enabled if r.matches(event.email, event.seg_event)), None):
-            caught.setdefault(rule, []).append(event.pk)
-    for rule, ids in caught.items():
-        lifecycle.move(
-            Event.objects.filter(pk__in=ids),
-            "catch",
-            rule.cause,
-            now=now,
-            rule=rule,
-            next_attempt_at=None,
-            enqueued_at=None,
-        )
-        lifecycle.wake_next(ids, now)
-    gone = {pk for ids in caught.values() for pk in ids}
-    return [event for event in events if event.pk not in gone]
-
-
-def claim(event_id: int, now: datetime) -> Claim | None:
-    """One event taken for one attempt, or None (claimed elsewhere, not due, or done)."""
-    return next(iter(claim_many([event_id], now)), None)
 
 
 def deliver(event_id: int) -> Verdict | None:
@@ -146,8 +45,13 @@ def deliver(event_id: int) -> Verdict | None:
     return next(iter(deliver_many([event_id])), None)
 
 
-def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
+def deliver_many(event_ids: Sequence[int], drain: bool = False) -> list[Verdict]:
     """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
+
+    ``drain``: with them, other due events of their source, up to
+    SEG_DELIVERY_BATCH in all (``claim_many``'s ``more``): a delivery task's
+    way, so that events committed one per transaction meet a few claims
+    rather than one task each.
 
     First stores any outcome this process kept while the database was away
     (``outcomes.store_kept``). Claims them together, then posts them one by one on a keep-alive
@@ -170,7 +74,10 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     """
     outcomes.store_kept()  # what Seg answered before the database went away comes first
     claimed_at = time.monotonic()
-    claims = claim_many(event_ids, timezone.now())
+    batch = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    if drain:
+        lifecycle.wake_up_started()  # commits from now on queue their own; the claim sees the rest
+    claims = claim_many(event_ids, timezone.now(), max(batch - len(event_ids), 0) if drain else 0)
     erasing = bool(claims) and lifecycle.erasing()  # read after the claim commits
     room = conf.get_setting("SEG_LEASE").total_seconds() - conf.post_deadline()
     browser_slice = conf.get_setting("SEG_BROWSER_SLICE").total_seconds()
@@ -234,6 +141,9 @@ def deliver_many(event_ids: Sequence[int]) -> list[Verdict]:
     # The customers' next events, which waited on those delivered or failed, are due now.
     done = [held.event.pk for held, verdict in made if verdict is not Verdict.RETRY]
     lifecycle.wake_next(done, timezone.now())
+    # More may be due than one claim takes: the next task.
+    if drain and claims and len(claims) >= (size := drain_size(source := claims[0].event.source)):
+        lifecycle.wake(source, lambda: due_ids(source, timezone.now(), size))
     return [verdict for _, verdict in made]
 
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class Claimed(Protocol):
-    """What an outcome reads of a worker's claim on its event (``loop.Claim``)."""
+    """What an outcome reads of a worker's claim on its event (``claims.Claim``)."""
 
     @property
     def number(self) -> int:

@@ -274,10 +274,20 @@ def _queue(source: str, ids: list[int], released: list[int]) -> None:
     # Released events go out before the later ones of their customer by the
     # claim's rule of per-customer order, not by the order of the wake-ups.
     # Those may be of either source (the server's word releases a page's too),
-    # so their queue is read from their rows; this request's own are ``source``'s.
-    lifecycle.queue(released + ids, source=None if released else source)
+    # so their queue is read from their rows; this request's own are ``source``'s,
+    # and a wake-up of that source already waiting drains them (``lifecycle.wake``).
+    if released:
+        lifecycle.queue(released + ids, source=None)
+    else:
+        lifecycle.wake(source, lambda: ids)
 
 
 def _queue_stored(source: str, message_ids: list[str], released: list[int]) -> None:
-    rows = Event.objects.filter(source=source, message_id__in=message_ids, status=Status.PENDING)
-    _queue(source, list(rows.order_by("id").values_list("id", flat=True)), released)
+    def stored() -> list[int]:
+        rows = Event.objects.filter(source=source, message_id__in=message_ids)
+        return list(rows.filter(status=Status.PENDING).order_by("id").values_list("id", flat=True))
+
+    if released:
+        lifecycle.queue(released + stored(), source=None)
+    else:
+        lifecycle.wake(source, stored)

@@ -27,8 +27,9 @@ from .rules import active as active_rules
 from .rules import forget as forget_rules
 from .rules import matching as matching_rule
 from .sendable import NOT_SENT, SENDABLE, erasing, unsendable
-from .wakeups import queue
+from .wakeups import queue, wake
 from .wakeups import release as queue_release
+from .wakeups import started as wake_up_started
 
 __all__ = [
     "HELD_REASON",
@@ -61,5 +62,7 @@ __all__ = [
     "unsendable",
     "unsuppress",
     "waiting",
+    "wake",
     "wake_next",
+    "wake_up_started",
 ]

@@ -37,7 +37,7 @@ from . import moves, wakeups
 # SQLite uses a partial index only for a condition spelled out with the same
 # constants, not bound parameters (PostgreSQL uses it either way).
 _OUTSTANDING = RawSQL("status IN ('pending', 'sending')", (), output_field=BooleanField())
-# The same, of the server's events only: seg_event_server_line's condition.
+# The same, of the server's events only: seg_event_in_line's condition, and the source.
 _SERVER_OUTSTANDING = RawSQL(
     "status IN ('pending', 'sending') AND source = 'server'", (), output_field=BooleanField()
 )
@@ -59,9 +59,9 @@ def ahead(email: str = "email", besides: Sequence[int] = ()) -> Q:
 
     ``email`` names the outer row's column (or alias) to look up; the events
     ``besides`` do not count. One probe of a partial index, which stops at
-    the first row found: ``seg_event_server_line`` (the server's outstanding
-    rows by email, timestamp, id), and for a page's event
-    ``seg_event_in_line`` (every outstanding row) too. A row without an
+    the first row found: ``seg_event_in_line`` (every outstanding row by
+    email, timestamp, id), for a server's event passing over pages' rows of
+    its line. A row without an
     email has no customer to keep in order, and nothing is ahead of it.
     """
     server = Exists(_earlier(_SERVER_OUTSTANDING, email, besides))

@@ -15,10 +15,13 @@ from datetime import timedelta
 from functools import partial
 from time import monotonic
 
+import redis
 from celery import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .. import conf
-from ..core import BACKFILL_QUEUE, BROWSER_QUEUE, QUEUE, RELEASE
+from ..core import BACKFILL_QUEUE, BROWSER_QUEUE, QUEUE, RELEASE, per_process
 from ..core import DELIVER_EVENT as DELIVER_EVENT  # the names it publishes, re-exported
 from ..core import DELIVER_EVENTS as DELIVER_EVENTS
 from ..core import FAN_OUT as FAN_OUT
@@ -41,6 +44,31 @@ _paused_until = float("-inf")
 QUEUES = {Source.SERVER: QUEUE, Source.BROWSER: BROWSER_QUEUE, Source.BACKFILL: BACKFILL_QUEUE}
 # Ids one look-up of sources names at most: well under SQLite's bound parameters.
 _CHUNK = 500
+
+# A wake-up of a source that no worker has started yet: while it is there, the
+# shop's commits queue none (``wake``), as the task drains what is due of its
+# source. It is kept in the broker's own Redis, beside the message it stands for,
+# so that a broker that is down or lost its messages has no mark either. A worker
+# deletes it as a task starts, before it claims; it lapses on its own after
+# _WAITING_MS, so a wake-up lost with its message costs at most that.
+_WAITING = "seg:wake-up:{}"
+_WAITING_MS = 2000
+_clients: Callable[[], dict[str, redis.Redis]] = per_process(dict)
+
+
+def _broker_redis() -> redis.Redis | None:
+    """A client of the broker's Redis (one a process and URL), or None for another broker."""
+    url = str(current_app.conf.broker_url or "")
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    clients = _clients()
+    if url not in clients:
+        # A SET on a healthy Redis takes well under a millisecond: a shop's commit never
+        # waits on one that is away for more than a refused or timed-out try, never retried.
+        clients[url] = redis.Redis.from_url(
+            url, socket_connect_timeout=0.25, socket_timeout=0.25, retry=Retry(NoBackoff(), 0)
+        )
+    return clients[url]
 
 
 def queue(
@@ -69,6 +97,49 @@ def queue(
         if groups.get(each):
             queued = _queue_one(groups[each], countdown, fan_out, each) and queued
     return queued
+
+
+def wake(source: str, ids: Callable[[], Sequence[int]]) -> bool:
+    """Queue a delivery task for events of ``source`` just committed, unless one of that
+    source is queued and not started yet: it drains them (``delivery.deliver_many``), so
+    a hundred single-event commits cost a few tasks, not a hundred. False when not queued
+    and none waits (the rows are then left to the sweeper, as ``queue``'s).
+
+    ``ids``: the events' ids, read only when a task is queued. The check is one SET NX
+    on the broker's Redis; while this process pauses after a refused publish it is not
+    made at all, and with another broker every call queues its task.
+    """
+    global _paused_until
+    store = _broker_redis()
+    if store is None or monotonic() < _paused_until:
+        # Another broker: a task for these. Pausing: marks them for the sweeper.
+        return queue(ids(), source=source)
+    key = _WAITING.format(source)
+    try:
+        if not store.set(key, "1", nx=True, px=_WAITING_MS):
+            return True
+    except Exception:
+        pause: timedelta = conf.get_setting("SEG_PUBLISH_PAUSE")
+        _paused_until = monotonic() + pause.total_seconds()
+        logger.warning("Could not queue a wake-up; the sweeper will queue it.", exc_info=True)
+        _forget_wake_ups(ids())
+        return False
+    found = ids()
+    if found and queue(found, source=source):
+        return True
+    started(source)  # none is waiting after all
+    return not found
+
+
+def started(*sources: str) -> None:
+    """Note that a task of these sources (all, by default) has started: commits from now
+    on queue wake-ups again. Call it before the task claims. Never raises: a note not
+    made lapses on its own."""
+    try:
+        if store := _broker_redis():
+            store.delete(*(_WAITING.format(s) for s in sources or [str(s) for s in Source]))
+    except Exception:
+        logger.debug("Could not clear the waiting wake-ups.", exc_info=True)
 
 
 def by_source(ids: Sequence[int]) -> dict[Source, list[int]]:
@@ -112,9 +183,11 @@ def release(user_id: str | None, anonymous_id: str | None, scope: str) -> bool:
 
 
 def resume() -> None:
-    """Publish again from the next call, even within a pause after a failure."""
+    """Publish again from the next call, even within a pause after a failure or while a
+    wake-up waits (``wake``)."""
     global _paused_until
     _paused_until = float("-inf")
+    started()
 
 
 def _publish(unsent: Sequence[int], send: Callable[[], object]) -> bool:
