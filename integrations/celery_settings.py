@@ -91,7 +91,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_order_strategy": "priority",
 }
 # A worker that loses Redis stops its running tasks rather than acking them
-# on a connection that is gone; the lease and the sweeper take it from there.
+# on a connection that is gone; each first ends the post it has on the wire and
+# stores its outcome (integrations/delivery/stopping.py), and the sweeper
+# queues what it gave back.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Keep reconnecting however long Redis is away (the default gives up after

@@ -44,7 +44,8 @@ def deliver_event(event_id: int) -> str | None:
     """Make one delivery attempt for the event, and for other due events of its source up to
     SEG_DELIVERY_BATCH (``delivery.deliver_many``); the rows decide what is due. The
     first attempt's verdict, or None if none was made (not due, claimed elsewhere)."""
-    verdicts = delivery.deliver_many([event_id], drain=True)
+    with delivery.stop_deferred():  # a cancel waits for the post on the wire
+        verdicts = delivery.deliver_many([event_id], drain=True)
     return verdicts[0].value if verdicts else None
 
 
@@ -52,7 +53,8 @@ def deliver_event(event_id: int) -> str | None:
 def deliver_events(event_ids: list[int]) -> list[str]:
     """Make one delivery attempt for each of the events that is due (SEG_DELIVERY_BATCH of
     them), and for other due events of their source up to that many."""
-    return [verdict.value for verdict in delivery.deliver_many(event_ids, drain=True)]
+    with delivery.stop_deferred():  # a cancel waits for the post on the wire
+        return [verdict.value for verdict in delivery.deliver_many(event_ids, drain=True)]
 
 
 @shared_task(name=FAN_OUT, acks_late=True, reject_on_worker_lost=True)

@@ -4,11 +4,13 @@
 stores what each attempt comes to (through ``lifecycle.send_finish``);
 ``tracker`` is the HTTP client for Seg, with ``deadline``'s watchdog;
 ``throttle`` shares back-pressure through Redis; ``outbox`` sweeps what has
-no live wake-up and purges what retention allows.
+no live wake-up and purges what retention allows; ``stopping`` lets a cancelled
+task finish its post on the wire.
 """
 
 from .loop import deliver, deliver_many
 from .outbox import purge, sweep
+from .stopping import deferred as stop_deferred
 from .throttle import is_open as circuit_open
 from .throttle import open_websites
 from .throttle import standing as throttle_standing
@@ -21,6 +23,7 @@ __all__ = [
     "endpoint",
     "open_websites",
     "purge",
+    "stop_deferred",
     "sweep",
     "throttle_standing",
 ]

@@ -29,7 +29,7 @@ from django.utils import timezone
 from .. import conf, lifecycle
 from ..core import Verdict
 from ..models import Event, EventQuerySet, Source
-from . import outcomes, throttle, tracker
+from . import outcomes, stopping, throttle, tracker
 
 # Re-exported: the claim is this loop's first step.
 from .claims import Claim as Claim
@@ -102,10 +102,16 @@ def deliver_many(event_ids: Sequence[int], drain: bool = False) -> list[Verdict]
                 shut[held.event.website][1].append(held)
                 continue
             browser, spent = held.event.source == Source.BROWSER, time.monotonic() - claimed_at
-            if position and (spent > room or (browser and spent > browser_slice)):
+            if stopping.requested() or (
+                position and (spent > room or (browser and spent > browser_slice))
+            ):
                 settle()
                 reason = (
-                    throttle.Reason.LEASE_RUNNING_OUT if spent > room else throttle.Reason.SLICE
+                    throttle.Reason.STOPPING
+                    if stopping.requested()
+                    else throttle.Reason.LEASE_RUNNING_OUT
+                    if spent > room
+                    else throttle.Reason.SLICE
                 )
                 give_back(claims[position:], throttle.Wait(timedelta(0), reason))
                 break

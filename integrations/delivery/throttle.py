@@ -54,6 +54,7 @@ class Reason(StrEnum):
     LEASE_RUNNING_OUT = "lease running out"
     SLICE = "a page's task gives its process back"
     IN_LINE = "an earlier event of the customer is retried"
+    STOPPING = "the worker process is stopping"
 
 
 REASONS = {1: Reason.RATE, 2: Reason.PAUSED, 3: Reason.CIRCUIT_OPEN}

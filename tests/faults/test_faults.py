@@ -132,7 +132,9 @@ def test_redis_stopped_while_deliveries_are_in_flight(
     report("redis-down-in-flight", len(first) + len(after), keys, dups)
     assert worker.proc.poll() is None, "the worker exited when Redis went away"
     assert in_flight >= 1
-    assert dups <= in_flight
+    # Celery cancels the running tasks (SIGTERM to their processes): each still ends
+    # the post it has on the wire and stores Seg's answer, so nothing is sent twice.
+    assert dups == 0
 
 
 def shop_order(index: int, tag: str) -> str:
