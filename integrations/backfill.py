@@ -242,7 +242,11 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
         stored, repeated = 0, len(calls) - len(fresh)
         for website in dict.fromkeys(i.website for i in fresh):  # in the items' order
             items = [i for i in fresh if i.website == website]
-            result = ingest([i.call for i in items], None, source=Source.BACKFILL, website=website)
+            # Under the ids' locks, as a request's: an erasure that lands meanwhile finds
+            # these rows, or they find its suppression (the run's transaction holds no other).
+            result = ingest(
+                [i.call for i in items], None, source=Source.BACKFILL, website=website, lock=True
+            )
             errors += [{"where": items[n].where, "error": str(e)[:500]} for n, e in result.errors]
             stored, repeated = stored + result.stored, repeated + result.duplicates
         p.done, p.stored, p.repeated = p.done + len(chunk), p.stored + stored, p.repeated + repeated

@@ -55,7 +55,7 @@ ATTEMPT = Histogram(
 )
 
 CALL_TYPES = ("identify", "track", "page", "alias")
-KEY_KINDS = ("server", "browser", "api")
+KEY_KINDS = ("server", "browser", "api", "backfill")
 
 
 def received(rows: Iterable[tuple[str, str, str]], key_kind: str) -> None:

@@ -628,3 +628,37 @@ def test_a_task_drains_the_due_events_of_its_source_in_each_customers_order(
     assert sent == [first.message_id, woken.message_id, third.message_id]  # in the shop's order
     assert Event.objects.get(pk=page.pk).status == Status.PENDING  # a page's: not this task's
     assert delivery.deliver_many([page.pk]) == [Verdict.DELIVERED]
+
+
+def test_a_drain_is_not_filled_by_events_waiting_behind_one_retried_later(
+    sandbox: Sandbox, settings: Any
+) -> None:
+    settings.SEG_DELIVERY_BATCH = 3
+
+    def track(address: str, minute: int) -> Event:
+        message_id = api.track(
+            "u1",
+            "Product Viewed",
+            {"id": str(minute)},
+            context={"traits": {"email": address}},
+            timestamp=timezone.now() - timedelta(minutes=60 - minute),
+        )
+        return Event.objects.get(message_id=message_id)
+
+    ann, bob = email(), email()
+    retried = track(ann, 1)
+    behind = [track(ann, 2 + n) for n in range(4)]  # due, but waiting on the one retried
+    woken, other = track(bob, 10), track(bob, 11)
+    later = timezone.now() + timedelta(minutes=5)
+    Event.objects.filter(pk=retried.pk).update(next_attempt_at=later)
+    # Ann's waiting events are due longer than Bob's second: a drain that took them
+    # first would fill its batch with events it then cannot post.
+    Event.objects.filter(pk__in=[e.pk for e in behind]).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert tasks.deliver_events([woken.pk]) == ["delivered"] * 2
+    sent = [r.headers["Idempotency-Key"] for r in sandbox.snapshot()]
+    assert sent == [woken.message_id, other.message_id]
+    assert {e.status for e in Event.objects.filter(pk__in=[e.pk for e in behind])} == {
+        Status.PENDING
+    }

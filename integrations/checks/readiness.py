@@ -72,7 +72,7 @@ def worker(broker_ok: bool = True) -> Probe:
             "worker",
             False,
             f"no worker answered a ping within {PING_TIMEOUT:g} s: start one "
-            "(celery -A <project> worker -Q seg,seg_browser)",
+            "(celery -A <project> worker -Q seg,seg_browser,seg_backfill)",
         )
     try:
         stall = delivery_stall(timezone.now())

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 
 from .. import conf, lifecycle
 from ..lifecycle import NOT_SENT, unsendable
-from ..models import Event, Source, SuppressionRule
+from ..models import Event, EventQuerySet, SuppressionRule
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def claim_many(event_ids: Sequence[int], now: datetime, more: int = 0) -> list[C
             .only(*CLAIMED_FIELDS)
         )
         if more > 0 and (source := _source(events, event_ids)):
-            more = min(more, drain_size(source) - len(events))
+            more = min(more, lifecycle.batch_size(source) - len(events))
             events += _drain(source, event_ids, now, more) if more > 0 else []
         events = _refuse_unsendable(events, now)
         events = _suppress_caught(events, now)
@@ -94,30 +94,28 @@ def _source(events: list[Event], event_ids: Sequence[int]) -> str | None:
     return Event.objects.filter(pk__in=list(event_ids)).values_list("source", flat=True).first()
 
 
-def drain_size(source: str) -> int:
-    """How many events one task of ``source`` claims at most: SEG_BACKFILL_BATCH for the
-    backfill's (a worker is soon free for a live event), else SEG_DELIVERY_BATCH."""
-    name = "SEG_BACKFILL_BATCH" if source == Source.BACKFILL else "SEG_DELIVERY_BATCH"
-    return max(int(conf.get_setting(name)), 1)
+def _drainable(source: str, now: datetime) -> EventQuerySet:
+    """Due rows of ``source`` a drain may take, the longest due first: with
+    SEG_ORDER_PER_CUSTOMER, not those an earlier event of their customer that is not due
+    holds back (being sent, or retried later: its outcome queues them), which would fill
+    a drain that then posts nothing. Those behind due ones come, and the claim's
+    ``in_line`` puts each customer's run in order."""
+    rows = Event.objects.due(now).filter(source=source)
+    if lifecycle.in_order():
+        rows = rows.exclude(lifecycle.ahead("email", stuck=now))
+    return rows.order_by("next_attempt_at")
 
 
 def due_ids(source: str, now: datetime, limit: int) -> list[int]:
-    """The ids of up to ``limit`` due rows of ``source``, the longest due first (no lock)."""
-    rows = Event.objects.due(now).filter(source=source).order_by("next_attempt_at")
-    return list(rows.values_list("pk", flat=True)[:limit])
+    """The ids of up to ``limit`` rows a drain of ``source`` may take now (no lock)."""
+    return list(_drainable(source, now).values_list("pk", flat=True)[:limit])
 
 
 def _drain(source: str, besides: Sequence[int], now: datetime, more: int) -> list[Event]:
-    """Up to ``more`` other due rows of ``source``, locked (rows being claimed are skipped),
-    the longest due first. Inside the claim."""
-    return list(
-        Event.objects.due(now)
-        .filter(source=source)
-        .exclude(pk__in=list(besides))
-        .select_for_update(skip_locked=True)
-        .order_by("next_attempt_at")
-        .only(*CLAIMED_FIELDS)[:more]
-    )
+    """Up to ``more`` other rows a drain of ``source`` may take, locked (rows being claimed
+    are skipped), the longest due first. Inside the claim."""
+    rows = _drainable(source, now).exclude(pk__in=list(besides))
+    return list(rows.select_for_update(skip_locked=True).only(*CLAIMED_FIELDS)[:more])
 
 
 def _refuse_unsendable(events: list[Event], now: datetime) -> list[Event]:

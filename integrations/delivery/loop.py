@@ -35,7 +35,7 @@ from . import outcomes, stopping, throttle, tracker
 from .claims import Claim as Claim
 from .claims import claim as claim
 from .claims import claim_many as claim_many
-from .claims import drain_size, due_ids
+from .claims import due_ids
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +147,11 @@ def deliver_many(event_ids: Sequence[int], drain: bool = False) -> list[Verdict]
     # The customers' next events, which waited on those delivered or failed, are due now.
     done = [held.event.pk for held, verdict in made if verdict is not Verdict.RETRY]
     lifecycle.wake_next(done, timezone.now())
-    # More may be due than one claim takes: the next task.
-    if drain and claims and len(claims) >= (size := drain_size(source := claims[0].event.source)):
+    # What is due now beyond this claim (more than one claim takes, or rows a claim refused
+    # or kept in line), unless a task of the source already waits for it: the next task.
+    if drain and claims:
+        source = claims[0].event.source
+        size = lifecycle.batch_size(source)
         lifecycle.wake(source, lambda: due_ids(source, timezone.now(), size))
     return [verdict for _, verdict in made]
 

@@ -174,6 +174,7 @@ def ingest(
     sent_at: str | None = None,
     via: str | None = None,
     website: str | None = None,
+    lock: bool = False,
 ) -> Result:
     """Store each message, answer for each, and queue delivery after commit.
 
@@ -182,11 +183,12 @@ def ingest(
     batch's ``sentAt``, for messages that carry none (``clocks.event_time``);
     ``via``: the kind of key ``instruments`` counts (default: ``source``);
     ``website``: the Seg website they go to (``conf.website_for``; None:
-    SEG_WEBSITE_ID). A bad message is reported in ``Result.errors`` by its index
-    and never costs the good ones. A messageId already stored for the same source
-    is a duplicate, not stored again. A message naming a suppressed customer is
-    refused (``refusals``, ``Result.refused``) and nothing of it is stored. Database
-    errors propagate: nothing is acknowledged that was not stored.
+    SEG_WEBSITE_ID); ``lock``: take the ids' locks even in the caller's transaction
+    (one that holds none of the app's other locks). A bad message is reported in
+    ``Result.errors`` by its index and never costs the good ones. A messageId already
+    stored for the same source is a duplicate, not stored again. A message naming a
+    suppressed customer is refused (``refusals``, ``Result.refused``) and nothing of it
+    is stored. Database errors propagate: nothing is acknowledged that was not stored.
     """
     now = now or timezone.now()
     result = Result()
@@ -209,7 +211,7 @@ def ingest(
     for attempt in range(TRIES):
         try:
             with transaction.atomic(savepoint=False):
-                written = _write(valid, source, website, now, in_caller, attempt > 0)
+                written = _write(valid, source, website, now, in_caller, attempt > 0, lock)
             break
         except (IntegrityError, OperationalError) as error:
             if in_caller or attempt + 1 == TRIES or not locks.lost_race(error):
@@ -229,6 +231,7 @@ def _write(
     now: datetime,
     in_caller: bool,
     raced: bool,
+    lock: bool = False,
 ) -> tuple[_Batch, int, int]:
     """Lock the calls' ids, read what is known, build and store the rows; call it in
     a transaction. ``skip``: let the database skip a repeated messageId silently.
@@ -237,7 +240,7 @@ def _write(
     # meet ours in a cycle. What it decided is settled once it commits instead.
     digests = refusals.digests_of(valid)
     hashes = {hashed for each in digests.values() for hashed in each}
-    known = read_locked(source, valid, lock=not in_caller, digests=hashes)
+    known = read_locked(source, valid, lock=lock or not in_caller, digests=hashes)
     valid, refused = refusals.admitted(valid, digests, known.suppressed)
     fresh = known.fresh(valid)
     batch = _Batch(now, known.resolver(), source, conf.website_for(website))

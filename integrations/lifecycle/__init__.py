@@ -21,13 +21,13 @@ from .moves import (
 )
 from .operations import in_batches, replay, retry, suppress, unsuppress
 from .operations import unsendable as count_unsendable
+from .ordering import ahead, in_line, lines, waiting, wake_next
 from .ordering import enabled as in_order
-from .ordering import in_line, lines, waiting, wake_next
 from .rules import active as active_rules
 from .rules import forget as forget_rules
 from .rules import matching as matching_rule
 from .sendable import NOT_SENT, SENDABLE, erasing, unsendable
-from .wakeups import queue, wake
+from .wakeups import batch_size, queue, wake
 from .wakeups import release as queue_release
 from .wakeups import started as wake_up_started
 
@@ -40,6 +40,8 @@ __all__ = [
     "Finishing",
     "MoveName",
     "active_rules",
+    "ahead",
+    "batch_size",
     "count_unsendable",
     "drop_unread",
     "erasing",

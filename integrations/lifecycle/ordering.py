@@ -52,7 +52,7 @@ def enabled() -> bool:
     return bool(conf.get_setting("SEG_ORDER_PER_CUSTOMER"))
 
 
-def ahead(email: str = "email", besides: Sequence[int] = ()) -> Q:
+def ahead(email: str = "email", besides: Sequence[int] = (), stuck: datetime | None = None) -> Q:
     """True for a row (the outer query's) that has an earlier outstanding event for ``email``
     that holds it back: for a server's event, one of the server's; for a page's, any;
     for a backfill's, one of the server's or the backfill's.
@@ -62,11 +62,18 @@ def ahead(email: str = "email", besides: Sequence[int] = ()) -> Q:
     the first row found: ``seg_event_in_line`` (every outstanding row by
     email, timestamp, id), for a server's event passing over pages' rows of
     its line. A row without an
-    email has no customer to keep in order, and nothing is ahead of it.
+    email has no customer to keep in order, and nothing is ahead of it. With ``stuck``,
+    only earlier events not due at that moment count (being sent, or retried later):
+    those no claim made then can take with the row.
     """
-    server = Exists(_earlier(_SERVER_OUTSTANDING, email, besides))
-    every = Exists(_earlier(_OUTSTANDING, email, besides))
-    backfill = Exists(_earlier(_OUTSTANDING, email, besides).filter(source=Source.BACKFILL))
+
+    def earlier(outstanding: RawSQL) -> EventQuerySet:
+        rows = _earlier(outstanding, email, besides)
+        return rows if stuck is None else rows.filter(next_attempt_at__gt=stuck)
+
+    server = Exists(earlier(_SERVER_OUTSTANDING))
+    every = Exists(earlier(_OUTSTANDING))
+    backfill = Exists(earlier(_OUTSTANDING).filter(source=Source.BACKFILL))
     return (
         Q(server)
         | Q(Q(source=Source.BROWSER) & Q(every))
@@ -166,8 +173,8 @@ def _clear_sql(count: int, aliases: bool, vendor: str) -> tuple[str, tuple[Any, 
 def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
     """For the customer of each of ``event_ids``, the runs of outstanding events that may go
     next, one of the server's events and one of pages': each its first, if due now, and
-    the due ones right behind it, up to SEG_DELIVERY_BATCH a run, in the order to post
-    them.
+    the due ones right behind it, up to a task's worth a run (``wakeups.batch_size``), in
+    the order to post them.
 
     The run stops at the first event not due: one being sent needs no
     wake-up (unless its lease lapsed), one retrying later has its own, and
@@ -196,7 +203,7 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
             .values_list("website", "email", "first_due", "server_due")
         )
         firsts.update((w, e) for w, e, *dues in leaders if any(d and d <= now for d in dues))
-    run = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
+    runs = {str(source): wakeups.batch_size(source) for source in Source}  # a task's worth
     found: list[int] = []
     emails = sorted({email for _, email in firsts})
     for start in range(0, len(emails), _CHUNK):
@@ -207,17 +214,19 @@ def heads(event_ids: Sequence[int], now: datetime) -> list[int]:
         rows = (
             Event.objects.filter(_OUTSTANDING, email__in=emails[start : start + _CHUNK])
             .annotate(place=place)
-            .filter(place__lte=run)
+            .filter(place__lte=max(runs.values()))
             .order_by("website", "email", "source", "place")
             .values_list("website", "email", "source", "pk", "next_attempt_at")
         )
         stopped: set[tuple[str, str, str]] = set()
+        counted: dict[tuple[str, str, str], int] = {}
         for website, email, source, pk, due in rows:
             if (website, email) not in firsts:
                 continue  # the same email at another website: a line of its own
+            taken = counted[website, email, source] = counted.get((website, email, source), 0) + 1
             if (website, email, source) in stopped or due is None or due > now:
                 stopped.add((website, email, source))
-            else:
+            elif taken <= runs[source]:
                 found.append(pk)
     return found
 

@@ -105,7 +105,7 @@ def wake(source: str, ids: Callable[[], Sequence[int]]) -> bool:
     a hundred single-event commits cost a few tasks, not a hundred. False when not queued
     and none waits (the rows are then left to the sweeper, as ``queue``'s).
 
-    ``ids``: the events' ids, read only when a task is queued. The check is one SET NX
+    ``ids``: the events' ids, read before the mark is looked at. The check is one SET NX
     on the broker's Redis; while this process pauses after a refused publish it is not
     made at all, and with another broker every call queues its task.
     """
@@ -114,6 +114,10 @@ def wake(source: str, ids: Callable[[], Sequence[int]]) -> bool:
     if store is None or monotonic() < _paused_until:
         # Another broker: a task for these. Pausing: marks them for the sweeper.
         return queue(ids(), source=source)
+    # Read first: with nothing to wake (a running drain took the rows), the mark is left
+    # alone, for the commits that found it set rely on the task it stands for.
+    if not (found := ids()):
+        return True
     key = _WAITING.format(source)
     try:
         if not store.set(key, "1", nx=True, px=_WAITING_MS):
@@ -122,13 +126,12 @@ def wake(source: str, ids: Callable[[], Sequence[int]]) -> bool:
         pause: timedelta = conf.get_setting("SEG_PUBLISH_PAUSE")
         _paused_until = monotonic() + pause.total_seconds()
         logger.warning("Could not queue a wake-up; the sweeper will queue it.", exc_info=True)
-        _forget_wake_ups(ids())
+        _forget_wake_ups(found)
         return False
-    found = ids()
-    if found and queue(found, source=source):
+    if queue(found, source=source):
         return True
-    started(source)  # none is waiting after all
-    return not found
+    started(source)  # none is waiting after all: the sweeper queues these
+    return False
 
 
 def started(*sources: str) -> None:
@@ -158,10 +161,16 @@ def by_source(ids: Sequence[int]) -> dict[Source, list[int]]:
     return {each: [pk for pk in ids if sources.get(pk, Source.SERVER) == each] for each in QUEUES}
 
 
+def batch_size(source: str) -> int:
+    """How many events one delivery task of ``source`` takes at most: SEG_BACKFILL_BATCH
+    for the backfill's (a worker is soon free for a live event), else SEG_DELIVERY_BATCH."""
+    name = "SEG_BACKFILL_BATCH" if source == Source.BACKFILL else "SEG_DELIVERY_BATCH"
+    return max(int(conf.get_setting(name)), 1)
+
+
 def _queue_one(ids: list[int], countdown: timedelta | None, fan_out: bool, source: Source) -> bool:
     """``queue`` for events of one source, to that source's queue."""
-    batch = "SEG_BACKFILL_BATCH" if source == Source.BACKFILL else "SEG_DELIVERY_BATCH"
-    size = max(int(conf.get_setting(batch)), 1)
+    size = batch_size(source)
     send_task = partial(current_app.send_task, queue=QUEUES[source], retry=False)
     if fan_out and len(ids) > size and countdown is None:
         return _publish(ids, partial(send_task, FAN_OUT, (ids, source.value)))
