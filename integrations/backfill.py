@@ -1,16 +1,14 @@
 """Send a shop's history to Seg: resumable runs of Segment calls, paced under a rate cap.
 
-A source (``JsonLines`` here, ``integrations.contrib.oscar.history`` for an Oscar
-shop) yields items in a fixed order, each with a deterministic messageId and
-a cursor that says where the next one is. ``run`` stores them through the one
-write path (``ingest``, source ``backfill``: unique messageIds within it, the
-wake-ups on the ``seg_backfill`` queue a worker serves last), a chunk per
-transaction that also moves the run's cursor: a run killed at any moment
-resumes after the last chunk it stored, and an item stored before is counted,
-never stored or sent again. Chunks are paced at SEG_BACKFILL_RATE events per
-second, and wait while the backlog they made is more than a few seconds'
-worth, so the history never takes more of Seg's limit, or of the workers'
-time, than the cap.
+A source (``JsonLines`` here, ``integrations.contrib.oscar.history`` for an Oscar shop) yields
+items in a fixed order, each with a deterministic messageId and a cursor that says where the
+next one is. ``run`` stores them through the one write path (``ingest``, source ``backfill``:
+unique messageIds within it, the wake-ups on the ``seg_backfill`` queue a worker serves last),
+a chunk per transaction that also moves the run's cursor: a run killed at any moment resumes
+after the last chunk it stored, and an item stored before is counted, never stored or sent
+again. Chunks are paced at SEG_BACKFILL_RATE events per second, and wait while the backlog they
+made is more than a few seconds' worth, so the history never takes more of Seg's limit, or of
+the workers' time, than the cap.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import conf
+from . import conf, erasure
 from .core import JSON, JSONObject, decode_body, event_time, validate
 from .exceptions import InvalidMessage
 from .ingest import ingest
@@ -36,21 +34,19 @@ from .models import OUTSTANDING, BackfillRun, Event, Source
 
 # Refused items a run keeps the details of; past it, only counts.
 KEPT_ERRORS = 200
-# The backlog a run lets its events make, in seconds of its rate: the workers
-# take at most this much of the history ahead of what they have delivered.
-BACKLOG_SECONDS = 5.0
+BACKLOG_SECONDS = 5.0  # the backlog a run lets its events make, in seconds of its rate
 
 
 @dataclass(frozen=True)
 class Item:
-    """One item of a source: the call to store (None when it was refused as read), where it
-    is (``where``, for people), the cursor past it (``cursor``), and why it was refused."""
+    """One item of a source: the call to store (None when refused as read), where it is
+    (``where``, for people), the cursor past it, why it was refused, and its Seg website."""
 
     call: JSONObject | None
     where: str
     cursor: JSONObject
     error: str = ""
-    website: str | None = None  # the Seg website it goes to; None: SEG_WEBSITE_ID
+    website: str | None = None  # None: SEG_WEBSITE_ID
 
 
 class HistorySource(Protocol):
@@ -90,17 +86,15 @@ class JsonLines:
     """A file of Segment calls, one JSON object a line, each read as the HTTP API reads a
     batch's item (``decode_body``, then ``validate`` at ingest; ``type`` names the call).
 
-    A call without a messageId takes ``message_id_for``. Its ``sentAt`` is dropped:
-    it was sent long ago, so correcting its clock by it against now would move it to
-    now; its ``timestamp`` (else ``originalTimestamp``) stands. The cursor is the
-    byte offset of the next line, and the line's number.
+    A call without a messageId takes ``message_id_for``. Its ``sentAt`` is dropped: it was
+    sent long ago, and correcting its clock by it would move it to now; its ``timestamp``
+    (else ``originalTimestamp``) stands. The cursor: the next line's byte offset and number.
     """
 
     kind: str = BackfillRun.Kind.JSONL
 
     def __init__(self, path: str | Path) -> None:
-        # Absolute, so that a run resumes whatever directory the command is run from.
-        self.path = str(Path(path).resolve())
+        self.path = str(Path(path).resolve())  # a run resumes from any directory
 
     def count(self, since: datetime | None, until: datetime | None) -> int:
         with open(self.path, "rb") as lines:
@@ -163,10 +157,10 @@ def run(
     """Store ``source``'s items after ``record``'s cursor, at most ``rate`` events a second
     (SEG_BACKFILL_RATE when None); the run's progress, also kept on ``record``.
 
-    Each chunk commits with the run's cursor and counts. An item whose messageId
-    the shop's server (its live receivers) or this source stored before counts as
-    ``repeated``. A refused item is counted and its reason kept, and the run goes
-    on. ``on_progress`` is called after each chunk. Database errors propagate,
+    Each chunk commits with the run's cursor and counts. An item whose messageId the shop's
+    server (its live receivers) or this source stored before counts as ``repeated``. A
+    refused item (one naming an erased customer too) is counted and its reason kept, and the
+    run goes on. ``on_progress`` is called after each chunk. Database errors propagate,
     leaving the run resumable; any other error marks it failed.
     """
     rate = float(rate if rate is not None else conf.get_setting("SEG_BACKFILL_RATE"))
@@ -182,8 +176,15 @@ def run(
     on_progress(progress)
     pace = _Pace(rate)
     items = source.items(record.cursor, record.since, record.until)
+    erased = erasure.erased_digests()
     try:
         while chunk := list(islice(items, size)):
+            chunk = [  # an erased customer is not brought back (erasure.names_erased)
+                Item(None, i.where, i.cursor, erasure.ERASED)
+                if i.call and erasure.names_erased(i.call, erased)
+                else i
+                for i in chunk
+            ]
             calls = [item.call for item in chunk if item.call is not None]
             pace.wait(len(calls))
             _store(record, chunk, calls, progress)
@@ -242,8 +243,7 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
         stored, repeated = 0, len(calls) - len(fresh)
         for website in dict.fromkeys(i.website for i in fresh):  # in the items' order
             items = [i for i in fresh if i.website == website]
-            # Under the ids' locks, as a request's: an erasure that lands meanwhile finds
-            # these rows, or they find its suppression (the run's transaction holds no other).
+            # Under the ids' locks (the run holds no other): an erasure finds these rows.
             result = ingest(
                 [i.call for i in items], None, source=Source.BACKFILL, website=website, lock=True
             )

@@ -177,3 +177,20 @@ def test_the_oscar_shops_backfill() -> None:
     )
     print(run.stdout[-3000:])
     assert run.returncode == 0, run.stdout[-12000:] + run.stderr[-3000:]
+
+
+def test_a_backfill_never_brings_back_a_customer_erased_on_request(tmp_path: Path) -> None:
+    # The shop's own records still hold the customer after an erasure that only
+    # deleted the app's rows: their history is refused, the others' stored.
+    api.identify("u0", {"email": "h0@example.com"})
+    request = api.erase(email="h0@example.com")  # delete only: no suppression
+    path = write(tmp_path / "history.jsonl", calls(2, 2))
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "200")
+    run = BackfillRun.objects.get()
+    assert (run.done, run.stored, run.invalid) == (6, 3, 3)
+    assert {e["error"] for e in run.errors} == {
+        "names a customer erased on request (GDPR art. 17): not sent again"
+    }
+    assert not Event.objects.filter(user_id="u0").exists()
+    assert set(Event.objects.values_list("user_id", flat=True)) == {"u1"}
+    assert request.kind == "delete"

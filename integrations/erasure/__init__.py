@@ -8,6 +8,16 @@ request and records it, keeping only keyed hashes of the ids
 """
 
 from .graph import Customer, named, reach
-from .requests import erase, mark_seg_told, unsuppress
+from .requests import ERASED, erase, erased_digests, mark_seg_told, names_erased, unsuppress
 
-__all__ = ["Customer", "erase", "mark_seg_told", "named", "reach", "unsuppress"]
+__all__ = [
+    "ERASED",
+    "Customer",
+    "erase",
+    "erased_digests",
+    "mark_seg_told",
+    "named",
+    "names_erased",
+    "reach",
+    "unsuppress",
+]

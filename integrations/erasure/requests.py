@@ -11,12 +11,15 @@ theirs is stored meanwhile; what was live is stopped before the bulk goes.
 from __future__ import annotations
 
 from collections import Counter
+from typing import cast
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
+from ..core import JSONObject, SegmentMessage
+from ..ingest import digest, identifiers
 from ..models import Alias, ErasureKind, ErasureRequest, Identity, Suppression, SuppressionRule
 from . import deletion, graph
 
@@ -124,3 +127,23 @@ def mark_seg_told(record: ErasureRequest, by: str) -> bool:
         seg_told_at=timezone.now(), seg_told_by=by[:150]
     )
     return bool(done)
+
+
+ERASED = "names a customer erased on request (GDPR art. 17): not sent again"
+
+
+def erased_digests() -> set[str]:
+    """The identifier hashes every request that deleted data reached (delete, or both):
+    the shop's own records may still hold those customers, and a backfill of them must
+    not bring them back to Seg."""
+    kinds = (ErasureKind.DELETE, ErasureKind.BOTH)
+    requests = ErasureRequest.objects.filter(kind__in=kinds).values_list("digests", flat=True)
+    return {hashed for digests in requests for hashed in digests}
+
+
+def names_erased(call: JSONObject, erased: set[str]) -> bool:
+    """Whether Segment ``call`` names any id whose hash is in ``erased``."""
+    if not erased:
+        return False
+    named = identifiers(cast(SegmentMessage, call))
+    return any(digest(kind, value) in erased for kind, value in named)

@@ -10,7 +10,7 @@ suppressed customer's calls, by a keyed hash of their ids.
 from .holds import release_rest
 from .identity import identity_chain
 from .locks import Space, lock_many, write_lock
-from .refusals import ANONYMOUS, EMAIL, USER, digest
+from .refusals import ANONYMOUS, EMAIL, USER, digest, identifiers
 from .store import Result, ingest
 from .vouching import user_hash
 
@@ -21,6 +21,7 @@ __all__ = [
     "Result",
     "Space",
     "digest",
+    "identifiers",
     "identity_chain",
     "ingest",
     "lock_many",
