@@ -194,3 +194,14 @@ def test_a_backfill_never_brings_back_a_customer_erased_on_request(tmp_path: Pat
     assert not Event.objects.filter(user_id="u0").exists()
     assert set(Event.objects.values_list("user_id", flat=True)) == {"u1"}
     assert request.kind == "delete"
+
+
+def test_the_shops_history_never_overwrites_what_live_calls_made_known(tmp_path: Path) -> None:
+    api.identify("u5", {"email": "now@example.com"})
+    old = {"type": "identify", "userId": "u5", "traits": {"email": "then@example.com"}}
+    path = write(tmp_path / "history.jsonl", [old])
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "200")
+    assert BackfillRun.objects.get().stored == 1
+    # A live call naming only the user still goes to the email live calls gave.
+    message_id = api.track("u5", "Product Viewed", {"id": "1"})
+    assert Event.objects.get(message_id=message_id).email == "now@example.com"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ..models import Alias, Event, Identity, Source
+from .upserts import upsert
 
 USER = Identity.Kind.USER
 ANONYMOUS = Identity.Kind.ANONYMOUS
@@ -213,8 +214,11 @@ class Resolver:
         )
         return sorted(known)
 
-    def save(self, now: datetime, alias_messages: dict[str, str] | None = None) -> None:
-        """Write what changed: one upsert for identities, one for aliases."""
+    def save(
+        self, now: datetime, alias_messages: dict[str, str] | None = None, keep: bool = False
+    ) -> None:
+        """Write what changed: one upsert for identities, one for aliases; with ``keep`` (a
+        backfill), only what is not known yet (``upserts``)."""
         rows = [
             Identity(
                 kind=kind,
@@ -227,16 +231,12 @@ class Resolver:
             for (kind, value, source), known in self.identities.items()
             if known.changed
         ]
-        if rows:
-            Identity.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=("kind", "value", "source"),
-                update_fields=("email", "user_id", "updated_at"),
-            )
+        unique, fields = ("kind", "value", "source"), ("email", "user_id", "updated_at")
+        upsert(Identity, rows, unique, fields, keep)
         if self.new_aliases:
             messages = alias_messages or {}
-            Alias.objects.bulk_create(
+            upsert(
+                Alias,
                 [
                     Alias(
                         previous_email=previous,
@@ -247,9 +247,9 @@ class Resolver:
                     )
                     for previous, link in self.new_aliases.items()
                 ],
-                update_conflicts=True,
-                unique_fields=("previous_email",),
-                update_fields=("email", "sequence", "created_at", "message_id"),
+                ("previous_email",),
+                ("email", "sequence", "created_at", "message_id"),
+                keep,
             )
 
 

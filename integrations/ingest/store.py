@@ -256,7 +256,7 @@ def _write(
 def _store(batch: _Batch, now: datetime, skip_conflicts: bool) -> None:
     Event.objects.bulk_create(batch.rows, ignore_conflicts=skip_conflicts)
     released = batch.release_stored() if batch.releases else []
-    batch.resolver.save(now, batch.alias_messages)
+    batch.resolver.save(now, batch.alias_messages, keep=batch.source == Source.BACKFILL)
     for release in batch.unfinished:
         transaction.on_commit(
             partial(lifecycle.queue_release, release.user_id, release.anonymous_id, release.scope)
