@@ -48,8 +48,16 @@ def forget_rules() -> Iterator[None]:
 
 
 # Fixtures that bring Redis into a test: deliveries to the sandbox pass the
-# shared throttle, and the others run the broker or processes that use it.
-REDIS_FIXTURES = {"sandbox", "broker", "start_worker", "start_web", "private_redis"}
+# shared throttle, fresh_throttle resets it, and the others run the broker or
+# processes that use it.
+REDIS_FIXTURES = {
+    "sandbox",
+    "broker",
+    "start_worker",
+    "start_web",
+    "private_redis",
+    "fresh_throttle",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
