@@ -24,15 +24,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
 from benchmarks import harness
+from benchmarks.calls import record as record  # re-exported: benchmarks.run uses it
 from benchmarks.harness import Row
-from integrations import api
 
 # The app's tables, their TOAST tables, and the indexes of both (oids).
 _APP_RELATIONS = (
@@ -41,22 +40,6 @@ _APP_RELATIONS = (
     "WHERE (t.relname LIKE 'integrations\\_%' OR t.oid IN (SELECT reltoastrelid FROM pg_class "
     "WHERE relname LIKE 'integrations\\_%'))"
 )
-
-
-def record(message: dict[str, Any]) -> None:
-    """One of ``benchmarks.run.message``'s calls through the app's Python API (as the
-    peers' ``app_record``, whose module needs the peers' own settings)."""
-    common: dict[str, Any] = {
-        "context": message["context"],
-        "message_id": message["messageId"],
-        "timestamp": datetime.fromisoformat(message["timestamp"]),
-    }
-    if message["type"] == "page":
-        api.page(
-            message["userId"], name=message["name"], properties=message["properties"], **common
-        )
-    else:
-        api.track(message["userId"], message["event"], message["properties"], **common)
 
 
 def _scalar(sql: str, params: tuple[Any, ...] = ()) -> Any:

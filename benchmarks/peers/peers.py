@@ -14,30 +14,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from benchmarks import harness
+from benchmarks.calls import record as app_record
 from benchmarks.peers.naive import tasks as naive
 from benchmarks.peers.outbox import tasks as outbox
-from integrations import api
 
 CONCURRENCY = 4
-
-
-def app_record(message: dict[str, Any]) -> None:
-    """The same Segment message through the app's Python API."""
-    common: dict[str, Any] = {
-        "context": message["context"],
-        "message_id": message["messageId"],
-        "timestamp": datetime.fromisoformat(message["timestamp"]),
-    }
-    if message["type"] == "page":
-        api.page(
-            message["userId"], name=message["name"], properties=message["properties"], **common
-        )
-    else:
-        api.track(message["userId"], message["event"], message["properties"], **common)
 
 
 def celery_worker(
