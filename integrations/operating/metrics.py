@@ -16,6 +16,7 @@ from django.db.models import (
     Min,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     When,
     fields,
@@ -212,6 +213,12 @@ class WebsiteFigures:
     failed_last_day: int = 0
 
 
+def _per_website(**match: Any) -> QuerySet[Event, tuple[str, int]]:
+    """(website, count) of the rows that ``match``, one grouped query."""
+    rows = Event.objects.filter(**match).values("website").annotate(n=Count("pk")).order_by()
+    return rows.values_list("website", "n")
+
+
 def by_website(now: datetime, websites: tuple[str, ...], default: str) -> list[WebsiteFigures]:
     """The figures of each of ``websites`` (and of any other a row names), in that order;
     rows that name none count as ``default``'s (SEG_WEBSITE_ID). Three grouped queries;
@@ -223,20 +230,8 @@ def by_website(now: datetime, websites: tuple[str, ...], default: str) -> list[W
         .order_by()
         .values_list("website", "n", "oldest")
     )
-    delivered = (
-        Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=now - timedelta(hours=1))
-        .values("website")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("website", "n")
-    )
-    failed = (
-        Event.objects.filter(status=Status.FAILED, received_at__gte=now - timedelta(days=1))
-        .values("website")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("website", "n")
-    )
+    delivered = _per_website(status=Status.DELIVERED, delivered_at__gte=now - timedelta(hours=1))
+    failed = _per_website(status=Status.FAILED, received_at__gte=now - timedelta(days=1))
     counts: dict[str, Counter[str]] = {w: Counter() for w in websites}
     oldest: dict[str, datetime] = {}
     for website, n, first in outstanding:
