@@ -19,11 +19,11 @@ from integrations.checks import websites as website_checks
 from integrations.checks.configuration import check_website_id
 from integrations.conf import website_for
 from integrations.core import Verdict
-from integrations.delivery import outbox, throttle
+from integrations.delivery import claims, outbox, throttle
 from integrations.dev import Sandbox
 from integrations.dev.sandbox import Answer
 from integrations.exceptions import SegConfigurationError
-from integrations.models import Attempt, Event, Status
+from integrations.models import Attempt, Event, Source, Status
 
 from .conftest import BROWSER_KEY, WEBSITE_ID, wait_until
 
@@ -414,3 +414,30 @@ def test_a_single_stores_dashboard_has_no_website_table(client: Client) -> None:
     client.force_login(User.objects.create_superuser("ops", "ops@example.com", "x"))
     html = client.get(reverse("admin:integrations_event_dashboard")).content.decode()
     assert 'id="websites"' not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_throttle")
+def test_a_drain_leaves_the_backlog_of_a_website_whose_circuit_is_open(two_stores: Any) -> None:
+    for store in (STORE_B, STORE_A):  # B's backlog is the longest due
+        for i in range(5):
+            traits = {"traits": {"email": f"{store[:4]}-{i}@example.com"}}
+            api.track(f"u{i}", "Product Viewed", {"id": f"p{i}"}, context=traits, website=store)
+    past = datetime.now(UTC) - timedelta(hours=1)
+    for n, event in enumerate(Event.objects.order_by("pk")):
+        Event.objects.filter(pk=event.pk).update(next_attempt_at=past + timedelta(seconds=n))
+    two_stores.SEG_BREAKER_THRESHOLD = 1
+    throttle.report(Verdict.RETRY, 500, None, website=STORE_B)
+    first_a = Event.objects.filter(website=STORE_A).order_by("pk").first()
+    assert first_a is not None
+    now = datetime.now(UTC)
+    due = Event.objects.filter(pk__in=claims.due_ids(Source.SERVER, now, 10))
+    assert set(due.values_list("website", flat=True)) == {STORE_A}
+    taken = claims.claim_many([first_a.pk], now, more=10)
+    assert {claim.event.website for claim in taken} == {STORE_A}
+    assert len(taken) == 5
+    throttle.reset()  # B's circuit closes: its backlog drains again
+    first_b = Event.objects.filter(website=STORE_B).order_by("pk")[0]
+    later = claims.claim_many([first_b.pk], now, more=10)
+    assert {claim.event.website for claim in later} == {STORE_B}
+    assert len(later) == 5

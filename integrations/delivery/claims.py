@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from .. import conf, lifecycle
 from ..lifecycle import NOT_SENT, unsendable
 from ..models import Event, EventQuerySet, SuppressionRule
+from .outbox import shut_websites
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +39,18 @@ CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_even
 CLAIMED_FIELDS += ("received_at",)  # the delivery latency (instruments)
 
 
-def claim_many(event_ids: Sequence[int], now: datetime, more: int = 0) -> list[Claim]:
+def claim_many(
+    event_ids: Sequence[int], now: datetime, more: int = 0, source: str | None = None
+) -> list[Claim]:
     """Take the due, unclaimed events among ``event_ids`` for one attempt each.
 
     The rows are locked as they are read (rows another worker is claiming are
     skipped), then leased. ``more``: besides those, up to that many other due
     rows of the same source, the longest due first (a seek of the partial
     index ``seg_event_due``), so that a task drains what committed since its
-    wake-up was queued rather than leave each row to a task of its own. With
+    wake-up was queued rather than leave each row to a task of its own; the
+    source is the claimed rows', else ``source`` (the task's queue's: its own
+    rows may be gone, erased), else that of ``event_ids``' rows. With
     SEG_ORDER_PER_CUSTOMER, only events with none of their customer's
     outstanding ahead but this claim's are taken, in the order to post them
     (``lifecycle.in_line``); those left keep their wake-up mark: the outcome
@@ -59,7 +64,7 @@ def claim_many(event_ids: Sequence[int], now: datetime, more: int = 0) -> list[C
             .order_by("pk")
             .only(*CLAIMED_FIELDS)
         )
-        if more > 0 and (source := _source(events, event_ids)):
+        if more > 0 and (source := _source(events, event_ids, source)):
             more = min(more, lifecycle.batch_size(source) - len(events))
             events += _drain(source, event_ids, now, more) if more > 0 else []
         events = _refuse_unsendable(events, now)
@@ -86,21 +91,28 @@ def claim_many(event_ids: Sequence[int], now: datetime, more: int = 0) -> list[C
     return claims
 
 
-def _source(events: list[Event], event_ids: Sequence[int]) -> str | None:
-    """The source of a task's events (one, as ``lifecycle.queue`` publishes them): read from
-    the rows when none of them was claimed."""
+def _source(events: list[Event], event_ids: Sequence[int], queued: str | None) -> str | None:
+    """The source of a task's events (one, as ``lifecycle.queue`` publishes them): ``queued``
+    or read from the rows when none of them was claimed."""
     if events:
         return events[0].source
+    if queued:
+        return queued
     return Event.objects.filter(pk__in=list(event_ids)).values_list("source", flat=True).first()
 
 
 def _drainable(source: str, now: datetime) -> EventQuerySet:
-    """Due rows of ``source`` a drain may take, the longest due first: with
+    """Due rows of ``source`` a drain may take, the longest due first: with several
+    websites, none of one whose circuit is open (one Redis round trip); with
     SEG_ORDER_PER_CUSTOMER, not those an earlier event of their customer that is not due
     holds back (being sent, or retried later: its outcome queues them), which would fill
     a drain that then posts nothing. Those behind due ones come, and the claim's
     ``in_line`` puts each customer's run in order."""
     rows = Event.objects.due(now).filter(source=source)
+    if len(conf.all_websites()) > 1 and (shut := shut_websites()):
+        # Another store's open circuit keeps its backlog out of this drain: the sweep's
+        # probe tests it, and this task's posts go to the websites that answer.
+        rows = rows.exclude(website__in=[value for values in shut for value in values])
     if lifecycle.in_order():
         rows = rows.exclude(lifecycle.ahead("email", stuck=now))
     return rows.order_by("next_attempt_at")
