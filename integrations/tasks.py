@@ -45,7 +45,7 @@ def deliver_event(event_id: int) -> str | None:
     SEG_DELIVERY_BATCH (``delivery.deliver_many``); the rows decide what is due. The
     first attempt's verdict, or None if none was made (not due, claimed elsewhere)."""
     with delivery.stop_deferred():  # a cancel waits for the post on the wire
-        verdicts = delivery.deliver_many([event_id], drain=True)
+        verdicts = delivery.deliver_many([event_id], True, queued_source(deliver_event))
     return verdicts[0].value if verdicts else None
 
 
@@ -54,7 +54,15 @@ def deliver_events(event_ids: list[int]) -> list[str]:
     """Make one delivery attempt for each of the events that is due (SEG_DELIVERY_BATCH of
     them), and for other due events of their source up to that many."""
     with delivery.stop_deferred():  # a cancel waits for the post on the wire
-        return [verdict.value for verdict in delivery.deliver_many(event_ids, drain=True)]
+        verdicts = delivery.deliver_many(event_ids, True, queued_source(deliver_events))
+    return [verdict.value for verdict in verdicts]
+
+
+def queued_source(task: Task[Any, Any]) -> str | None:
+    """The source whose queue (``lifecycle.QUEUES``) delivered the running ``task``, or None
+    (called directly, or routed to a queue of the shop's own)."""
+    queue = (task.request.delivery_info or {}).get("routing_key")
+    return next((str(s) for s, name in lifecycle.QUEUES.items() if name == queue), None)
 
 
 @shared_task(name=FAN_OUT, acks_late=True, reject_on_worker_lost=True)

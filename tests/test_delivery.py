@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations import USER_AGENT, api, tasks
-from integrations.core import Verdict
+from integrations.core import QUEUE, Verdict
 from integrations.delivery import loop as delivery
 from integrations.delivery import outcomes, throttle, tracker
 from integrations.dev.sandbox import Answer, Sandbox
@@ -662,3 +662,26 @@ def test_a_drain_is_not_filled_by_events_waiting_behind_one_retried_later(
     assert {e.status for e in Event.objects.filter(pk__in=[e.pk for e in behind])} == {
         Status.PENDING
     }
+
+
+def test_a_task_whose_own_events_were_erased_still_drains_its_queues_source(
+    sandbox: Sandbox,
+) -> None:
+    # Commits that found a task of their source waiting queued none of their own: that
+    # task drains them even when its own rows are gone by the time it starts.
+    def track(address: str) -> Event:
+        message_id = api.track(
+            "u1", "Product Viewed", {"id": "1"}, context={"traits": {"email": address}}
+        )
+        return Event.objects.get(message_id=message_id)
+
+    gone, waiting = track(email()), track(email())
+    Event.objects.filter(pk=gone.pk).delete()
+    tasks.deliver_events.push_request(delivery_info={"routing_key": QUEUE, "exchange": ""})
+    try:
+        source = tasks.queued_source(tasks.deliver_events)
+    finally:
+        tasks.deliver_events.pop_request()
+    assert source == "server"
+    assert delivery.deliver_many([gone.pk], True, source) == [Verdict.DELIVERED]
+    assert [r.headers["Idempotency-Key"] for r in sandbox.snapshot()] == [waiting.message_id]

@@ -45,13 +45,16 @@ def deliver(event_id: int) -> Verdict | None:
     return next(iter(deliver_many([event_id])), None)
 
 
-def deliver_many(event_ids: Sequence[int], drain: bool = False) -> list[Verdict]:
+def deliver_many(
+    event_ids: Sequence[int], drain: bool = False, source: str | None = None
+) -> list[Verdict]:
     """Make one delivery attempt for each due, unclaimed event among ``event_ids``.
 
     ``drain``: with them, other due events of their source, up to
     SEG_DELIVERY_BATCH in all (``claim_many``'s ``more``): a delivery task's
     way, so that events committed one per transaction meet a few claims
-    rather than one task each.
+    rather than one task each. ``source``: the source whose queue the task came
+    from (``claim_many``'s), when known.
 
     First stores any outcome this process kept while the database was away
     (``outcomes.store_kept``). Claims them together, then posts them one by one on a keep-alive
@@ -77,7 +80,8 @@ def deliver_many(event_ids: Sequence[int], drain: bool = False) -> list[Verdict]
     batch = max(int(conf.get_setting("SEG_DELIVERY_BATCH")), 1)
     if drain:
         lifecycle.wake_up_started()  # commits from now on queue their own; the claim sees the rest
-    claims = claim_many(event_ids, timezone.now(), max(batch - len(event_ids), 0) if drain else 0)
+    more = max(batch - len(event_ids), 0) if drain else 0
+    claims = claim_many(event_ids, timezone.now(), more, source)
     erasing = bool(claims) and lifecycle.erasing()  # read after the claim commits
     room = conf.get_setting("SEG_LEASE").total_seconds() - conf.post_deadline()
     browser_slice = conf.get_setting("SEG_BROWSER_SLICE").total_seconds()

@@ -27,7 +27,7 @@ from .rules import active as active_rules
 from .rules import forget as forget_rules
 from .rules import matching as matching_rule
 from .sendable import NOT_SENT, SENDABLE, erasing, unsendable
-from .wakeups import batch_size, queue, wake
+from .wakeups import QUEUES, batch_size, queue, wake
 from .wakeups import release as queue_release
 from .wakeups import started as wake_up_started
 
@@ -35,6 +35,7 @@ __all__ = [
     "HELD_REASON",
     "MOVES",
     "NOT_SENT",
+    "QUEUES",
     "SENDABLE",
     "Actor",
     "Finishing",
