@@ -43,7 +43,7 @@ for _ in range(int(sys.argv[1])):
         instruments.prime()
         instruments.received([("track", "pending", "")] * 50, "server")
         for _ in range(50):
-            instruments.attempted(Verdict.DELIVERED, 42.0, now, now)
+            instruments.attempted(Verdict.DELIVERED, 42.0, now, now, now)
         os._exit(0)
     os.waitpid(pid, 0)
 """

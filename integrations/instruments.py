@@ -43,10 +43,17 @@ DELIVERIES = Counter(
     ["outcome"],
 )
 # Seconds: most events go out within a second; retries and pauses stretch it to hours.
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
 LATENCY = Histogram(
     "seg_delivery_latency_seconds",
     "Seconds from an event's receipt to its delivery to Seg, time held for identity included.",
-    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400),
+    buckets=LATENCY_BUCKETS,
+)
+SINCE_DUE = Histogram(
+    "seg_delivery_since_due_seconds",
+    "Seconds from the moment an event became due (its receipt, or its release from hold, "
+    "retry, replay or unsuppress) to its delivery to Seg: the delivery path's own time.",
+    buckets=LATENCY_BUCKETS,
 )
 ATTEMPT = Histogram(
     "seg_delivery_attempt_seconds",
@@ -76,14 +83,22 @@ def withheld_by(reason: str) -> str:
 
 
 def attempted(
-    verdict: Verdict, duration_ms: float, received_at: datetime | None, now: datetime
+    verdict: Verdict,
+    duration_ms: float,
+    received_at: datetime | None,
+    due_since: datetime | None,
+    now: datetime,
 ) -> None:
     """Count one recorded post: its verdict, how long it took (``duration_ms``), and for a
-    delivery the time from ``received_at`` to ``now``."""
+    delivery the time to ``now`` from ``received_at`` and from ``due_since`` (when it
+    last became due: ``lifecycle.due_since``)."""
     DELIVERIES.labels(outcome=verdict.value).inc()
     ATTEMPT.observe(max(duration_ms, 0.0) / 1000)
-    if verdict is Verdict.DELIVERED and received_at is not None:
-        LATENCY.observe(max((now - received_at).total_seconds(), 0.0))
+    if verdict is not Verdict.DELIVERED:
+        return
+    for histogram, start in ((LATENCY, received_at), (SINCE_DUE, due_since)):
+        if start is not None:
+            histogram.observe(max((now - start).total_seconds(), 0.0))
 
 
 def multiprocess_dir() -> str | None:

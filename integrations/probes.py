@@ -10,16 +10,21 @@
   each check saw (an error can name a host) only for whom ``allowed`` lets in.
 * ``GET /metrics``: Prometheus's exposition (``operating.exposition``), for a
   scrape that SEG_METRICS_TOKEN and SEG_METRICS_ALLOWED_IPS let in (``allowed``).
+
+``AnyHostProbes``, first in MIDDLEWARE, lets the two probes answer whatever the
+Host header says (a kubelet sends the pod's address); /metrics keeps Django's
+host validation.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
+from django.urls import Resolver404, path, resolve
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -112,6 +117,36 @@ def readyz(request: HttpRequest) -> HttpResponse:
         },
     }
     return JsonResponse(body, status=200 if ok else 503)
+
+
+class AnyHostProbes:
+    """Middleware that answers ``/healthz`` and ``/readyz`` before Django reads the
+    request's Host header; place it first in MIDDLEWARE.
+
+    Django validates Host against ALLOWED_HOSTS when ``request.get_host()`` is first
+    called, and CommonMiddleware calls it for every request (SecurityMiddleware too, to
+    redirect to HTTPS): a kubelet's probe, whose Host is the pod's address, gets 400
+    (DisallowedHost). These two views read no host, build no URL and change nothing,
+    and readyz's details stay behind ``allowed``; so for a request whose path resolves
+    to one of them (the views refuse any method but GET: 405), this calls the view
+    itself and skips the rest of the chain. Every other request, /metrics among them,
+    goes on down it and is validated as before. A path is resolved only when it ends
+    as a probe's does, so other requests pay one string comparison.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.endswith(("/healthz", "/readyz")):
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                return self.get_response(request)
+            if match.func in (healthz, readyz):
+                response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+                return response
+        return self.get_response(request)
 
 
 urlpatterns = [

@@ -502,7 +502,7 @@ def test_retry_command_shares_the_action_code() -> None:
     make_events(2, email="bo@example.com", status=Status.FAILED)
     out = StringIO()
     call_command("seg_retry", "--email", "bo@example.com", stdout=out, stderr=StringIO())
-    assert "Retried 2 event(s)." in out.getvalue()
+    assert "Retried 2 failed events." in out.getvalue()
     assert StatusChange.objects.filter(cause="Retried by seg_retry.").count() == 2
     call_command("seg_retry", "--status", "failed", stdout=out, stderr=StringIO())
     assert not Event.objects.filter(status=Status.FAILED).exists()

@@ -26,7 +26,7 @@ from integrations import api, conf, core
 from integrations.delivery import throttle
 from integrations.dev.sandbox import Answer, Sandbox
 from integrations.ingest import ingest
-from integrations.models import Source
+from integrations.models import Event, Source
 
 from .conftest import BROWSER_KEY, ROOT, WRITE_KEY, WebServer, Worker, free_port, wait_until
 
@@ -194,6 +194,34 @@ def test_a_worker_on_a_host_of_its_own_serves_its_counters(
     assert not [name for name, _ in samples if name == "seg_due_events"]  # the web's
 
 
+@pytest.mark.django_db(transaction=True)
+def test_delivery_time_runs_from_the_release_receipt_time_from_the_receipt(
+    tmp_path: Path, sandbox: Sandbox, start_worker: Callable[..., Worker]
+) -> None:
+    port = free_port()
+    start_worker(
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path), SEG_WORKER_METRICS_BIND=f"127.0.0.1:{port}"
+    )
+    # A visitor's page view, held; they log in an hour later and the identify releases it.
+    ingest([{"type": "page", "anonymousId": "late", "name": "Home"}], source=Source.BROWSER)
+    held = Event.objects.get(anonymous_id="late")
+    Event.objects.filter(pk=held.pk).update(received_at=held.received_at - timedelta(hours=1))
+    identify = {"type": "identify", "userId": "late-u", "anonymousId": "late"}
+    ingest([identify | {"traits": {"email": "late@example.com"}}])
+
+    def counted() -> Samples | None:
+        answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        samples = parse(answer.text)
+        done = value(samples, "seg_delivery_attempts_total", outcome="delivered") == 2
+        return samples if done else None
+
+    samples = wait_until(counted, timeout=60)
+    assert value(samples, "seg_delivery_latency_seconds_count") == 2
+    assert value(samples, "seg_delivery_latency_seconds_sum") >= 3600  # the hour held
+    assert value(samples, "seg_delivery_since_due_seconds_count") == 2
+    assert value(samples, "seg_delivery_since_due_seconds_sum") < 600  # not the hour held
+
+
 @pytest.mark.django_db
 @pytest.mark.redis
 def test_gauges_are_read_from_the_database_and_redis_at_scrape(
@@ -301,13 +329,30 @@ def named_in_dashboard() -> set[str]:
     return {name for expr in exprs for name in METRIC.findall(expr)}
 
 
+def named_in_readme() -> set[str]:
+    """The metrics README's "Operating it" lists, a table row each."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Operating it\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `seg_")]
+    assert len(rows) >= 10
+    return {METRIC.findall(row)[0] for row in rows}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_ops_files_name_only_what_the_app_exports(
     tmp_path: Path, start_web: Callable[..., WebServer]
 ) -> None:
     web = start_web(PROMETHEUS_MULTIPROC_DIR=str(tmp_path), SEG_METRICS_TOKEN=TOKEN)
-    exported = {name for name, _ in scrape(web)}
+    answer = requests.get(
+        f"{web.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    )
+    families = list(text_string_to_metric_families(answer.text))
+    exported = {sample.name for family in families for sample in family.samples}
     for names in (named_in_alerts(), named_in_dashboard()):
         assert names
         assert names - exported == set()
+    # The README's table names each family (a histogram by its own name) and nothing else.
+    families_named = {family.name for family in families} | exported
+    assert named_in_readme() - families_named == set()
+    assert "seg_delivery_since_due_seconds" in named_in_readme()
     assert os.listdir(tmp_path)  # the web workers counted in the directory given

@@ -106,3 +106,25 @@ def test_a_broker_that_goes_away(
 
     private_redis.start()
     assert wait_until(lambda: ready(strict)[0] == 200, timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_probes_answer_a_host_allowed_hosts_does_not_list(
+    start_web: Callable[..., WebServer],
+) -> None:
+    # The kubelet's Host: the pod's address, which ALLOWED_HOSTS (localhost and loopback
+    # here) does not name.
+    web = start_web(SEG_METRICS_TOKEN=TOKEN, DEBUG="")
+    pod = {"Host": "10.244.3.17:8000"}
+    live = requests.get(f"{web.url}/healthz", headers=pod, timeout=30)
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    answer = requests.get(f"{web.url}/readyz", headers=pod, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["checks"]["database"] == {"ok": True, "required": True}
+    # Everything else keeps Django's host validation: /metrics, even with its token.
+    scrape = pod | {"Authorization": f"Bearer {TOKEN}"}
+    assert requests.get(f"{web.url}/metrics", headers=scrape, timeout=30).status_code == 400
+    listed = scrape | {"Host": "localhost"}
+    assert requests.get(f"{web.url}/metrics", headers=listed, timeout=30).status_code == 200
+    home = requests.get(f"{web.url}/", headers=pod, timeout=30)
+    assert home.status_code == 400

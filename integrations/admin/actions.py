@@ -9,6 +9,7 @@ Counts stop at ``CAP`` rows, as the list's paginator's do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -59,17 +60,22 @@ PERMISSIONS = {
     "unsuppress_events": "suppress",
 }
 
+# What an instead calls each action, by its move: the admin's buttons; the management
+# commands name themselves (``management.commands._selection.NAMES``).
+LABELS: dict[str, str] = {verb.move: verb.label for verb in VERBS.values()}
+
 # Why an event in this status is left alone by an action that does not take it, and
-# what to do instead; ``OVERRIDES`` says it better for one action.
+# what to do instead ({replay}: what ``LABELS`` or the caller's names call that action);
+# ``OVERRIDES`` says it better for one action.
 INSTEAD: dict[str, str] = {
-    Status.DELIVERED: "Seg has them; use Replay to send them again",
+    Status.DELIVERED: "Seg has them; use {replay} to send them again",
     Status.PENDING: "they are due and go out on their own",
     Status.SENDING: "a worker is posting them now",
-    Status.FAILED: "use Retry delivery to send them",
-    Status.EXPIRED: "use Retry delivery to send those with an email",
-    Status.HELD: "they wait for an identify with the visitor's email; Suppress them if they "
+    Status.FAILED: "use {retry} to send them",
+    Status.EXPIRED: "use {retry} to send those with an email",
+    Status.HELD: "they wait for an identify with the visitor's email; use {suppress} if they "
     "must never go",
-    Status.SUPPRESSED: "use Unsuppress to send them",
+    Status.SUPPRESSED: "use {unsuppress} to send them",
     Status.IGNORED: "Seg has no event for them",
     Status.WITHHELD: "the shop or the visitor's consent keeps them from Seg; no action sends them",
     Status.UNCHANGED: "Seg has what they say already",
@@ -84,9 +90,11 @@ UNSENDABLE = (
 )
 
 
-def instead(action: str, status: str) -> str:
-    """What to do instead with events in ``status`` that ``action`` leaves alone."""
-    return OVERRIDES.get((action, status)) or INSTEAD.get(status, "no action moves them")
+def instead(action: str, status: str, names: Mapping[str, str] = LABELS) -> str:
+    """What to do instead with events in ``status`` that ``action`` leaves alone, naming
+    the other actions as ``names`` (by move) does."""
+    hint = OVERRIDES.get((action, status)) or INSTEAD.get(status, "no action moves them")
+    return hint.format_map(names)
 
 
 def events(count: int, kind: str = "") -> str:
@@ -130,10 +138,10 @@ class Plan:
     def selected(self) -> int:
         return sum(self.by_status.values())
 
-    def left_alone(self) -> list[tuple[str, int, str]]:
+    def left_alone(self, names: Mapping[str, str] = LABELS) -> list[tuple[str, int, str]]:
         """(status, count, what to do instead) of each status the move does not take."""
         return [
-            (status, n, instead(self.verb.name, status))
+            (status, n, instead(self.verb.name, status, names))
             for status, n in self.by_status.items()
             if status not in self.sources
         ]
@@ -141,22 +149,37 @@ class Plan:
     def message(self, changed: int) -> str:
         """What the action did, after it moved ``changed`` rows: 'Retried 3 failed events;
         2 delivered events left alone — use Replay to send them again.'"""
+        return "; ".join(self.parts(changed)) + "."
+
+    def parts(
+        self,
+        changed: int | Mapping[str, int],
+        names: Mapping[str, str] = LABELS,
+        done: str = "",
+    ) -> list[str]:
+        """``message``'s clauses. ``changed``: the rows moved, or those of each status
+        ('Retried 2 failed events and 1 expired event'); ``names``: what an instead
+        calls the other actions; ``done``: the verb, if not ``verb.done`` ('Would retry'
+        for a dry run)."""
+        done = done or self.verb.done
         kinds = " or ".join(self.sources)
-        if changed:
-            parts = [f"{self.verb.done} {events(changed, kinds)}"]
-            if self.back_to_held:
-                parts[0] += f" ({self.back_to_held} back to held: no email yet)"
+        moved = changed if isinstance(changed, int) else sum(changed.values())
+        if isinstance(changed, int) or not moved:
+            parts = [f"{done} {events(moved, kinds) if moved else 'no events'}"]
         else:
-            parts = [f"{self.verb.done} no events"]
+            each = [events(n, status) for status, n in changed.items() if n]
+            parts = [f"{done} {' and '.join(each)}"]
+        if moved and self.back_to_held:
+            parts[0] += f" ({self.back_to_held} back to held: no email yet)"
         if self.unsendable:
             parts.append(f"{events(self.unsendable, kinds)}: {UNSENDABLE}")
-        moved_meanwhile = self.movable + self.back_to_held - changed
-        if changed and moved_meanwhile > 0:
+        moved_meanwhile = self.movable + self.back_to_held - moved
+        if moved and moved_meanwhile > 0:
             parts.append(f"{events(moved_meanwhile)} changed state meanwhile and were left alone")
         parts += [
-            f"{events(n, status)} left alone — {hint}" for status, n, hint in self.left_alone()
+            f"{events(n, status)} left alone — {hint}" for status, n, hint in self.left_alone(names)
         ]
-        return "; ".join(parts) + "."
+        return parts
 
 
 def plan(verb: Verb, queryset: QuerySet[Any]) -> Plan:

@@ -32,11 +32,13 @@ class Claim:
     number: int  # the attempt's number, and the lease token
     tries: int  # attempts this round, for the retry policy
     event: Event = field(compare=False, repr=False)  # what to send
+    # When it last became due (``lifecycle.due_since``): the delivery time's start.
+    due_since: datetime | None = field(default=None, compare=False, repr=False)
 
 
 CLAIMED_FIELDS: tuple[str, ...] = ("attempts", "tries", "action", "payload", "message_id")
 CLAIMED_FIELDS += ("first_attempt_at", "email", "timestamp", "source", "seg_event", "website")
-CLAIMED_FIELDS += ("received_at",)  # the delivery latency (instruments)
+CLAIMED_FIELDS += ("received_at",)  # receipt to delivery (instruments)
 
 
 def claim_many(
@@ -63,6 +65,7 @@ def claim_many(
             .select_for_update(skip_locked=True)
             .order_by("pk")
             .only(*CLAIMED_FIELDS)
+            .annotate(due_since=lifecycle.due_since())
         )
         if more > 0 and (source := _source(events, event_ids, source)):
             more = min(more, lifecycle.batch_size(source) - len(events))
@@ -87,7 +90,7 @@ def claim_many(
         event.attempts += 1
         event.tries += 1
         event.first_attempt_at = event.first_attempt_at or now
-        claims.append(Claim(event.attempts, event.tries, event))
+        claims.append(Claim(event.attempts, event.tries, event, getattr(event, "due_since", None)))
     return claims
 
 
@@ -127,7 +130,8 @@ def _drain(source: str, besides: Sequence[int], now: datetime, more: int) -> lis
     """Up to ``more`` other rows a drain of ``source`` may take, locked (rows being claimed
     are skipped), the longest due first. Inside the claim."""
     rows = _drainable(source, now).exclude(pk__in=list(besides))
-    return list(rows.select_for_update(skip_locked=True).only(*CLAIMED_FIELDS)[:more])
+    rows = rows.select_for_update(skip_locked=True).only(*CLAIMED_FIELDS)
+    return list(rows.annotate(due_since=lifecycle.due_since())[:more])
 
 
 def _refuse_unsendable(events: list[Event], now: datetime) -> list[Event]:

@@ -44,6 +44,11 @@ class Claimed(Protocol):
     def event(self) -> Event:
         """The event claimed."""
 
+    @property
+    def due_since(self) -> datetime | None:
+        """When the event last became due (its receipt, or its last release, retry,
+        replay or unsuppress)."""
+
 
 @dataclass(frozen=True)
 class Posted:
@@ -150,7 +155,9 @@ class Recording:
         """What follows the store: a retry's wake-up, or a word on why the event did not move."""
         held = self.item.held
         duration = self.item.answer.duration_ms
-        instruments.attempted(self.result.verdict, duration, held.event.received_at, self.now)
+        received = held.event.received_at
+        due = held.due_since or received
+        instruments.attempted(self.result.verdict, duration, received, due, self.now)
         if not moved:
             logger.warning(
                 "Attempt %d of event %s %s: recorded, not applied.",

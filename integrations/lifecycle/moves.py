@@ -19,7 +19,8 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import Event, EventQuerySet, Status, StatusChange
@@ -170,6 +171,22 @@ def _guarded(spec: Move, pk: int, changes: dict[str, Any]) -> EventQuerySet:
         payload = changes["payload"]
         return row if isinstance(payload, dict) and payload.get("Email") else row.none()
     return row.filter(payload__isnull=False)
+
+
+def changed_to_pending(first: bool = False) -> Subquery:
+    """When the outer event was first (else last) made pending by a person or an identify
+    (a release, retry, replay or unsuppress: the StatusChange rows those moves write; a
+    worker's moves write none). NULL for an event never so moved."""
+    changes = StatusChange.objects.filter(event=OuterRef("pk"), status=Status.PENDING)
+    order = ("at", "id") if first else ("-at", "-id")
+    return Subquery(changes.order_by(*order).values("at")[:1])
+
+
+def due_since() -> Coalesce:
+    """When the outer event last became due: the last move to pending a person or an
+    identify made (``changed_to_pending``), else its receipt. Delivery time runs from
+    here to Seg's 2xx, so the time an event was held for identity is not in it."""
+    return Coalesce(changed_to_pending(), F("received_at"))
 
 
 def mark_queued(ids: Sequence[int], now: datetime) -> int:

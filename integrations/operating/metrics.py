@@ -14,17 +14,16 @@ from django.db.models import (
     F,
     Max,
     Min,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     When,
     fields,
 )
-from django.db.models.functions import Coalesce, TruncMinute
+from django.db.models.functions import TruncMinute
 
+from .. import lifecycle
 from ..core import WITHHELD_BY
-from ..models import Attempt, Event, Status, StatusChange
+from ..models import Attempt, Event, Status
 
 WINDOWS = (
     ("last hour", timedelta(hours=1)),
@@ -88,14 +87,6 @@ def percentiles(
     return {p: ordered[min(int(total * p), total - 1)] if total else None for p in points}
 
 
-def _change_to_pending(first: bool) -> Subquery:
-    """When the outer event was first (else last) made pending by a person or an identify
-    (a release, retry, replay or unsuppress: its StatusChange rows)."""
-    changes = StatusChange.objects.filter(event=OuterRef("pk"), status=Status.PENDING)
-    order = ("at", "id") if first else ("-at", "-id")
-    return Subquery(changes.order_by(*order).values("at")[:1])
-
-
 def _duration(end: Any, start: Any) -> ExpressionWrapper[Any]:
     return ExpressionWrapper(end - start, output_field=fields.DurationField())
 
@@ -122,10 +113,10 @@ def delivery_times(since: datetime, latest: int = 2000) -> DeliveryTimes:
     """
     rows = (
         Event.objects.filter(status=Status.DELIVERED, delivered_at__gte=since)
-        .annotate(ready_at=Coalesce(_change_to_pending(first=False), F("received_at")))
+        .annotate(ready_at=lifecycle.due_since())
         .annotate(
             released_at=Case(
-                When(ingest_status=Status.HELD, then=_change_to_pending(first=True)),
+                When(ingest_status=Status.HELD, then=lifecycle.changed_to_pending(first=True)),
                 default=None,
                 output_field=fields.DateTimeField(),
             )

@@ -1,5 +1,7 @@
-"""The shell of the commands that change a selection of events: its options and its
-progress bar. What a batch makes due is queued for delivery as that batch commits."""
+"""The shell of the commands that change a selection of events: its options, its
+progress bar, and what it says it did, in the admin actions' words
+(``admin.actions.Plan``). What a batch makes due is queued for delivery as that batch
+commits."""
 
 from __future__ import annotations
 
@@ -12,7 +14,17 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
 from integrations import lifecycle
+from integrations.admin import actions
 from integrations.models import Event, EventQuerySet, Status
+
+# What the commands' messages call each action, by its move (the admin's name its buttons:
+# ``actions.LABELS``).
+NAMES = {
+    "retry": "seg_retry",
+    "replay": "seg_replay",
+    "suppress": "the admin's Suppress action",
+    "unsuppress": "the admin's Unsuppress action",
+}
 
 
 def sources(move: lifecycle.MoveName) -> list[str]:
@@ -40,8 +52,11 @@ def _moment(value: str, option: str) -> datetime:
     return parsed if parsed.tzinfo else make_aware(parsed)
 
 
-def selection(options: dict[str, Any], default_statuses: list[str]) -> EventQuerySet:
-    queryset = Event.objects.filter(status__in=options["status"] or default_statuses)
+def selection(options: dict[str, Any]) -> EventQuerySet:
+    """The events the options select: of the statuses ``--status`` names, else of any."""
+    queryset = Event.objects.all()
+    if options["status"]:
+        queryset = queryset.filter(status__in=options["status"])
     if options["since"]:
         queryset = queryset.filter(received_at__gte=_moment(options["since"], "--since"))
     if options["until"]:
@@ -66,17 +81,19 @@ def progress_bar(stream: Any = sys.stderr) -> Any:
 
 
 class SelectionCommand(BaseCommand):
-    """Change the selected events in batches; each batch queues what it made due.
+    """Change the selected events in batches, a status at a time; each batch queues what
+    it made due. Then say, a line each, as the admin action does: how many it changed of
+    each status ("Retried 2 failed events and 1 expired event."), those it could not send,
+    and the selected events of other statuses it left alone, with what to do instead.
 
-    A subclass sets ``statuses`` (what ``--status`` offers, and the default
-    selection), the ``verb`` and ``past`` of its messages ("Would retry N
-    event(s).", "Retried N event(s)."), and ``change``: the operation the
-    admin action also calls, given one batch, returning how many rows changed.
+    A subclass sets ``statuses`` (what ``--status`` offers: the statuses its move
+    takes), ``action`` (the admin action it matches, a key of ``actions.VERBS``), and
+    ``change``: the operation the admin action also calls, given one batch, returning
+    how many rows changed.
     """
 
     statuses: ClassVar[list[str]]
-    verb: ClassVar[str]
-    past: ClassVar[str]
+    action: ClassVar[str]
 
     def change(self, events: EventQuerySet) -> int:
         raise NotImplementedError
@@ -85,9 +102,19 @@ class SelectionCommand(BaseCommand):
         add_selection_arguments(parser, self.statuses)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        queryset = selection(options, self.statuses)
-        if options["dry_run"]:
-            self.stdout.write(f"Would {self.verb} {queryset.count()} event(s).")
-            return
-        changed = lifecycle.in_batches(self.change, queryset, progress=progress_bar())
-        self.stdout.write(self.style.SUCCESS(f"{self.past} {changed} event(s)."))
+        queryset = selection(options)
+        verb = actions.VERBS[self.action]
+        plan = actions.plan(verb, queryset)
+        changed: dict[str, int] = {}
+        for status in self.statuses:
+            rows = queryset.filter(status=status)
+            if options["dry_run"]:
+                changed[status] = rows.filter(lifecycle.SENDABLE).order_by().count()
+            else:
+                changed[status] = lifecycle.in_batches(self.change, rows, progress=progress_bar())
+        done = f"Would {verb.move}" if options["dry_run"] else ""
+        first, *rest = plan.parts(changed, NAMES, done)
+        style = self.style.SUCCESS if any(changed.values()) else self.style.WARNING
+        self.stdout.write(style(f"{first}."))
+        for part in rest:
+            self.stdout.write(f"{part}.")

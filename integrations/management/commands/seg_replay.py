@@ -11,7 +11,7 @@ from ._selection import SelectionCommand, sources
 class Command(SelectionCommand):
     help = "Return delivered events to pending, to be sent again."
     statuses = sources("replay")
-    verb, past = "replay", "Replayed"
+    action = "replay_events"
 
     def change(self, events: EventQuerySet) -> int:
         return lifecycle.replay(events, "seg_replay")

@@ -11,7 +11,7 @@ from ._selection import SelectionCommand, sources
 class Command(SelectionCommand):
     help = "Return failed or expired events to pending; the sweeper delivers them."
     statuses = sources("retry")
-    verb, past = "retry", "Retried"
+    action = "retry_events"
 
     def change(self, events: EventQuerySet) -> int:
         return lifecycle.retry(events, "seg_retry")
