@@ -14,7 +14,6 @@ the workers' time, than the cap.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,11 +29,11 @@ from . import conf, erasure
 from .core import JSON, JSONObject, decode_body, event_time, validate
 from .exceptions import InvalidMessage
 from .ingest import ingest
-from .models import OUTSTANDING, BackfillRun, Event, Source
+from .models import BackfillRun, Event, Source
+from .pace import Pace
 
 # Refused items a run keeps the details of; past it, only counts.
 KEPT_ERRORS = 200
-BACKLOG_SECONDS = 5.0  # the backlog a run lets its events make, in seconds of its rate
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def run(
         total, record.done, record.stored, record.repeated, record.invalid, record.errors
     )
     on_progress(progress)
-    pace = _Pace(rate)
+    pace = Pace(rate)
     items = source.items(record.cursor, record.since, record.until)
     erased = erasure.erased_digests()
     try:
@@ -275,26 +274,3 @@ def _stored(calls: Iterable[JSONObject], sources: Iterable[str] = ()) -> set[JSO
         source__in=list(sources) or [Source.SERVER, Source.BACKFILL], message_id__in=ids
     )
     return set(rows.values_list("message_id", flat=True))
-
-
-class _Pace:
-    """At most ``rate`` events a second on average, and a backlog of at most
-    BACKLOG_SECONDS of it: waits before each chunk as long as either needs."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.started, self.sent = rate, time.monotonic(), 0
-
-    def wait(self, count: int) -> None:
-        due = self.started + self.sent / self.rate
-        if (ahead := due - time.monotonic()) > 0:
-            time.sleep(ahead)
-        while self._backlog() > self.rate * BACKLOG_SECONDS:
-            time.sleep(0.2)
-        if time.monotonic() - due > 1.0:
-            # Waited on the backlog, or the source was slow: no burst to catch up.
-            self.started, self.sent = time.monotonic(), 0
-        self.sent += count
-
-    @staticmethod
-    def _backlog() -> int:
-        return Event.objects.filter(source=Source.BACKFILL, status__in=OUTSTANDING).count()
