@@ -28,8 +28,8 @@ from django.utils import timezone
 from . import conf, erasure
 from .core import JSON, JSONObject, decode_body, event_time, validate
 from .exceptions import InvalidMessage
-from .ingest import ingest
-from .models import BackfillRun, Event, Source
+from .ingest import digest, identifiers, ingest
+from .models import BackfillRun, Event, Source, Suppression
 from .pace import Pace
 
 # Refused items a run keeps the details of; past it, only counts.
@@ -72,6 +72,7 @@ class Progress:
     stored: int = 0
     repeated: int = 0
     invalid: int = 0
+    suppressed: int = 0  # naming a suppressed customer: counted, nothing of them kept
     errors: list[JSONObject] = field(default_factory=list)
 
 
@@ -159,8 +160,9 @@ def run(
     Each chunk commits with the run's cursor and counts. An item whose messageId the shop's
     server (its live receivers) or this source stored before counts as ``repeated``. A
     refused item (one naming an erased customer too) is counted and its reason kept, and the
-    run goes on. ``on_progress`` is called after each chunk. Database errors propagate,
-    leaving the run resumable; any other error marks it failed.
+    run goes on; one naming a suppressed customer (refused at ingest) counts as
+    ``suppressed``, and nothing of it is kept. ``on_progress`` is called after each chunk.
+    Database errors propagate, leaving the run resumable; any other error marks it failed.
     """
     rate = float(rate if rate is not None else conf.get_setting("SEG_BACKFILL_RATE"))
     if rate <= 0:
@@ -169,9 +171,8 @@ def run(
     total = source.count(record.since, record.until)
     BackfillRun.objects.filter(pk=record.pk).update(total=total, rate=rate)
     record.refresh_from_db()
-    progress = Progress(
-        total, record.done, record.stored, record.repeated, record.invalid, record.errors
-    )
+    counts = ("done", "stored", "repeated", "invalid", "suppressed", "errors")
+    progress = Progress(total, **{name: getattr(record, name) for name in counts})
     on_progress(progress)
     pace = Pace(rate)
     items = source.items(record.cursor, record.since, record.until)
@@ -205,13 +206,13 @@ def dry_run(
     until: datetime | None,
     on_progress: Callable[[Progress], None] = lambda progress: None,
 ) -> Progress:
-    """What ``run`` would do, storing nothing: each item read and validated, and those
-    already stored counted as repeated."""
+    """What ``run`` would do, storing nothing: each item read and validated, those already
+    stored counted as repeated, and those naming a suppressed customer as suppressed."""
     progress = Progress(total=source.count(since, until))
-    items = source.items({}, since, until)
+    items, erased = source.items({}, since, until), erasure.erased_digests()
     while chunk := list(islice(items, 500)):
         calls = [item.call for item in chunk if item.call is not None]
-        stored = _stored(calls)
+        stored, suppressed = _stored(calls), _suppressed(calls)
         for item in chunk:
             progress.done += 1
             error = item.error
@@ -220,11 +221,15 @@ def dry_run(
                     validate(dict(item.call))
                 except InvalidMessage as refused:
                     error = str(refused)
+                if not error and erasure.names_erased(item.call, erased):
+                    error = erasure.ERASED
             if error:
                 progress.invalid += 1
                 progress.errors.append({"where": item.where, "error": error[:500]})
             elif item.call is not None:
-                if item.call["messageId"] in stored:
+                if item.call["messageId"] in suppressed:
+                    progress.suppressed += 1
+                elif item.call["messageId"] in stored:
                     progress.repeated += 1
                 else:
                     progress.stored += 1
@@ -239,7 +244,7 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
     with transaction.atomic():
         live = _stored(calls, (Source.SERVER,))
         fresh = [i for i in chunk if i.call and i.call["messageId"] not in live]
-        stored, repeated = 0, len(calls) - len(fresh)
+        stored, repeated, suppressed = 0, len(calls) - len(fresh), 0
         for website in dict.fromkeys(i.website for i in fresh):  # in the items' order
             items = [i for i in fresh if i.website == website]
             # Under the ids' locks (the run holds no other): an erasure finds these rows.
@@ -248,7 +253,9 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
             )
             errors += [{"where": items[n].where, "error": str(e)[:500]} for n, e in result.errors]
             stored, repeated = stored + result.stored, repeated + result.duplicates
+            suppressed += result.refused
         p.done, p.stored, p.repeated = p.done + len(chunk), p.stored + stored, p.repeated + repeated
+        p.suppressed += suppressed
         p.invalid += len(errors)
         p.errors = (p.errors + errors)[:KEPT_ERRORS]
         BackfillRun.objects.filter(pk=record.pk).update(
@@ -257,6 +264,7 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
             stored=F("stored") + stored,
             repeated=F("repeated") + repeated,
             invalid=F("invalid") + len(errors),
+            suppressed=F("suppressed") + suppressed,
             errors=p.errors,
             updated_at=timezone.now(),
         )
@@ -265,6 +273,19 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
 def _keep_error(record: BackfillRun, progress: Progress, error: JSONObject) -> None:
     progress.errors = [*progress.errors, error][:KEPT_ERRORS]
     BackfillRun.objects.filter(pk=record.pk).update(errors=progress.errors)
+
+
+def _suppressed(calls: Iterable[JSONObject]) -> set[JSON]:
+    """The messageIds among ``calls`` that name a suppressed customer (``ingest.refusals``)."""
+    named: dict[str, set[JSON]] = {}
+    for call in calls:
+        try:
+            for kind, value in identifiers(validate(dict(call))):
+                named.setdefault(digest(kind, value), set()).add(call["messageId"])
+        except InvalidMessage:
+            continue
+    found = Suppression.objects.filter(digest__in=list(named)).values_list("digest", flat=True)
+    return {message_id for hashed in found for message_id in named[hashed]}
 
 
 def _stored(calls: Iterable[JSONObject], sources: Iterable[str] = ()) -> set[JSON]:

@@ -778,6 +778,14 @@ class BackfillRun(models.Model):
     invalid = models.PositiveIntegerField(
         _("refused"), default=0, help_text=_("Items refused as the HTTP API would refuse them.")
     )
+    suppressed = models.PositiveIntegerField(
+        _("suppressed"),
+        default=0,
+        help_text=_(
+            "Items not stored because they name a customer suppressed on request (GDPR art. "
+            "17): counted only, nothing of them kept."
+        ),
+    )
     errors = models.JSONField(
         _("errors"),
         default=list,

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,24 @@ def test_a_backfill_never_brings_back_a_customer_erased_on_request(tmp_path: Pat
     assert not Event.objects.filter(user_id="u0").exists()
     assert set(Event.objects.values_list("user_id", flat=True)) == {"u1"}
     assert request.kind == "delete"
+
+
+def test_a_suppressed_customers_items_are_counted_on_the_run_and_nothing_of_them_kept(
+    tmp_path: Path, admin_client: Client
+) -> None:
+    api.identify("u0", {"email": "h0@example.com"})
+    api.erase(email="h0@example.com", delete=False, suppress=True)
+    path = write(tmp_path / "history.jsonl", calls(2, 2))
+    out = StringIO()
+    call_command("seg_backfill", str(path), "--dry-run", "--no-progress", stdout=out)
+    assert "Would store 3 event(s); 0 already stored; 0 refused; 3 of suppressed" in out.getvalue()
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "200", stdout=out)
+    run = BackfillRun.objects.get()
+    assert (run.done, run.stored, run.invalid, run.suppressed, run.errors) == (6, 3, 0, 3, [])
+    assert "stored 3 event(s); 0 already stored; 0 refused; 3 of suppressed" in out.getvalue()
+    assert not Event.objects.filter(source=Source.BACKFILL, user_id="u0").exists()
+    page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/").content.decode()
+    assert "Suppressed" in page and "h0@example.com" not in page and '"u0"' not in page
 
 
 def test_the_shops_history_never_overwrites_what_live_calls_made_known(tmp_path: Path) -> None:

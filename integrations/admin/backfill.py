@@ -28,6 +28,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         "stored",
         "repeated",
         "invalid",
+        "suppressed",
         "started",
         "last_progress",
     )
@@ -42,6 +43,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         "stored",
         "repeated",
         "invalid",
+        "suppressed",
         "rate",
         "events",
         "cursor",

@@ -50,7 +50,9 @@ class Command(BaseCommand):
             bar.total = progress.total
             bar.n = progress.done
             counts = {"stored": progress.stored, "repeated": progress.repeated}
-            bar.set_postfix(counts | {"refused": progress.invalid})
+            bar.set_postfix(
+                counts | {"refused": progress.invalid, "suppressed": progress.suppressed}
+            )
 
         if options["dry_run"]:
             progress = backfill.dry_run(source, since, until, show)
@@ -83,7 +85,8 @@ class Command(BaseCommand):
     def _report(self, progress: backfill.Progress, stored: str) -> None:
         self.stdout.write(
             f"{stored} {progress.stored} event(s); {progress.repeated} already stored; "
-            f"{progress.invalid} refused; {progress.done} of {progress.total} item(s) read."
+            f"{progress.invalid} refused; {progress.suppressed} of suppressed customers, "
+            f"not stored; {progress.done} of {progress.total} item(s) read."
         )
         for error in progress.errors[:20]:
             self.stdout.write(f"  {error['where']}: {error['error']}")
