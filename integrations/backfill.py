@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from . import conf, erasure
 from .core import JSON, JSONObject, decode_body, event_time, validate
-from .exceptions import InvalidMessage
+from .exceptions import InvalidMessage, rule_broken
 from .ingest import digest, identifiers, ingest
 from .models import BackfillRun, Event, Source, Suppression
 from .pace import Pace
@@ -39,7 +39,11 @@ KEPT_ERRORS = 200
 @dataclass(frozen=True)
 class Item:
     """One item of a source: the call to store (None when refused as read), where it is
-    (``where``, for people), the cursor past it, why it was refused, and its Seg website."""
+    (``where``, for people), the cursor past it, why it was refused, and its Seg website.
+
+    ``where`` and ``error`` are kept on the run, which outlives an erasure of the customer:
+    they say where by line, order number or customer pk, and the rule broken, never a value
+    of the call (``exceptions.rule_broken``)."""
 
     call: JSONObject | None
     where: str
@@ -115,7 +119,7 @@ class JsonLines:
                     call = self._read(line)
                     moment = event_time(validate(dict(call)), timezone.now())
                 except InvalidMessage as error:
-                    yield Item(None, where, after, str(error))
+                    yield Item(None, where, after, rule_broken(error))
                     continue
                 if (since and moment < since) or (until and moment >= until):
                     yield Item(None, where, after)  # outside the window: read, not sent
@@ -190,8 +194,10 @@ def run(
             _store(record, chunk, calls, progress)
             on_progress(progress)
     except Exception as error:
-        BackfillRun.objects.filter(pk=record.pk).update(state=BackfillRun.State.FAILED)
-        _keep_error(record, progress, {"where": "run", "error": repr(error)[:500]})
+        progress.errors = [*progress.errors, {"where": "run", "error": rule_broken(error)}]
+        progress.errors = progress.errors[:KEPT_ERRORS]
+        failed = BackfillRun.State.FAILED
+        BackfillRun.objects.filter(pk=record.pk).update(state=failed, errors=progress.errors)
         raise
     now = timezone.now()
     BackfillRun.objects.filter(pk=record.pk).update(
@@ -220,7 +226,7 @@ def dry_run(
                 try:
                     validate(dict(item.call))
                 except InvalidMessage as refused:
-                    error = str(refused)
+                    error = rule_broken(refused)
                 if not error and erasure.names_erased(item.call, erased):
                     error = erasure.ERASED
             if error:
@@ -251,7 +257,7 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
             result = ingest(
                 [i.call for i in items], None, source=Source.BACKFILL, website=website, lock=True
             )
-            errors += [{"where": items[n].where, "error": str(e)[:500]} for n, e in result.errors]
+            errors += [{"where": items[n].where, "error": rule_broken(e)} for n, e in result.errors]
             stored, repeated = stored + result.stored, repeated + result.duplicates
             suppressed += result.refused
         p.done, p.stored, p.repeated = p.done + len(chunk), p.stored + stored, p.repeated + repeated
@@ -268,11 +274,6 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
             errors=p.errors,
             updated_at=timezone.now(),
         )
-
-
-def _keep_error(record: BackfillRun, progress: Progress, error: JSONObject) -> None:
-    progress.errors = [*progress.errors, error][:KEPT_ERRORS]
-    BackfillRun.objects.filter(pk=record.pk).update(errors=progress.errors)
 
 
 def _suppressed(calls: Iterable[JSONObject]) -> set[JSON]:

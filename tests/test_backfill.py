@@ -16,7 +16,7 @@ import redis
 from django.core.management import call_command
 from django.test import Client
 
-from integrations import api, lifecycle
+from integrations import api, backfill, lifecycle
 from integrations.backfill import message_id_for
 from integrations.dev import Sandbox
 from integrations.models import BackfillRun, Event, Source, Status
@@ -195,6 +195,36 @@ def test_a_backfill_never_brings_back_a_customer_erased_on_request(tmp_path: Pat
     assert not Event.objects.filter(user_id="u0").exists()
     assert set(Event.objects.values_list("user_id", flat=True)) == {"u1"}
     assert request.kind == "delete"
+
+
+def test_a_run_keeps_nothing_of_an_erased_customer_in_its_errors(tmp_path: Path) -> None:
+    # Refused lines and a failed run, each naming the customer: where (the line) and the
+    # rule broken are kept, never a value of theirs, so their erasure leaves none behind.
+    email, user_id, anonymous_id = "kept@example.com", "u-kept", "a-kept"
+    named = {"userId": user_id, "anonymousId": anonymous_id, "traits": {"email": email}}
+    lines = [
+        {"type": "identify", **named, "timestamp": "2020-01-01T10:00:00Z"},
+        {"type": "track", **named, "event": ""},
+        {"type": "shout", **named},
+        {"type": "alias", "previousId": email, "anonymousId": anonymous_id},
+        {"type": "track", **named, "event": 5},
+        json.dumps({"type": "identify", **named})[:-1],
+    ]
+    source = backfill.JsonLines(write(tmp_path / "history.jsonl", lines))
+    record = backfill.resumable(source, None, None)
+
+    def stop(progress: backfill.Progress) -> None:
+        if progress.done:
+            raise RuntimeError(f"stopped at {email} ({user_id}, {anonymous_id})")
+
+    with pytest.raises(RuntimeError):
+        backfill.run(source, record, rate=500, on_progress=stop)
+    run = BackfillRun.objects.get()
+    assert (run.state, run.stored, run.invalid, len(run.errors)) == ("failed", 1, 5, 6)
+    assert [e["where"] for e in run.errors] == [*(f"line {n}" for n in range(2, 7)), "run"]
+    api.erase(email=email)
+    kept = json.dumps(list(BackfillRun.objects.values()), default=str)
+    assert not [x for x in (email, user_id, anonymous_id) if x in kept]
 
 
 def test_a_suppressed_customers_items_are_counted_on_the_run_and_nothing_of_them_kept(
