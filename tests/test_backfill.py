@@ -254,3 +254,27 @@ def test_the_shops_history_never_overwrites_what_live_calls_made_known(tmp_path:
     # A live call naming only the user still goes to the email live calls gave.
     message_id = api.track("u5", "Product Viewed", {"id": "1"})
     assert Event.objects.get(message_id=message_id).email == "now@example.com"
+
+
+def test_a_backfilled_alias_never_moves_what_live_calls_made_known(tmp_path: Path) -> None:
+    api.identify("u6", {"email": "old@example.com"})
+    api.alias("old@example.com", "now@example.com")  # live: u6 moved to now@
+    api.identify("u7", {"email": "seven@example.com"})
+    moves = [
+        # Years ago u6 went from now@ to old@, and u7 from seven@ to before@.
+        {"previousId": "now@example.com", "userId": "old@example.com"},
+        {"previousId": "seven@example.com", "userId": "before@example.com"},
+        # An email live calls never named: history may still move it.
+        {"previousId": "gone@example.com", "userId": "went@example.com"},
+    ]
+    lines = [{"type": "alias", **m, "timestamp": "2019-05-01T10:00:00Z"} for m in moves]
+    call_command("seg_backfill", str(write(tmp_path / "history.jsonl", lines)), "--no-progress")
+    assert BackfillRun.objects.get().stored == 3  # each sent to Seg as history
+    live = [
+        api.track("u6", "Product Viewed", {"id": "1"}),
+        api.track("u7", "Product Viewed", {"id": "1"}),
+        api.track(None, "Product Viewed", {"id": "1"}, anonymous_id="a9",
+                  context={"traits": {"email": "gone@example.com"}}),
+    ]  # fmt: skip
+    emails = [Event.objects.get(message_id=m).email for m in live]
+    assert emails == ["now@example.com", "seven@example.com", "went@example.com"]
