@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from integrations import api, backfill, lifecycle
 from integrations.backfill import message_id_for
+from integrations.delivery import outbox
 from integrations.dev import Sandbox
-from integrations.models import BackfillRun, Event, Source, Status
+from integrations.models import BackfillRun, Event, LiveSince, Source, Status
 from tests.conftest import ROOT, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -248,6 +251,7 @@ def test_a_suppressed_customers_items_are_counted_on_the_run_and_nothing_of_them
 def test_the_shops_history_never_overwrites_what_live_calls_made_known(tmp_path: Path) -> None:
     api.identify("u5", {"email": "now@example.com"})
     old = {"type": "identify", "userId": "u5", "traits": {"email": "then@example.com"}}
+    old["timestamp"] = "2020-01-01T10:00:00Z"
     path = write(tmp_path / "history.jsonl", [old])
     call_command("seg_backfill", str(path), "--no-progress", "--rate", "200")
     assert BackfillRun.objects.get().stored == 1
@@ -278,3 +282,36 @@ def test_a_backfilled_alias_never_moves_what_live_calls_made_known(tmp_path: Pat
     ]  # fmt: skip
     emails = [Event.objects.get(message_id=m).email for m in live]
     assert emails == ["now@example.com", "seven@example.com", "went@example.com"]
+
+
+def test_by_default_nothing_dated_after_the_first_live_call_is_sent_even_once_purged(
+    tmp_path: Path, sandbox: Sandbox, start_worker: Any, admin_client: Client
+) -> None:
+    start_worker()
+    api.identify("u1", {"email": "l@example.com"})  # the shop's server goes live
+    order = {"order_id": "L1", "total": 5}
+    live = api.track("u1", "Order Completed", order, message_id="live-order-1")
+    wait_until(lambda: len(sandbox.delivered()) == 2, timeout=60)
+    dated = Event.objects.get(message_id=live).timestamp.isoformat()
+    # Retention deletes the delivered live events; when they began is kept.
+    assert outbox.purge(now=timezone.now() + timedelta(days=400)) == 2
+    assert not Event.objects.exists()
+    history = {"type": "track", "userId": "u1", "event": "Order Completed", "properties": order}
+    lines = [
+        {**history, "properties": {"order_id": "H1", "total": 7}, "timestamp": "2021-01-01"},
+        {**history, "messageId": live, "timestamp": dated},  # the export holds it too
+    ]
+    path = write(tmp_path / "history.jsonl", lines)
+    out = StringIO()
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "500", stdout=out)
+    run = BackfillRun.objects.get()
+    assert (run.done, run.stored, run.until) == (2, 1, LiveSince.moment())
+    assert "when the shop's server first sent a live call" in out.getvalue()
+    page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/").content.decode()
+    assert "when the shop&#x27;s server first sent a live call" in page
+    assert list(Event.objects.values_list("order_id", flat=True)) == ["H1"]
+    # --until overrides it, and says so.
+    until = ["--until", "2100-01-01"]
+    call_command("seg_backfill", str(path), "--no-progress", *until, stdout=out)
+    assert "before 2100-01-01T00:00:00+00:00 (--until)" in out.getvalue()
+    assert BackfillRun.objects.latest("pk").stored == 1
