@@ -43,7 +43,7 @@ class OscarHistory:
 
     def count(self, since: datetime | None, until: datetime | None) -> int:
         customers = self._rows("customers", since, until)
-        websites = _websites(customers.values_list("pk", flat=True))
+        websites = _websites(customers.values("pk"))
         extra = sum(len(each) - 1 for each in websites.values())
         return customers.count() + extra + self._rows("orders", since, until).count()
 
@@ -116,14 +116,15 @@ class OscarHistory:
         return Item(order_completed(row, None), f"order {row.number}", cursor, website=website)
 
 
-def _websites(customers: Iterable[Any]) -> dict[Any, list[str]]:
+def _websites(customers: Iterable[Any] | QuerySet[Any]) -> dict[Any, list[str]]:
     """The Seg websites of each customer's orders (``visitor.website``'s rule: their Sites'
     in SEG_WEBSITES, else SEG_WEBSITE_ID), SEG_WEBSITE_ID's first; customers without orders
-    are left out. One query."""
+    are left out. Two queries (a subquery for ``customers`` given as a QuerySet)."""
     order = get_model("order", "Order")
     sites = {site.pk: site for site in Site.objects.all()}
     found: dict[Any, dict[str, None]] = {}
-    pairs = order.objects.filter(user_id__in=list(customers)).values_list("user_id", "site_id")
+    chosen = customers if isinstance(customers, QuerySet) else list(customers)
+    pairs = order.objects.filter(user_id__in=chosen).values_list("user_id", "site_id")
     for user_id, site_id in pairs.order_by("user_id", "site_id").distinct():
         website = conf.website_for(site=sites.get(site_id))
         found.setdefault(user_id, {})[website] = None
