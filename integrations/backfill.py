@@ -14,7 +14,6 @@ the workers' time, than the cap.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,19 +27,23 @@ from django.utils import timezone
 
 from . import conf, erasure
 from .core import JSON, JSONObject, decode_body, event_time, validate
-from .exceptions import InvalidMessage
-from .ingest import ingest
-from .models import OUTSTANDING, BackfillRun, Event, Source
+from .exceptions import InvalidMessage, rule_broken
+from .ingest import digest, identifiers, ingest
+from .models import BackfillRun, Event, Source, Suppression
+from .pace import Pace
 
 # Refused items a run keeps the details of; past it, only counts.
 KEPT_ERRORS = 200
-BACKLOG_SECONDS = 5.0  # the backlog a run lets its events make, in seconds of its rate
 
 
 @dataclass(frozen=True)
 class Item:
     """One item of a source: the call to store (None when refused as read), where it is
-    (``where``, for people), the cursor past it, why it was refused, and its Seg website."""
+    (``where``, for people), the cursor past it, why it was refused, and its Seg website.
+
+    ``where`` and ``error`` are kept on the run, which outlives an erasure of the customer:
+    they say where by line, order number or customer pk, and the rule broken, never a value
+    of the call (``exceptions.rule_broken``)."""
 
     call: JSONObject | None
     where: str
@@ -73,6 +76,7 @@ class Progress:
     stored: int = 0
     repeated: int = 0
     invalid: int = 0
+    suppressed: int = 0  # naming a suppressed customer: counted, nothing of them kept
     errors: list[JSONObject] = field(default_factory=list)
 
 
@@ -115,7 +119,7 @@ class JsonLines:
                     call = self._read(line)
                     moment = event_time(validate(dict(call)), timezone.now())
                 except InvalidMessage as error:
-                    yield Item(None, where, after, str(error))
+                    yield Item(None, where, after, rule_broken(error))
                     continue
                 if (since and moment < since) or (until and moment >= until):
                     yield Item(None, where, after)  # outside the window: read, not sent
@@ -160,8 +164,9 @@ def run(
     Each chunk commits with the run's cursor and counts. An item whose messageId the shop's
     server (its live receivers) or this source stored before counts as ``repeated``. A
     refused item (one naming an erased customer too) is counted and its reason kept, and the
-    run goes on. ``on_progress`` is called after each chunk. Database errors propagate,
-    leaving the run resumable; any other error marks it failed.
+    run goes on; one naming a suppressed customer (refused at ingest) counts as
+    ``suppressed``, and nothing of it is kept. ``on_progress`` is called after each chunk.
+    Database errors propagate, leaving the run resumable; any other error marks it failed.
     """
     rate = float(rate if rate is not None else conf.get_setting("SEG_BACKFILL_RATE"))
     if rate <= 0:
@@ -170,11 +175,10 @@ def run(
     total = source.count(record.since, record.until)
     BackfillRun.objects.filter(pk=record.pk).update(total=total, rate=rate)
     record.refresh_from_db()
-    progress = Progress(
-        total, record.done, record.stored, record.repeated, record.invalid, record.errors
-    )
+    counts = ("done", "stored", "repeated", "invalid", "suppressed", "errors")
+    progress = Progress(total, **{name: getattr(record, name) for name in counts})
     on_progress(progress)
-    pace = _Pace(rate)
+    pace = Pace(rate)
     items = source.items(record.cursor, record.since, record.until)
     erased = erasure.erased_digests()
     try:
@@ -190,8 +194,10 @@ def run(
             _store(record, chunk, calls, progress)
             on_progress(progress)
     except Exception as error:
-        BackfillRun.objects.filter(pk=record.pk).update(state=BackfillRun.State.FAILED)
-        _keep_error(record, progress, {"where": "run", "error": repr(error)[:500]})
+        progress.errors = [*progress.errors, {"where": "run", "error": rule_broken(error)}]
+        progress.errors = progress.errors[:KEPT_ERRORS]
+        failed = BackfillRun.State.FAILED
+        BackfillRun.objects.filter(pk=record.pk).update(state=failed, errors=progress.errors)
         raise
     now = timezone.now()
     BackfillRun.objects.filter(pk=record.pk).update(
@@ -206,13 +212,13 @@ def dry_run(
     until: datetime | None,
     on_progress: Callable[[Progress], None] = lambda progress: None,
 ) -> Progress:
-    """What ``run`` would do, storing nothing: each item read and validated, and those
-    already stored counted as repeated."""
+    """What ``run`` would do, storing nothing: each item read and validated, those already
+    stored counted as repeated, and those naming a suppressed customer as suppressed."""
     progress = Progress(total=source.count(since, until))
-    items = source.items({}, since, until)
+    items, erased = source.items({}, since, until), erasure.erased_digests()
     while chunk := list(islice(items, 500)):
         calls = [item.call for item in chunk if item.call is not None]
-        stored = _stored(calls)
+        stored, suppressed = _stored(calls), _suppressed(calls)
         for item in chunk:
             progress.done += 1
             error = item.error
@@ -220,12 +226,16 @@ def dry_run(
                 try:
                     validate(dict(item.call))
                 except InvalidMessage as refused:
-                    error = str(refused)
+                    error = rule_broken(refused)
+                if not error and erasure.names_erased(item.call, erased):
+                    error = erasure.ERASED
             if error:
                 progress.invalid += 1
                 progress.errors.append({"where": item.where, "error": error[:500]})
             elif item.call is not None:
-                if item.call["messageId"] in stored:
+                if item.call["messageId"] in suppressed:
+                    progress.suppressed += 1
+                elif item.call["messageId"] in stored:
                     progress.repeated += 1
                 else:
                     progress.stored += 1
@@ -240,16 +250,18 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
     with transaction.atomic():
         live = _stored(calls, (Source.SERVER,))
         fresh = [i for i in chunk if i.call and i.call["messageId"] not in live]
-        stored, repeated = 0, len(calls) - len(fresh)
+        stored, repeated, suppressed = 0, len(calls) - len(fresh), 0
         for website in dict.fromkeys(i.website for i in fresh):  # in the items' order
             items = [i for i in fresh if i.website == website]
             # Under the ids' locks (the run holds no other): an erasure finds these rows.
             result = ingest(
                 [i.call for i in items], None, source=Source.BACKFILL, website=website, lock=True
             )
-            errors += [{"where": items[n].where, "error": str(e)[:500]} for n, e in result.errors]
+            errors += [{"where": items[n].where, "error": rule_broken(e)} for n, e in result.errors]
             stored, repeated = stored + result.stored, repeated + result.duplicates
+            suppressed += result.refused
         p.done, p.stored, p.repeated = p.done + len(chunk), p.stored + stored, p.repeated + repeated
+        p.suppressed += suppressed
         p.invalid += len(errors)
         p.errors = (p.errors + errors)[:KEPT_ERRORS]
         BackfillRun.objects.filter(pk=record.pk).update(
@@ -258,14 +270,23 @@ def _store(record: BackfillRun, chunk: list[Item], calls: list[JSONObject], p: P
             stored=F("stored") + stored,
             repeated=F("repeated") + repeated,
             invalid=F("invalid") + len(errors),
+            suppressed=F("suppressed") + suppressed,
             errors=p.errors,
             updated_at=timezone.now(),
         )
 
 
-def _keep_error(record: BackfillRun, progress: Progress, error: JSONObject) -> None:
-    progress.errors = [*progress.errors, error][:KEPT_ERRORS]
-    BackfillRun.objects.filter(pk=record.pk).update(errors=progress.errors)
+def _suppressed(calls: Iterable[JSONObject]) -> set[JSON]:
+    """The messageIds among ``calls`` that name a suppressed customer (``ingest.refusals``)."""
+    named: dict[str, set[JSON]] = {}
+    for call in calls:
+        try:
+            for kind, value in identifiers(validate(dict(call))):
+                named.setdefault(digest(kind, value), set()).add(call["messageId"])
+        except InvalidMessage:
+            continue
+    found = Suppression.objects.filter(digest__in=list(named)).values_list("digest", flat=True)
+    return {message_id for hashed in found for message_id in named[hashed]}
 
 
 def _stored(calls: Iterable[JSONObject], sources: Iterable[str] = ()) -> set[JSON]:
@@ -275,26 +296,3 @@ def _stored(calls: Iterable[JSONObject], sources: Iterable[str] = ()) -> set[JSO
         source__in=list(sources) or [Source.SERVER, Source.BACKFILL], message_id__in=ids
     )
     return set(rows.values_list("message_id", flat=True))
-
-
-class _Pace:
-    """At most ``rate`` events a second on average, and a backlog of at most
-    BACKLOG_SECONDS of it: waits before each chunk as long as either needs."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.started, self.sent = rate, time.monotonic(), 0
-
-    def wait(self, count: int) -> None:
-        due = self.started + self.sent / self.rate
-        if (ahead := due - time.monotonic()) > 0:
-            time.sleep(ahead)
-        while self._backlog() > self.rate * BACKLOG_SECONDS:
-            time.sleep(0.2)
-        if time.monotonic() - due > 1.0:
-            # Waited on the backlog, or the source was slow: no burst to catch up.
-            self.started, self.sent = time.monotonic(), 0
-        self.sent += count
-
-    @staticmethod
-    def _backlog() -> int:
-        return Event.objects.filter(source=Source.BACKFILL, status__in=OUTSTANDING).count()

@@ -56,3 +56,13 @@ class Unauthorized(Refused):
 class ErasureError(SegError, ValueError):
     """An erasure request that cannot be carried out as asked: no customer named, an
     email that is not one, or an identity graph too wide to be one customer's."""
+
+
+def rule_broken(error: Exception) -> str:
+    """What a record that outlives a customer's erasure may keep of ``error``: the rule
+    broken, never a value. An ``InvalidMessage`` reads as it is (the spec's refusals name
+    the field and the limit, not what the call held); any other error by its class alone,
+    since its text may quote anything."""
+    if isinstance(error, InvalidMessage):
+        return str(error)[:500]
+    return f"{type(error).__name__} (its text is not kept: it may quote a call's values)"

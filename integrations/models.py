@@ -778,6 +778,14 @@ class BackfillRun(models.Model):
     invalid = models.PositiveIntegerField(
         _("refused"), default=0, help_text=_("Items refused as the HTTP API would refuse them.")
     )
+    suppressed = models.PositiveIntegerField(
+        _("suppressed"),
+        default=0,
+        help_text=_(
+            "Items not stored because they name a customer suppressed on request (GDPR art. "
+            "17): counted only, nothing of them kept."
+        ),
+    )
     errors = models.JSONField(
         _("errors"),
         default=list,
@@ -806,3 +814,42 @@ class BackfillRun(models.Model):
     def __str__(self) -> str:
         where = f" {self.path}" if self.path else ""
         return f"backfill #{self.pk} ({self.kind}{where}): {self.done}/{self.total}"
+
+
+class LiveSince(models.Model):
+    """When the shop's server first sent the app a live call: one row, written once and
+    never purged, so that a backfill knows from when the shop's orders went to Seg live
+    whatever retention or an erasure deleted since (``BackfillRun``'s default ``until``).
+
+    ``moment`` records it, from the oldest server event still stored, the first time it
+    is asked: by the backfill, and by retention and erasure before they delete events.
+    """
+
+    at = models.DateTimeField(
+        _("first live call"),
+        help_text=_("When the app received the oldest call of the shop's server it held."),
+    )
+    recorded_at = models.DateTimeField(
+        _("recorded"), default=timezone.now, help_text=_("When this moment was recorded.")
+    )
+
+    class Meta:
+        verbose_name = _("start of live calls")
+        verbose_name_plural = _("start of live calls")
+
+    def __str__(self) -> str:
+        return f"live calls since {self.at.isoformat()}"
+
+    @staticmethod
+    def moment() -> datetime | None:
+        """The moment recorded; else the receipt of the oldest event of source ``server``
+        still stored, recorded now; None while the shop's server has sent nothing."""
+        found: datetime | None = LiveSince.objects.filter(pk=1).values_list("at", flat=True).first()
+        if found is not None:
+            return found
+        events = Event.objects.filter(source=Source.SERVER)
+        oldest: datetime | None = events.aggregate(models.Min("received_at"))["received_at__min"]
+        if oldest is None:
+            return None
+        LiveSince.objects.bulk_create([LiveSince(pk=1, at=oldest)], ignore_conflicts=True)
+        return LiveSince.objects.get(pk=1).at

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,13 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
-from integrations import api, lifecycle
+from integrations import api, backfill, lifecycle
 from integrations.backfill import message_id_for
+from integrations.delivery import outbox
 from integrations.dev import Sandbox
-from integrations.models import BackfillRun, Event, Source, Status
+from integrations.models import BackfillRun, Event, LiveSince, Source, Status
 from tests.conftest import ROOT, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -196,12 +200,118 @@ def test_a_backfill_never_brings_back_a_customer_erased_on_request(tmp_path: Pat
     assert request.kind == "delete"
 
 
+def test_a_run_keeps_nothing_of_an_erased_customer_in_its_errors(tmp_path: Path) -> None:
+    # Refused lines and a failed run, each naming the customer: where (the line) and the
+    # rule broken are kept, never a value of theirs, so their erasure leaves none behind.
+    email, user_id, anonymous_id = "kept@example.com", "u-kept", "a-kept"
+    named = {"userId": user_id, "anonymousId": anonymous_id, "traits": {"email": email}}
+    lines = [
+        {"type": "identify", **named, "timestamp": "2020-01-01T10:00:00Z"},
+        {"type": "track", **named, "event": ""},
+        {"type": "shout", **named},
+        {"type": "alias", "previousId": email, "anonymousId": anonymous_id},
+        {"type": "track", **named, "event": 5},
+        json.dumps({"type": "identify", **named})[:-1],
+    ]
+    source = backfill.JsonLines(write(tmp_path / "history.jsonl", lines))
+    record = backfill.resumable(source, None, None)
+
+    def stop(progress: backfill.Progress) -> None:
+        if progress.done:
+            raise RuntimeError(f"stopped at {email} ({user_id}, {anonymous_id})")
+
+    with pytest.raises(RuntimeError):
+        backfill.run(source, record, rate=500, on_progress=stop)
+    run = BackfillRun.objects.get()
+    assert (run.state, run.stored, run.invalid, len(run.errors)) == ("failed", 1, 5, 6)
+    assert [e["where"] for e in run.errors] == [*(f"line {n}" for n in range(2, 7)), "run"]
+    api.erase(email=email)
+    kept = json.dumps(list(BackfillRun.objects.values()), default=str)
+    assert not [x for x in (email, user_id, anonymous_id) if x in kept]
+
+
+def test_a_suppressed_customers_items_are_counted_on_the_run_and_nothing_of_them_kept(
+    tmp_path: Path, admin_client: Client
+) -> None:
+    api.identify("u0", {"email": "h0@example.com"})
+    api.erase(email="h0@example.com", delete=False, suppress=True)
+    path = write(tmp_path / "history.jsonl", calls(2, 2))
+    out = StringIO()
+    call_command("seg_backfill", str(path), "--dry-run", "--no-progress", stdout=out)
+    assert "Would store 3 event(s); 0 already stored; 0 refused; 3 of suppressed" in out.getvalue()
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "200", stdout=out)
+    run = BackfillRun.objects.get()
+    assert (run.done, run.stored, run.invalid, run.suppressed, run.errors) == (6, 3, 0, 3, [])
+    assert "stored 3 event(s); 0 already stored; 0 refused; 3 of suppressed" in out.getvalue()
+    assert not Event.objects.filter(source=Source.BACKFILL, user_id="u0").exists()
+    page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/").content.decode()
+    assert "Suppressed" in page and "h0@example.com" not in page and '"u0"' not in page
+
+
 def test_the_shops_history_never_overwrites_what_live_calls_made_known(tmp_path: Path) -> None:
     api.identify("u5", {"email": "now@example.com"})
     old = {"type": "identify", "userId": "u5", "traits": {"email": "then@example.com"}}
+    old["timestamp"] = "2020-01-01T10:00:00Z"
     path = write(tmp_path / "history.jsonl", [old])
     call_command("seg_backfill", str(path), "--no-progress", "--rate", "200")
     assert BackfillRun.objects.get().stored == 1
     # A live call naming only the user still goes to the email live calls gave.
     message_id = api.track("u5", "Product Viewed", {"id": "1"})
     assert Event.objects.get(message_id=message_id).email == "now@example.com"
+
+
+def test_a_backfilled_alias_never_moves_what_live_calls_made_known(tmp_path: Path) -> None:
+    api.identify("u6", {"email": "old@example.com"})
+    api.alias("old@example.com", "now@example.com")  # live: u6 moved to now@
+    api.identify("u7", {"email": "seven@example.com"})
+    moves = [
+        # Years ago u6 went from now@ to old@, and u7 from seven@ to before@.
+        {"previousId": "now@example.com", "userId": "old@example.com"},
+        {"previousId": "seven@example.com", "userId": "before@example.com"},
+        # An email live calls never named: history may still move it.
+        {"previousId": "gone@example.com", "userId": "went@example.com"},
+    ]
+    lines = [{"type": "alias", **m, "timestamp": "2019-05-01T10:00:00Z"} for m in moves]
+    call_command("seg_backfill", str(write(tmp_path / "history.jsonl", lines)), "--no-progress")
+    assert BackfillRun.objects.get().stored == 3  # each sent to Seg as history
+    live = [
+        api.track("u6", "Product Viewed", {"id": "1"}),
+        api.track("u7", "Product Viewed", {"id": "1"}),
+        api.track(None, "Product Viewed", {"id": "1"}, anonymous_id="a9",
+                  context={"traits": {"email": "gone@example.com"}}),
+    ]  # fmt: skip
+    emails = [Event.objects.get(message_id=m).email for m in live]
+    assert emails == ["now@example.com", "seven@example.com", "went@example.com"]
+
+
+def test_by_default_nothing_dated_after_the_first_live_call_is_sent_even_once_purged(
+    tmp_path: Path, sandbox: Sandbox, start_worker: Any, admin_client: Client
+) -> None:
+    start_worker()
+    api.identify("u1", {"email": "l@example.com"})  # the shop's server goes live
+    order = {"order_id": "L1", "total": 5}
+    live = api.track("u1", "Order Completed", order, message_id="live-order-1")
+    wait_until(lambda: len(sandbox.delivered()) == 2, timeout=60)
+    dated = Event.objects.get(message_id=live).timestamp.isoformat()
+    # Retention deletes the delivered live events; when they began is kept.
+    assert outbox.purge(now=timezone.now() + timedelta(days=400)) == 2
+    assert not Event.objects.exists()
+    history = {"type": "track", "userId": "u1", "event": "Order Completed", "properties": order}
+    lines = [
+        {**history, "properties": {"order_id": "H1", "total": 7}, "timestamp": "2021-01-01"},
+        {**history, "messageId": live, "timestamp": dated},  # the export holds it too
+    ]
+    path = write(tmp_path / "history.jsonl", lines)
+    out = StringIO()
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "500", stdout=out)
+    run = BackfillRun.objects.get()
+    assert (run.done, run.stored, run.until) == (2, 1, LiveSince.moment())
+    assert "when the shop's server first sent a live call" in out.getvalue()
+    page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/").content.decode()
+    assert "when the shop&#x27;s server first sent a live call" in page
+    assert list(Event.objects.values_list("order_id", flat=True)) == ["H1"]
+    # --until overrides it, and says so.
+    until = ["--until", "2100-01-01"]
+    call_command("seg_backfill", str(path), "--no-progress", *until, stdout=out)
+    assert "before 2100-01-01T00:00:00+00:00 (--until)" in out.getvalue()
+    assert BackfillRun.objects.latest("pk").stored == 1

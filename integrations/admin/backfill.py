@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..models import OUTSTANDING, BackfillRun, Event, Source
+from ..management.commands.seg_backfill import bound
+from ..models import OUTSTANDING, BackfillRun, Event, LiveSince, Source
 from .display import moment
 from .records import ReadOnlyAdmin
 
@@ -28,6 +29,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         "stored",
         "repeated",
         "invalid",
+        "suppressed",
         "started",
         "last_progress",
     )
@@ -36,12 +38,13 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         "kind",
         "path",
         "since",
-        "until",
+        "until_shown",
         "state_shown",
         "progress",
         "stored",
         "repeated",
         "invalid",
+        "suppressed",
         "rate",
         "events",
         "cursor",
@@ -56,6 +59,10 @@ class BackfillRunAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BackfillRun]:
         return super().get_queryset(request).defer("errors")
+
+    @admin.display(description="until")
+    def until_shown(self, obj: BackfillRun) -> str:
+        return bound(obj.until, given=obj.until is not None and obj.until != LiveSince.moment())
 
     @admin.display(description="state")
     def state_shown(self, obj: BackfillRun) -> str:

@@ -19,7 +19,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from .. import conf, lifecycle
-from ..models import Event, EventQuerySet, Identity, Source, Status
+from ..models import Event, EventQuerySet, Identity, LiveSince, Source, Status
 from . import throttle
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def purge(now: datetime | None = None, days: int | None = None) -> int:
     costs the rows deleted, not the table.
     """
     now = now or timezone.now()
+    LiveSince.moment()  # recorded before the oldest server events may go
     days = conf.get_setting("SEG_RETENTION_DAYS") if days is None else days
     browser: timedelta = conf.get_setting("SEG_BROWSER_RETENTION")
     unverified = _purge(deletable(now - browser, unverified=True), unverified=True)

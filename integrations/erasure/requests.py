@@ -20,7 +20,15 @@ from django.utils import timezone
 
 from ..core import JSONObject, SegmentMessage
 from ..ingest import digest, identifiers
-from ..models import Alias, ErasureKind, ErasureRequest, Identity, Suppression, SuppressionRule
+from ..models import (
+    Alias,
+    ErasureKind,
+    ErasureRequest,
+    Identity,
+    LiveSince,
+    Suppression,
+    SuppressionRule,
+)
 from . import deletion, graph
 
 # Rounds of stop-and-delete before giving up on a customer whose events keep coming
@@ -76,6 +84,7 @@ def erase(
 
 
 def _delete(customer: graph.Customer, counts: Counter[str]) -> None:
+    LiveSince.moment()  # recorded before the customer's server events may go
     deletion.wait_for_claims(customer)  # workers check the claims made from now on
     for _ in range(ROUNDS):
         revoked = deletion.stop(customer, timezone.now(), counts)

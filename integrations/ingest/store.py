@@ -24,7 +24,7 @@ from ..core import JSON, JSONObject, SegAction, SegmentMessage
 from ..exceptions import InvalidMessage
 from ..lifecycle import HELD_REASON
 from ..models import Event, Source, Status
-from . import holds, locks, lookup, refusals, vouching
+from . import history, holds, locks, lookup, refusals, vouching
 from .identity import Resolver
 from .lookup import read_locked
 
@@ -90,6 +90,8 @@ class _Batch:
             email = resolver.email_for(user_id, anonymous_id, self.source, vouched=server)
         if kind == "alias":
             previous = core.normalize_email(message.get("previousId"))
+            if previous and self.source == Source.BACKFILL:
+                previous = history.movable(resolver, previous)  # None: history leaves it be
             if previous and own and previous != own:
                 resolver.add_alias(previous, own, self.now)
                 self.alias_messages[previous] = message["messageId"]

@@ -31,6 +31,7 @@ from oscar.apps.order.utils import OrderCreator
 
 from integrations import api
 from integrations.contrib.oscar.calls import customer_message_id
+from integrations.contrib.oscar.history import NO_WEBSITE, OscarHistory
 from integrations.contrib.oscar.orders import message_id
 from integrations.dev import Sandbox
 from integrations.models import BackfillRun, Event, Source, Status
@@ -221,7 +222,7 @@ def test_a_backfill_killed_mid_run_resumes_loses_nothing_sends_nothing_twice_and
     backfilled = Counter({k: n for k, n in keys.items() if k.startswith("backfill:")})
     expected = {f"backfill:{message_id(order)}" for order in placed}
     expected |= {
-        f"backfill:{customer_message_id(user)}"
+        f"backfill:{customer_message_id(user, settings.SEG_WEBSITE_ID)}"
         for user in get_user_model().objects.exclude(email="")
     }
     assert set(backfilled) == expected, "nothing lost"
@@ -292,3 +293,47 @@ def test_a_dry_run_stores_nothing_and_a_second_run_sends_nothing(
     again = BackfillRun.objects.exclude(pk=run.pk).get()
     assert (again.stored, again.repeated) == (0, run.stored + 1)
     assert Event.objects.count() == run.stored + 1
+
+
+STORE_B = "7d6c5b4a-3928-4716-a5b4-c3d2e1f0a9b8"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_is_identified_at_each_website_their_orders_go_to(
+    broker: Any, settings: Any
+) -> None:
+    """Two stores: a customer's identify goes to each website of their orders' Sites (each
+    with its own messageId), SEG_WEBSITE_ID's for a customer without orders; a run resumed
+    from any item's cursor reads the items after it, whatever the customer's websites."""
+    settings.SEG_OSCAR_SIGNALS = []
+    second = Site.objects.create(domain="second.example.com", name="Second")
+    settings.SEG_WEBSITES = {second.pk: STORE_B}
+    store_a, first = settings.SEG_WEBSITE_ID, Site.objects.get(pk=1)
+    products = shop.catalogue()
+    both, only_b, none = (shop.customer(f"{n}@example.com") for n in ("both", "b", "none"))
+    for user, site in ((both, first), (both, second), (only_b, second), (only_b, second)):
+        shop.place_order(user, products.book, 1, site)
+    source = OscarHistory()
+    items = list(source.items({}, None, None))
+    assert source.count(None, None) == len(items) == 4 + 4
+    for n, item in enumerate(items):
+        assert list(source.items(item.cursor, None, None)) == items[n + 1 :]
+    call_command("seg_backfill", "oscar", "--no-progress", "--rate", "1000")
+    identifies = Event.objects.filter(source=Source.BACKFILL, call_type="identify")
+    websites = {(e.user_id, e.website) for e in identifies}
+    assert websites == {
+        (str(both.pk), store_a),
+        (str(both.pk), STORE_B),
+        (str(only_b.pk), STORE_B),
+        (str(none.pk), store_a),
+    }
+    assert len({e.message_id for e in identifies}) == 4
+    orders = Event.objects.filter(source=Source.BACKFILL, call_type="track", user_id=only_b.pk)
+    assert {e.website for e in orders} == {STORE_B}
+    # Without SEG_WEBSITE_ID a customer without orders has no website: counted, and why.
+    settings.SEG_WEBSITE_ID = ""
+    settings.SEG_WEBSITES = {1: store_a, second.pk: STORE_B}
+    call_command("seg_backfill", "oscar", "--no-progress", "--rate", "1000")
+    again = BackfillRun.objects.latest("pk")
+    assert (again.stored, again.repeated, again.invalid) == (0, 7, 1)
+    assert again.errors == [{"where": f"customer {none.pk}", "error": NO_WEBSITE}]

@@ -83,10 +83,12 @@ def customer_identify(
     return _with_ids(call, str(user.pk), visitor.anonymous_id(request))
 
 
-def customer_message_id(user: Any) -> str:
-    """The backfill's messageId of a customer's identify: ``oscar-customer-<pk>-<signature>``,
-    signed as ``orders.message_id`` is (SECRET_KEY's ``salted_hmac``, 20 hex digits)."""
-    signature = salted_hmac(CUSTOMER_ID_SALT, str(user.pk), algorithm="sha256").hexdigest()
+def customer_message_id(user: Any, website: str) -> str:
+    """The backfill's messageId of a customer's identify at the Seg website ``website``:
+    ``oscar-customer-<pk>-<signature>``, signed as ``orders.message_id`` is (SECRET_KEY's
+    ``salted_hmac``, 20 hex digits) over ``<pk>:<website>``: one id per customer and website."""
+    signed = f"{user.pk}:{website}"
+    signature = salted_hmac(CUSTOMER_ID_SALT, signed, algorithm="sha256").hexdigest()
     return f"oscar-customer-{user.pk}-{signature[:20]}"
 
 

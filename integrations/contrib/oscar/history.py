@@ -1,23 +1,27 @@
 """An Oscar shop's history as a backfill's source: every customer, then every placed order.
 
 Customers come first, oldest ``date_joined`` first, each as the live
-receivers' ``identify`` dated when they joined; then orders, oldest
-``date_placed`` first, each as the receivers' ``Order Completed`` dated when
-it was placed. So each customer's calls reach Seg in the order they
-happened. The cursor is the phase and the last (date, pk) read: keyset
-pages, whatever the size of the shop.
+receivers' ``identify`` dated when they joined, once at each Seg website their
+orders go to (SEG_WEBSITE_ID's for a customer without orders); then orders,
+oldest ``date_placed`` first, each as the receivers' ``Order Completed`` dated
+when it was placed, to its Site's website. So each customer's calls reach each
+website in the order they happened. The cursor is the phase, the last (date, pk)
+read and, within a customer, how many of their websites are done: keyset pages,
+whatever the size of the shop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.sites.models import Site
 from django.db.models import Q, QuerySet
 from oscar.core.loading import get_model
 
+from ... import conf
 from ...backfill import Item
 from ...core import JSONObject
 from ...models import BackfillRun
@@ -27,6 +31,7 @@ from .calls import customer_identify, customer_message_id, order_completed
 # Rows one query reads.
 PAGE = 200
 PHASES = (("customers", "date_joined"), ("orders", "date_placed"))
+NO_WEBSITE = "no orders, and no SEG_WEBSITE_ID to identify the customer at: not sent"
 
 
 class OscarHistory:
@@ -37,7 +42,10 @@ class OscarHistory:
     path = ""
 
     def count(self, since: datetime | None, until: datetime | None) -> int:
-        return sum(self._rows(phase, since, until).count() for phase, _ in PHASES)
+        customers = self._rows("customers", since, until)
+        websites = _websites(customers.values("pk"))
+        extra = sum(len(each) - 1 for each in websites.values())
+        return customers.count() + extra + self._rows("orders", since, until).count()
 
     def items(
         self, cursor: JSONObject, since: datetime | None, until: datetime | None
@@ -46,6 +54,7 @@ class OscarHistory:
         names = [phase for phase, _ in PHASES]
         for phase, date in PHASES[names.index(start) :]:
             after = cursor.get("after") if phase == start else None
+            part = int(cursor.get("part", 0)) if phase == start else 0
             rows = self._rows(phase, since, until)
             while True:
                 page = rows
@@ -57,9 +66,22 @@ class OscarHistory:
                 found = list(page[:PAGE])
                 if not found:
                     break
+                if phase == "orders":
+                    for row in found:
+                        after = [getattr(row, date).isoformat(), row.pk]
+                        yield self._order(row, {"phase": phase, "after": after})
+                    continue
+                websites = _websites(row.pk for row in found)
                 for row in found:
-                    after = [getattr(row, date).isoformat(), row.pk]
-                    yield self._item(phase, row, {"phase": phase, "after": after})
+                    before, after = after, [getattr(row, date).isoformat(), row.pk]
+                    each = websites.get(row.pk) or [conf.website_for()]
+                    for n, website in enumerate(each[part:], start=part + 1):
+                        # Within a customer the cursor stays before them, past n websites.
+                        at: JSONObject = {"phase": phase, "after": before, "part": n}
+                        if n == len(each):
+                            at = {"phase": phase, "after": after}
+                        yield self._customer(row, website, at)
+                    part = 0
 
     @staticmethod
     def _rows(phase: str, since: datetime | None, until: datetime | None) -> QuerySet[Any]:
@@ -79,12 +101,32 @@ class OscarHistory:
         return rows
 
     @staticmethod
-    def _item(phase: str, row: Any, cursor: JSONObject) -> Item:
-        if phase == "customers":
-            call = customer_identify(
-                row, None, timestamp=row.date_joined, message_id=customer_message_id(row)
-            )
-            return Item(call, f"customer {row.pk}", cursor)
+    def _customer(row: Any, website: str, cursor: JSONObject) -> Item:
+        where = f"customer {row.pk}"
+        if not website:
+            return Item(None, where, cursor, NO_WEBSITE)
+        message_id = customer_message_id(row, website)
+        call = customer_identify(row, None, timestamp=row.date_joined, message_id=message_id)
+        return Item(call, where, cursor, website=website)
+
+    @staticmethod
+    def _order(row: Any, cursor: JSONObject) -> Item:
         # An order goes to its own Site's Seg website (SEG_WEBSITES), as the receiver's.
         website = visitor.website(None, row)
         return Item(order_completed(row, None), f"order {row.number}", cursor, website=website)
+
+
+def _websites(customers: Iterable[Any] | QuerySet[Any]) -> dict[Any, list[str]]:
+    """The Seg websites of each customer's orders (``visitor.website``'s rule: their Sites'
+    in SEG_WEBSITES, else SEG_WEBSITE_ID), SEG_WEBSITE_ID's first; customers without orders
+    are left out. Two queries (a subquery for ``customers`` given as a QuerySet)."""
+    order = get_model("order", "Order")
+    sites = {site.pk: site for site in Site.objects.all()}
+    found: dict[Any, dict[str, None]] = {}
+    chosen = customers if isinstance(customers, QuerySet) else list(customers)
+    pairs = order.objects.filter(user_id__in=chosen).values_list("user_id", "site_id")
+    for user_id, site_id in pairs.order_by("user_id", "site_id").distinct():
+        website = conf.website_for(site=sites.get(site_id))
+        found.setdefault(user_id, {})[website] = None
+    default = conf.website_for()
+    return {user: sorted(each, key=lambda w: w != default) for user, each in found.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import Any
 
 from django.apps import apps
@@ -11,10 +12,23 @@ from django.utils.module_loading import import_string
 from tqdm import tqdm
 
 from integrations import backfill, conf
+from integrations.models import LiveSince
 
 from ._selection import _moment
 
 OSCAR_APP = "integrations.contrib.oscar"
+
+
+def bound(until: datetime | None, given: bool) -> str:
+    """Which end the run's window has, and why (the command's and the admin's words)."""
+    if until is None:
+        return "Items of every date: no --until, and the shop's server has sent no live call yet."
+    if given:
+        return f"Items dated before {until.isoformat()} (--until)."
+    return (
+        f"Items dated before {until.isoformat()}: when the shop's server first sent a live "
+        "call, the default (what came after went to Seg live); --until overrides it."
+    )
 
 
 class Command(BaseCommand):
@@ -28,7 +42,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("source", help="'oscar', or the path of a JSON Lines file.")
         parser.add_argument("--since", help="Only items dated at or after (YYYY-MM-DD or ISO).")
-        parser.add_argument("--until", help="Only items dated before (YYYY-MM-DD or ISO).")
+        parser.add_argument(
+            "--until",
+            help="Only items dated before (YYYY-MM-DD or ISO). Default: when the shop's server "
+            "first sent a live call (what came after went to Seg live).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Read and check; store nothing.")
         parser.add_argument(
             "--rate", type=float, help="Events per second at most (default SEG_BACKFILL_RATE)."
@@ -40,7 +58,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         source = self._source(options["source"])
         since = _moment(options["since"], "--since") if options["since"] else None
-        until = _moment(options["until"], "--until") if options["until"] else None
+        until = _moment(options["until"], "--until") if options["until"] else LiveSince.moment()
+        self.stdout.write(bound(until, given=bool(options["until"])))
         rate = options["rate"] or float(conf.get_setting("SEG_BACKFILL_RATE"))
         if rate <= 0:
             raise CommandError("--rate (or SEG_BACKFILL_RATE) must be above 0.")
@@ -50,7 +69,9 @@ class Command(BaseCommand):
             bar.total = progress.total
             bar.n = progress.done
             counts = {"stored": progress.stored, "repeated": progress.repeated}
-            bar.set_postfix(counts | {"refused": progress.invalid})
+            bar.set_postfix(
+                counts | {"refused": progress.invalid, "suppressed": progress.suppressed}
+            )
 
         if options["dry_run"]:
             progress = backfill.dry_run(source, since, until, show)
@@ -83,7 +104,8 @@ class Command(BaseCommand):
     def _report(self, progress: backfill.Progress, stored: str) -> None:
         self.stdout.write(
             f"{stored} {progress.stored} event(s); {progress.repeated} already stored; "
-            f"{progress.invalid} refused; {progress.done} of {progress.total} item(s) read."
+            f"{progress.invalid} refused; {progress.suppressed} of suppressed customers, "
+            f"not stored; {progress.done} of {progress.total} item(s) read."
         )
         for error in progress.errors[:20]:
             self.stdout.write(f"  {error['where']}: {error['error']}")
