@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Task, shared_task
@@ -44,8 +45,9 @@ def deliver_event(event_id: int) -> str | None:
     """Make one delivery attempt for the event, and for other due events of its source up to
     SEG_DELIVERY_BATCH (``delivery.deliver_many``); the rows decide what is due. The
     first attempt's verdict, or None if none was made (not due, claimed elsewhere)."""
+    source = queued_source(deliver_event.request.delivery_info)
     with delivery.stop_deferred():  # a cancel waits for the post on the wire
-        verdicts = delivery.deliver_many([event_id], True, queued_source(deliver_event))
+        verdicts = delivery.deliver_many([event_id], True, source)
     return verdicts[0].value if verdicts else None
 
 
@@ -53,15 +55,16 @@ def deliver_event(event_id: int) -> str | None:
 def deliver_events(event_ids: list[int]) -> list[str]:
     """Make one delivery attempt for each of the events that is due (SEG_DELIVERY_BATCH of
     them), and for other due events of their source up to that many."""
+    source = queued_source(deliver_events.request.delivery_info)
     with delivery.stop_deferred():  # a cancel waits for the post on the wire
-        verdicts = delivery.deliver_many(event_ids, True, queued_source(deliver_events))
+        verdicts = delivery.deliver_many(event_ids, True, source)
     return [verdict.value for verdict in verdicts]
 
 
-def queued_source(task: Task[Any, Any]) -> str | None:
-    """The source whose queue (``lifecycle.QUEUES``) delivered the running ``task``, or None
-    (called directly, or routed to a queue of the shop's own)."""
-    queue = (task.request.delivery_info or {}).get("routing_key")
+def queued_source(delivery_info: Mapping[str, object] | None) -> str | None:
+    """The source whose queue (``lifecycle.QUEUES``) a task came from, by its request's
+    ``delivery_info``; None when called directly, or routed to a queue of the shop's own."""
+    queue = (delivery_info or {}).get("routing_key")
     return next((str(s) for s, name in lifecycle.QUEUES.items() if name == queue), None)
 
 

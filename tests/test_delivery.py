@@ -677,11 +677,9 @@ def test_a_task_whose_own_events_were_erased_still_drains_its_queues_source(
 
     gone, waiting = track(email()), track(email())
     Event.objects.filter(pk=gone.pk).delete()
-    tasks.deliver_events.push_request(delivery_info={"routing_key": QUEUE, "exchange": ""})
-    try:
-        source = tasks.queued_source(tasks.deliver_events)
-    finally:
-        tasks.deliver_events.pop_request()
+    source = tasks.queued_source({"exchange": "", "routing_key": QUEUE})
     assert source == "server"
+    assert tasks.queued_source(None) is None  # called directly
+    assert tasks.queued_source({"routing_key": "shop"}) is None
     assert delivery.deliver_many([gone.pk], True, source) == [Verdict.DELIVERED]
     assert [r.headers["Idempotency-Key"] for r in sandbox.snapshot()] == [waiting.message_id]
