@@ -230,6 +230,20 @@ def test_a_run_keeps_nothing_of_an_erased_customer_in_its_errors(tmp_path: Path)
     assert not [x for x in (email, user_id, anonymous_id) if x in kept]
 
 
+def test_an_erasure_drops_the_kept_errors_that_name_the_customers_user_id() -> None:
+    # An Oscar run says where by the customer's pk, which is their userId.
+    api.identify("42", {"email": "pk42@example.com"})
+    errors = [
+        {"where": "customer 42", "error": "not sent"},
+        {"where": "customer 420", "error": "not sent"},
+        {"where": "order 42", "error": "not sent"},
+    ]
+    BackfillRun.objects.create(kind=BackfillRun.Kind.OSCAR, errors=errors)
+    record = api.erase(email="pk42@example.com")
+    assert [e["where"] for e in BackfillRun.objects.get().errors] == ["customer 420", "order 42"]
+    assert record.counts["backfill errors"] == 1
+
+
 def test_a_suppressed_customers_items_are_counted_on_the_run_and_nothing_of_them_kept(
     tmp_path: Path, admin_client: Client
 ) -> None:

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from .. import conf
 from ..ingest import Space, lock_many, write_lock
-from ..models import Attempt, Event, Status
+from ..models import Attempt, BackfillRun, Event, Status
 from .graph import Customer
 
 # How often ``wait_out`` looks for a revoked attempt's outcome.
@@ -160,3 +160,20 @@ def _delete(queryset: models.QuerySet[Any], counts: Counter[str]) -> int:
         if deleted:
             counts[label.rpartition(".")[2].lower()] += deleted
     return int(by_label.get(queryset.model._meta.label, 0))
+
+
+def scrub_backfill_errors(customer: Customer, counts: Counter[str]) -> int:
+    """Drop the backfill runs' kept errors that name one of the customer's userIds (an
+    Oscar customer's ``where`` is ``customer <pk>``, and the pk is its userId); the
+    entries dropped, counted as ``backfill errors``. Runs are few and keep a bounded
+    list each, so they are read whole."""
+    names = {f"customer {user_id}" for user_id in customer.user_ids}
+    dropped = 0
+    for run in BackfillRun.objects.exclude(errors=[]).only("pk", "errors") if names else ():
+        kept = [error for error in run.errors if error.get("where") not in names]
+        if len(kept) < len(run.errors):
+            BackfillRun.objects.filter(pk=run.pk).update(errors=kept)
+            dropped += len(run.errors) - len(kept)
+    if dropped:
+        counts["backfill errors"] += dropped
+    return dropped

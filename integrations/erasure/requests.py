@@ -95,6 +95,7 @@ def _delete(customer: graph.Customer, counts: Counter[str]) -> None:
             break
     deletion.delete_rows(Identity.objects.filter(customer.identities()), counts)
     deletion.delete_rows(Alias.objects.filter(customer.aliases()), counts)
+    deletion.scrub_backfill_errors(customer, counts)
     rules = SuppressionRule.objects.filter(email__in=customer.emails)
     rule_ids = [str(pk) for pk in rules.values_list("pk", flat=True)]
     deletion.delete_rows(rules, counts)
