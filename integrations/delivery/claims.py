@@ -58,6 +58,7 @@ def claim_many(
     (``lifecycle.in_line``); those left keep their wake-up mark: the outcome
     of the event they wait on queues them.
     """
+    shut = _shut() if more > 0 else []  # read before any row is locked
     with transaction.atomic():
         events = list(
             Event.objects.filter(pk__in=list(event_ids))
@@ -69,7 +70,7 @@ def claim_many(
         )
         if more > 0 and (source := _source(events, event_ids, source)):
             more = min(more, lifecycle.batch_size(source) - len(events))
-            events += _drain(source, event_ids, now, more) if more > 0 else []
+            events += _drain(source, event_ids, now, more, shut) if more > 0 else []
         events = _refuse_unsendable(events, now)
         events = _suppress_caught(events, now)
         if events and lifecycle.in_order():
@@ -104,18 +105,28 @@ def _source(events: list[Event], event_ids: Sequence[int], queued: str | None) -
     return Event.objects.filter(pk__in=list(event_ids)).values_list("source", flat=True).first()
 
 
-def _drainable(source: str, now: datetime) -> EventQuerySet:
+def _shut() -> list[str]:
+    """The ``website`` values of the events of websites whose circuit is open, when there
+    are several websites (one Redis round trip); none with one."""
+    if len(conf.all_websites()) < 2:
+        return []
+    return [value for values in shut_websites() for value in values]
+
+
+def _drainable(source: str, now: datetime, shut: Sequence[str] | None = None) -> EventQuerySet:
     """Due rows of ``source`` a drain may take, the longest due first: with several
-    websites, none of one whose circuit is open (one Redis round trip); with
+    websites, none of one whose circuit is open (``shut``, read before the claim locks
+    rows; else read here); with
     SEG_ORDER_PER_CUSTOMER, not those an earlier event of their customer that is not due
     holds back (being sent, or retried later: its outcome queues them), which would fill
     a drain that then posts nothing. Those behind due ones come, and the claim's
     ``in_line`` puts each customer's run in order."""
     rows = Event.objects.due(now).filter(source=source)
-    if len(conf.all_websites()) > 1 and (shut := shut_websites()):
+    shut = _shut() if shut is None else shut
+    if shut:
         # Another store's open circuit keeps its backlog out of this drain: the sweep's
         # probe tests it, and this task's posts go to the websites that answer.
-        rows = rows.exclude(website__in=[value for values in shut for value in values])
+        rows = rows.exclude(website__in=list(shut))
     if lifecycle.in_order():
         rows = rows.exclude(lifecycle.ahead("email", stuck=now))
     return rows.order_by("next_attempt_at")
@@ -126,10 +137,12 @@ def due_ids(source: str, now: datetime, limit: int) -> list[int]:
     return list(_drainable(source, now).values_list("pk", flat=True)[:limit])
 
 
-def _drain(source: str, besides: Sequence[int], now: datetime, more: int) -> list[Event]:
+def _drain(
+    source: str, besides: Sequence[int], now: datetime, more: int, shut: Sequence[str]
+) -> list[Event]:
     """Up to ``more`` other rows a drain of ``source`` may take, locked (rows being claimed
     are skipped), the longest due first. Inside the claim."""
-    rows = _drainable(source, now).exclude(pk__in=list(besides))
+    rows = _drainable(source, now, shut).exclude(pk__in=list(besides))
     rows = rows.select_for_update(skip_locked=True).only(*CLAIMED_FIELDS)
     return list(rows.annotate(due_since=lifecycle.due_since())[:more])
 
