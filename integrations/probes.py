@@ -23,6 +23,7 @@ import ipaddress
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, path, resolve
 from django.views.decorators.cache import never_cache
@@ -107,7 +108,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
     probes = checks.readiness()
     required = conf.text_list("SEG_READY_REQUIRES")
     ok = checks.ready(probes, required)
-    detailed = allowed(request) is None
+    detailed = _host_allowed(request) and allowed(request) is None
     body = {
         "status": "ok" if ok else "fail",
         "checks": {
@@ -119,6 +120,17 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=200 if ok else 503)
 
 
+def _host_allowed(request: HttpRequest) -> bool:
+    """Whether ALLOWED_HOSTS names the request's Host (``AnyHostProbes`` lets others reach
+    the probes: their answers then carry no details, which a page an attacker's name
+    points at the server, DNS rebinding, must not read)."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
+
+
 class AnyHostProbes:
     """Middleware that answers ``/healthz`` and ``/readyz`` before Django reads the
     request's Host header; place it first in MIDDLEWARE.
@@ -126,12 +138,12 @@ class AnyHostProbes:
     Django validates Host against ALLOWED_HOSTS when ``request.get_host()`` is first
     called, and CommonMiddleware calls it for every request (SecurityMiddleware too, to
     redirect to HTTPS): a kubelet's probe, whose Host is the pod's address, gets 400
-    (DisallowedHost). These two views read no host, build no URL and change nothing,
-    and readyz's details stay behind ``allowed``; so for a request whose path resolves
-    to one of them (the views refuse any method but GET: 405), this calls the view
-    itself and skips the rest of the chain. Every other request, /metrics among them,
-    goes on down it and is validated as before. A path is resolved only when it ends
-    as a probe's does, so other requests pay one string comparison.
+    (DisallowedHost). These two views build no URL and change nothing, and readyz's
+    details stay behind ``allowed`` and a Host ALLOWED_HOSTS names; so for a request
+    whose path resolves to one of them (the views refuse any method but GET: 405),
+    this calls the view itself and skips the rest of the chain. Every other request,
+    /metrics among them, goes on down it and is validated as before. A path is
+    resolved only when it ends as a probe's does: other requests pay one comparison.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

@@ -128,3 +128,9 @@ def test_the_probes_answer_a_host_allowed_hosts_does_not_list(
     assert requests.get(f"{web.url}/metrics", headers=listed, timeout=30).status_code == 200
     home = requests.get(f"{web.url}/", headers=pod, timeout=30)
     assert home.status_code == 400
+    # readyz's details (hosts, errors) only for a Host ALLOWED_HOSTS names: a page whose
+    # name an attacker points at the pod (DNS rebinding) reads the verdicts alone.
+    detailed = requests.get(f"{web.url}/readyz", headers=listed, timeout=30).json()["checks"]
+    assert "detail" in detailed["database"]
+    rebound = requests.get(f"{web.url}/readyz", headers=scrape, timeout=30).json()["checks"]
+    assert rebound["database"] == {"ok": True, "required": True}
