@@ -129,3 +129,20 @@ def test_with_status_named_only_those_are_selected() -> None:
     assert run("seg_retry", "--status", "expired", "--dry-run") == (
         "Would retry 1 expired event.\n"
     )
+
+
+@pytest.mark.redis
+def test_the_commands_count_every_event_they_select_past_the_admins_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The admin counts a page's selection over at most CAP rows; a command changes every
+    # row it selects, and its report counts them all.
+    from integrations.admin import actions
+
+    monkeypatch.setattr(actions, "CAP", 2)
+    make(3, Status.DELIVERED)
+    make(4, Status.FAILED)
+    assert run("seg_retry") == (
+        "Retried 4 failed events.\n"
+        "3 delivered events left alone — Seg has them; use seg_replay to send them again.\n"
+    )

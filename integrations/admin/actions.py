@@ -108,10 +108,11 @@ def capped(queryset: QuerySet[Any]) -> QuerySet[Any]:
     return Event.objects.filter(pk__in=Subquery(queryset.order_by().values("pk")[:CAP]))
 
 
-def tally(queryset: QuerySet[Any]) -> dict[str, int]:
-    """The selected events by status (one grouped query, over at most CAP rows), in
-    Status's order."""
-    grouped = capped(queryset).values("status").annotate(n=Count("pk")).order_by()
+def tally(queryset: QuerySet[Any], cap: bool = True) -> dict[str, int]:
+    """The selected events by status (one grouped query, over at most CAP rows unless
+    ``cap`` is False), in Status's order."""
+    rows_read = capped(queryset) if cap else queryset
+    grouped = rows_read.values("status").annotate(n=Count("pk")).order_by()
     rows = dict(grouped.values_list("status", "n"))
     return {status: rows[status] for status in Status.values if rows.get(status)}
 
@@ -182,20 +183,23 @@ class Plan:
         return parts
 
 
-def plan(verb: Verb, queryset: QuerySet[Any]) -> Plan:
-    """What ``verb`` would do with ``queryset`` now: three grouped or capped counts."""
-    by_status = tally(queryset)
+def plan(verb: Verb, queryset: QuerySet[Any], cap: bool = True) -> Plan:
+    """What ``verb`` would do with ``queryset`` now: a grouped count and one or two
+    counts, each over at most CAP rows (the admin's page) unless ``cap`` is False (the
+    commands, which change every row selected and say so)."""
+    by_status = tally(queryset, cap)
     sources = MOVES[verb.move].sources
+    limit = CAP if cap else None
     unsendable = back_to_held = 0
     if verb.sends:
         if verb.move == "unsuppress":
             # No email: back to held, to wait for one. An email but nothing to send: stays.
             stays = queryset.filter(status__in=sources).exclude(email="").exclude(SENDABLE)
-            unsendable = stays.order_by()[:CAP].count()
-            back_to_held = queryset.filter(status__in=sources, email="").order_by()[:CAP].count()
+            unsendable = stays.order_by()[:limit].count()
+            back_to_held = queryset.filter(status__in=sources, email="").order_by()[:limit].count()
         else:
             rows = queryset.filter(status__in=sources).exclude(SENDABLE)
-            unsendable = rows.order_by()[:CAP].count()
+            unsendable = rows.order_by()[:limit].count()
     return Plan(verb, by_status, unsendable, back_to_held)
 
 

@@ -104,7 +104,7 @@ class SelectionCommand(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         queryset = selection(options)
         verb = actions.VERBS[self.action]
-        plan = actions.plan(verb, queryset)
+        plan = actions.plan(verb, queryset, cap=False)  # it changes them all, and says so
         changed: dict[str, int] = {}
         for status in self.statuses:
             rows = queryset.filter(status=status)
