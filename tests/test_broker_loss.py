@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
+from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Connection, Consumer, Message, Producer, Queue
 
 from integrations import worker
@@ -47,3 +49,12 @@ def test_an_ack_on_an_open_connection_still_acknowledges(private_redis: Any) -> 
         assert not worker._closed(message.channel)
         worker._unless_closed(message.ack_log_error)(logger, connection.connection_errors)
         assert message.acknowledged
+
+
+def test_celery_schedules_each_messages_ack_through_the_hook_the_worker_overrides() -> None:
+    # The consumer's fix rides on Celery 5.7 handing each task message's ack and reject to
+    # Consumer.call_soon_ack: should a release stop doing so, this says it.
+    handler = inspect.getsource(CeleryConsumer.create_task_handler)
+    assert "call_soon_ack = self.call_soon_ack" in handler
+    assert "(message.ack_log_error,)" in handler and "(message.reject_log_error,)" in handler
+    assert "call_soon_ack" in vars(worker.Consumer)  # the override
