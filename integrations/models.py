@@ -821,13 +821,20 @@ class LiveSince(models.Model):
     never purged, so that a backfill knows from when the shop's orders went to Seg live
     whatever retention or an erasure deleted since (``BackfillRun``'s default ``until``).
 
-    ``moment`` records it, from the oldest server event still stored, the first time it
-    is asked: by the backfill, and by retention and erasure before they delete events.
+    ``record`` writes it, from the oldest server event still stored, the first time it is
+    asked: by the backfill, and by retention and erasure before they delete events. ``at``
+    NULL: not known (migration 0018, on a shop whose older server events retention or an
+    erasure may have deleted before this was kept); a backfill then needs ``--until``.
     """
 
     at = models.DateTimeField(
         _("first live call"),
-        help_text=_("When the app received the oldest call of the shop's server it held."),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the app received the oldest call of the shop's server it held; blank: not "
+            "known (events from before this was kept may have been deleted)."
+        ),
     )
     recorded_at = models.DateTimeField(
         _("recorded"), default=timezone.now, help_text=_("When this moment was recorded.")
@@ -838,13 +845,14 @@ class LiveSince(models.Model):
         verbose_name_plural = _("start of live calls")
 
     def __str__(self) -> str:
-        return f"live calls since {self.at.isoformat()}"
+        return f"live calls since {self.at.isoformat() if self.at else 'a moment not known'}"
 
     @staticmethod
-    def moment() -> datetime | None:
-        """The moment recorded; else the receipt of the oldest event of source ``server``
-        still stored, recorded now; None while the shop's server has sent nothing."""
-        found: datetime | None = LiveSince.objects.filter(pk=1).values_list("at", flat=True).first()
+    def record() -> LiveSince | None:
+        """The row (its ``at`` None: not known); else one recorded now from the receipt of
+        the oldest event of source ``server`` still stored; None while the shop's server
+        has sent nothing."""
+        found = LiveSince.objects.filter(pk=1).first()
         if found is not None:
             return found
         events = Event.objects.filter(source=Source.SERVER)
@@ -852,4 +860,4 @@ class LiveSince(models.Model):
         if oldest is None:
             return None
         LiveSince.objects.bulk_create([LiveSince(pk=1, at=oldest)], ignore_conflicts=True)
-        return LiveSince.objects.get(pk=1).at
+        return LiveSince.objects.get(pk=1)

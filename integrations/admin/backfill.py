@@ -62,7 +62,8 @@ class BackfillRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="until")
     def until_shown(self, obj: BackfillRun) -> str:
-        return bound(obj.until, given=obj.until is not None and obj.until != LiveSince.moment())
+        live = LiveSince.record()
+        return bound(obj.until, given=obj.until is not None and obj.until != (live and live.at))
 
     @admin.display(description="state")
     def state_shown(self, obj: BackfillRun) -> str:

@@ -152,7 +152,7 @@ def purge(now: datetime | None = None, days: int | None = None) -> int:
     costs the rows deleted, not the table.
     """
     now = now or timezone.now()
-    LiveSince.moment()  # recorded before the oldest server events may go
+    LiveSince.record()  # recorded before the oldest server events may go
     days = conf.get_setting("SEG_RETENTION_DAYS") if days is None else days
     browser: timedelta = conf.get_setting("SEG_BROWSER_RETENTION")
     unverified = _purge(deletable(now - browser, unverified=True), unverified=True)

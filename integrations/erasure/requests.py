@@ -84,7 +84,7 @@ def erase(
 
 
 def _delete(customer: graph.Customer, counts: Counter[str]) -> None:
-    LiveSince.moment()  # recorded before the customer's server events may go
+    LiveSince.record()  # recorded before the customer's server events may go
     deletion.wait_for_claims(customer)  # workers check the claims made from now on
     for _ in range(ROUNDS):
         revoked = deletion.stop(customer, timezone.now(), counts)
