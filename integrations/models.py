@@ -849,15 +849,17 @@ class LiveSince(models.Model):
 
     @staticmethod
     def record() -> LiveSince | None:
-        """The row (its ``at`` None: not known); else one recorded now from the receipt of
-        the oldest event of source ``server`` still stored; None while the shop's server
-        has sent nothing."""
+        """The row (its ``at`` None: not known); else one recorded now from the event of
+        source ``server`` received first of those still stored; None while the shop's
+        server has sent nothing. ``at`` is the earlier of that event's receipt and its own
+        ``timestamp``: items are chosen by their own dates, and a live order's (Oscar's
+        ``date_placed``) is a moment before its receipt."""
         found = LiveSince.objects.filter(pk=1).first()
         if found is not None:
             return found
-        events = Event.objects.filter(source=Source.SERVER)
-        oldest: datetime | None = events.aggregate(models.Min("received_at"))["received_at__min"]
-        if oldest is None:
+        events = Event.objects.filter(source=Source.SERVER).order_by("received_at", "pk")
+        first = events.values_list("received_at", "timestamp").first()
+        if first is None:
             return None
-        LiveSince.objects.bulk_create([LiveSince(pk=1, at=oldest)], ignore_conflicts=True)
+        LiveSince.objects.bulk_create([LiveSince(pk=1, at=min(first))], ignore_conflicts=True)
         return LiveSince.objects.get(pk=1)

@@ -302,13 +302,17 @@ def test_by_default_nothing_dated_after_the_first_live_call_is_sent_even_once_pu
     tmp_path: Path, sandbox: Sandbox, start_worker: Any, admin_client: Client
 ) -> None:
     start_worker()
-    api.identify("u1", {"email": "l@example.com"})  # the shop's server goes live
+    # The shop's server goes live with an order, dated when it was placed: a moment
+    # before the app received it, as a live Oscar order's date_placed is.
     order = {"order_id": "L1", "total": 5}
-    live = api.track("u1", "Order Completed", order, message_id="live-order-1")
-    wait_until(lambda: len(sandbox.delivered()) == 2, timeout=60)
+    placed = timezone.now() - timedelta(seconds=2)
+    traits = {"traits": {"email": "l@example.com"}}
+    live = api.track("u1", "Order Completed", order, context=traits, timestamp=placed)
+    wait_until(lambda: len(sandbox.delivered()) == 1, timeout=60)
     dated = Event.objects.get(message_id=live).timestamp.isoformat()
+    assert Event.objects.get(message_id=live).received_at > placed
     # Retention deletes the delivered live events; when they began is kept.
-    assert outbox.purge(now=timezone.now() + timedelta(days=400)) == 2
+    assert outbox.purge(now=timezone.now() + timedelta(days=400)) == 1
     assert not Event.objects.exists()
     history = {"type": "track", "userId": "u1", "event": "Order Completed", "properties": order}
     lines = [

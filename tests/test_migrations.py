@@ -145,9 +145,14 @@ def test_0018_records_when_live_calls_began_only_when_none_can_have_been_deleted
 ) -> None:
     # The app installed within SEG_RETENTION_DAYS (30), holding its server's events.
     order(at_0010, "young", "delivered", received_at=timezone.now() - timedelta(days=2))
-    first = order(at_0010, "first", "delivered", received_at=timezone.now() - timedelta(days=3))
+    # Received first; dated a moment before its receipt, as a live order's date_placed is.
+    received = timezone.now() - timedelta(days=3)
+    placed = received - timedelta(seconds=2)
+    order(at_0010, "first", "delivered", received_at=received, timestamp=placed)
+    order(at_0010, "older", "delivered", received_at=received + timedelta(seconds=1),
+          timestamp=placed - timedelta(days=1))  # fmt: skip
     forward()
-    assert LiveSince.objects.get().at == first.received_at
+    assert LiveSince.objects.get().at == placed
 
 
 def test_0018_records_nothing_for_a_shop_whose_server_sent_nothing(at_0010: Any) -> None:

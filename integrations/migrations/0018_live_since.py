@@ -14,14 +14,14 @@ from integrations import conf
 
 
 def record(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    """The oldest server event's receipt, when nothing can have been deleted yet: it and
-    the app's install (its first migration) younger than SEG_RETENTION_DAYS, read as
-    ``outbox.purge`` reads it, and no erasure request that deleted events. Else a row with
-    ``at`` NULL: not known. No server event at all: no row (the shop's server has sent
-    nothing yet; the first purge or backfill records it)."""
+    """The first-received server event's receipt (its timestamp, if earlier), when nothing
+    can have been deleted yet: it and the app's install (its first migration) younger than
+    SEG_RETENTION_DAYS, read as ``outbox.purge`` reads it, and no erasure request that
+    deleted events. Else a row with ``at`` NULL: not known. No server event at all: no row
+    (the shop's server has sent nothing yet; the first purge or backfill records it)."""
     events = apps.get_model("integrations", "Event").objects.filter(source="server")
-    oldest = events.aggregate(models.Min("received_at"))["received_at__min"]
-    if oldest is None:
+    first = events.order_by("received_at", "pk").values_list("received_at", "timestamp").first()
+    if first is None:
         return
     cutoff = django.utils.timezone.now() - timedelta(days=conf.get_setting("SEG_RETENTION_DAYS"))
     installed = (
@@ -33,8 +33,9 @@ def record(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     erased = apps.get_model("integrations", "ErasureRequest").objects.filter(
         kind__in=("delete", "both")
     )
-    kept = oldest > cutoff and installed is not None and installed > cutoff
-    at = oldest if kept and not erased.exists() else None
+    kept = first[0] > cutoff and installed is not None and installed > cutoff
+    # Its own date if earlier: a live order's (date_placed) is a moment before its receipt.
+    at = min(first) if kept and not erased.exists() else None
     apps.get_model("integrations", "LiveSince").objects.create(pk=1, at=at)
 
 
