@@ -333,3 +333,17 @@ def test_by_default_nothing_dated_after_the_first_live_call_is_sent_even_once_pu
     call_command("seg_backfill", str(path), "--no-progress", *until, stdout=out)
     assert "before 2100-01-01T00:00:00+00:00 (--until)" in out.getvalue()
     assert BackfillRun.objects.latest("pk").stored == 1
+
+
+def test_a_runs_page_reads_where_live_calls_began_and_records_nothing(
+    admin_client: Client,
+) -> None:
+    api.track("u1", "Order Completed", {"order_id": "L1", "total": 5})  # live, not recorded
+    bounded = BackfillRun.objects.create(kind=BackfillRun.Kind.OSCAR, until=timezone.now())
+    page = admin_client.get(f"/admin/integrations/backfillrun/{bounded.pk}/change/")
+    assert "(--until)" in page.content.decode()
+    assert not LiveSince.objects.exists()
+    # Made with no bound: it says so, whatever the server had sent.
+    run = BackfillRun.objects.create(kind=BackfillRun.Kind.OSCAR, until=None)
+    page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/")
+    assert "Items of every date: no --until." in page.content.decode()
