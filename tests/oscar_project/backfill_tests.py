@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -339,3 +340,25 @@ def test_a_customer_is_identified_at_each_website_their_orders_go_to(
     again = BackfillRun.objects.latest("pk")
     assert (again.stored, again.repeated, again.invalid) == (0, 7, 1)
     assert again.errors == [{"where": f"customer {none.pk}", "error": NO_WEBSITE}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_size_holds_one_customers_websites_at_a_time(settings: Any) -> None:
+    """The count streams the (customer, site) pairs: four times the customers take no
+    more memory to count (a dict of every customer's websites would take four times)."""
+    customers = 1600
+    _, placed = history(customers, customers + 1, settings)
+    source, quarter = OscarHistory(), START + timedelta(hours=customers // 4)
+
+    def peak(until: datetime | None) -> tuple[int, int]:
+        source.count(None, until)  # warm: the first queries compile and cache
+        tracemalloc.start()
+        try:
+            counted = source.count(None, until)
+            return counted, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    (few, small), (every, big) = peak(quarter), peak(None)
+    assert (few, every) == (customers // 4, customers + len(placed))  # orders come later
+    assert big < 2 * small, (small, big)
