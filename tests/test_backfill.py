@@ -347,3 +347,20 @@ def test_a_runs_page_reads_where_live_calls_began_and_records_nothing(
     run = BackfillRun.objects.create(kind=BackfillRun.Kind.OSCAR, until=None)
     page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/")
     assert "Items of every date: no --until." in page.content.decode()
+
+
+def test_a_dry_run_counts_an_item_stored_live_and_suppressed_as_the_run_does(
+    tmp_path: Path,
+) -> None:
+    api.identify("u0", {"email": "h0@example.com"})
+    api.track("u0", "Order Completed", {"order_id": "O0-0", "total": 10}, message_id="live-0")
+    api.erase(email="h0@example.com", delete=False, suppress=True)
+    lines = calls(1, 2)
+    lines[1]["messageId"] = "live-0"  # the export holds the live order too
+    path = write(tmp_path / "history.jsonl", lines)
+    out = StringIO()
+    call_command("seg_backfill", str(path), "--dry-run", "--no-progress", stdout=out)
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "500", stdout=out)
+    counts = "0 event(s); 1 already stored; 0 refused; 2 of suppressed customers"
+    assert f"Would store {counts}" in out.getvalue()
+    assert f"finished: stored {counts}" in out.getvalue()
