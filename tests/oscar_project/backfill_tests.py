@@ -32,7 +32,7 @@ from oscar.apps.order.utils import OrderCreator
 
 from integrations import api
 from integrations.contrib.oscar.calls import customer_message_id
-from integrations.contrib.oscar.history import NO_WEBSITE, OscarHistory
+from integrations.contrib.oscar.history import NO_WEBSITE, UNMAPPED, OscarHistory
 from integrations.contrib.oscar.orders import message_id
 from integrations.dev import Sandbox
 from integrations.models import BackfillRun, Event, Source, Status
@@ -340,6 +340,13 @@ def test_a_customer_is_identified_at_each_website_their_orders_go_to(
     again = BackfillRun.objects.latest("pk")
     assert (again.stored, again.repeated, again.invalid) == (0, 7, 1)
     assert again.errors == [{"where": f"customer {none.pk}", "error": NO_WEBSITE}]
+    # Nor has one whose orders are at a Site SEG_WEBSITES does not map: it says so.
+    settings.SEG_WEBSITES = {second.pk: STORE_B}
+    call_command("seg_backfill", "oscar", "--no-progress", "--rate", "1000")
+    assert BackfillRun.objects.latest("pk").errors == [
+        {"where": f"customer {both.pk}", "error": UNMAPPED},
+        {"where": f"customer {none.pk}", "error": NO_WEBSITE},
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -32,6 +32,10 @@ from .calls import customer_identify, customer_message_id, order_completed
 PAGE = 200
 PHASES = (("customers", "date_joined"), ("orders", "date_placed"))
 NO_WEBSITE = "no orders, and no SEG_WEBSITE_ID to identify the customer at: not sent"
+UNMAPPED = (
+    "orders at a Site SEG_WEBSITES does not map, and no SEG_WEBSITE_ID to identify the "
+    "customer at there: not sent"
+)
 
 
 class OscarHistory:
@@ -85,7 +89,7 @@ class OscarHistory:
                         at: JSONObject = {"phase": phase, "after": before, "part": n}
                         if n == len(each):
                             at = {"phase": phase, "after": after}
-                        yield self._customer(row, website, at)
+                        yield self._customer(row, website, at, row.pk in websites)
                     part = 0
 
     @staticmethod
@@ -106,10 +110,10 @@ class OscarHistory:
         return rows
 
     @staticmethod
-    def _customer(row: Any, website: str, cursor: JSONObject) -> Item:
+    def _customer(row: Any, website: str, cursor: JSONObject, ordered: bool) -> Item:
         where = f"customer {row.pk}"
-        if not website:
-            return Item(None, where, cursor, NO_WEBSITE)
+        if not website:  # no SEG_WEBSITE_ID, and their orders' Sites (if any) unmapped
+            return Item(None, where, cursor, UNMAPPED if ordered else NO_WEBSITE)
         message_id = customer_message_id(row, website)
         call = customer_identify(row, None, timestamp=row.date_joined, message_id=message_id)
         return Item(call, where, cursor, website=website)
