@@ -832,8 +832,9 @@ class LiveSince(models.Model):
         null=True,
         blank=True,
         help_text=_(
-            "When the app received the oldest call of the shop's server it held; blank: not "
-            "known (events from before this was kept may have been deleted)."
+            "When the app received the first call of the shop's server it held, or that "
+            "call's own date if earlier; blank: not known (events from before this was kept "
+            "may have been deleted)."
         ),
     )
     recorded_at = models.DateTimeField(

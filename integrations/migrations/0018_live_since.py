@@ -59,9 +59,9 @@ class Migration(migrations.Migration):
                     models.DateTimeField(
                         blank=True,
                         help_text=(
-                            "When the app received the oldest call of the shop's server it "
-                            "held; blank: not known (events from before this was kept may "
-                            "have been deleted)."
+                            "When the app received the first call of the shop's server it "
+                            "held, or that call's own date if earlier; blank: not known "
+                            "(events from before this was kept may have been deleted)."
                         ),
                         null=True,
                         verbose_name="first live call",
