@@ -212,13 +212,15 @@ def dry_run(
     until: datetime | None,
     on_progress: Callable[[Progress], None] = lambda progress: None,
 ) -> Progress:
-    """What ``run`` would do, storing nothing: each item read and validated, those already
-    stored counted as repeated, and those naming a suppressed customer as suppressed."""
+    """What ``run`` would do, storing nothing: each item read and validated, and counted
+    as ``run`` counts it: repeated when the shop's server stored it, else suppressed when
+    it names a suppressed customer, else repeated when a backfill stored it."""
     progress = Progress(total=source.count(since, until))
     items, erased = source.items({}, since, until), erasure.erased_digests()
     while chunk := list(islice(items, 500)):
         calls = [item.call for item in chunk if item.call is not None]
-        stored, suppressed = _stored(calls), _suppressed(calls)
+        suppressed = _suppressed(calls)  # counted after what the server stored, as run does
+        repeated = _stored(calls, [Source.SERVER]) | (_stored(calls) - suppressed)
         for item in chunk:
             progress.done += 1
             error = item.error
@@ -233,10 +235,10 @@ def dry_run(
                 progress.invalid += 1
                 progress.errors.append({"where": item.where, "error": error[:500]})
             elif item.call is not None:
-                if item.call["messageId"] in suppressed:
-                    progress.suppressed += 1
-                elif item.call["messageId"] in stored:
+                if item.call["messageId"] in repeated:
                     progress.repeated += 1
+                elif item.call["messageId"] in suppressed:
+                    progress.suppressed += 1
                 else:
                     progress.stored += 1
         on_progress(progress)

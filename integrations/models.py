@@ -821,13 +821,21 @@ class LiveSince(models.Model):
     never purged, so that a backfill knows from when the shop's orders went to Seg live
     whatever retention or an erasure deleted since (``BackfillRun``'s default ``until``).
 
-    ``moment`` records it, from the oldest server event still stored, the first time it
-    is asked: by the backfill, and by retention and erasure before they delete events.
+    ``record`` writes it, from the oldest server event still stored, the first time it is
+    asked: by the backfill, and by retention and erasure before they delete events. ``at``
+    NULL: not known (migration 0018, on a shop whose older server events retention or an
+    erasure may have deleted before this was kept); a backfill then needs ``--until``.
     """
 
     at = models.DateTimeField(
         _("first live call"),
-        help_text=_("When the app received the oldest call of the shop's server it held."),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the app received the first call of the shop's server it held, or that "
+            "call's own date if earlier; blank: not known (events from before this was kept "
+            "may have been deleted)."
+        ),
     )
     recorded_at = models.DateTimeField(
         _("recorded"), default=timezone.now, help_text=_("When this moment was recorded.")
@@ -838,18 +846,21 @@ class LiveSince(models.Model):
         verbose_name_plural = _("start of live calls")
 
     def __str__(self) -> str:
-        return f"live calls since {self.at.isoformat()}"
+        return f"live calls since {self.at.isoformat() if self.at else 'a moment not known'}"
 
     @staticmethod
-    def moment() -> datetime | None:
-        """The moment recorded; else the receipt of the oldest event of source ``server``
-        still stored, recorded now; None while the shop's server has sent nothing."""
-        found: datetime | None = LiveSince.objects.filter(pk=1).values_list("at", flat=True).first()
+    def record() -> LiveSince | None:
+        """The row (its ``at`` None: not known); else one recorded now from the event of
+        source ``server`` received first of those still stored; None while the shop's
+        server has sent nothing. ``at`` is the earlier of that event's receipt and its own
+        ``timestamp``: items are chosen by their own dates, and a live order's (Oscar's
+        ``date_placed``) is a moment before its receipt."""
+        found = LiveSince.objects.filter(pk=1).first()
         if found is not None:
             return found
-        events = Event.objects.filter(source=Source.SERVER)
-        oldest: datetime | None = events.aggregate(models.Min("received_at"))["received_at__min"]
-        if oldest is None:
+        events = Event.objects.filter(source=Source.SERVER).order_by("received_at", "pk")
+        first = events.values_list("received_at", "timestamp").first()
+        if first is None:
             return None
-        LiveSince.objects.bulk_create([LiveSince(pk=1, at=oldest)], ignore_conflicts=True)
-        return LiveSince.objects.get(pk=1).at
+        LiveSince.objects.bulk_create([LiveSince(pk=1, at=min(first))], ignore_conflicts=True)
+        return LiveSince.objects.get(pk=1)

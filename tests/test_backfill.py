@@ -302,13 +302,17 @@ def test_by_default_nothing_dated_after_the_first_live_call_is_sent_even_once_pu
     tmp_path: Path, sandbox: Sandbox, start_worker: Any, admin_client: Client
 ) -> None:
     start_worker()
-    api.identify("u1", {"email": "l@example.com"})  # the shop's server goes live
+    # The shop's server goes live with an order, dated when it was placed: a moment
+    # before the app received it, as a live Oscar order's date_placed is.
     order = {"order_id": "L1", "total": 5}
-    live = api.track("u1", "Order Completed", order, message_id="live-order-1")
-    wait_until(lambda: len(sandbox.delivered()) == 2, timeout=60)
+    placed = timezone.now() - timedelta(seconds=2)
+    traits = {"traits": {"email": "l@example.com"}}
+    live = api.track("u1", "Order Completed", order, context=traits, timestamp=placed)
+    wait_until(lambda: len(sandbox.delivered()) == 1, timeout=60)
     dated = Event.objects.get(message_id=live).timestamp.isoformat()
+    assert Event.objects.get(message_id=live).received_at > placed
     # Retention deletes the delivered live events; when they began is kept.
-    assert outbox.purge(now=timezone.now() + timedelta(days=400)) == 2
+    assert outbox.purge(now=timezone.now() + timedelta(days=400)) == 1
     assert not Event.objects.exists()
     history = {"type": "track", "userId": "u1", "event": "Order Completed", "properties": order}
     lines = [
@@ -319,7 +323,7 @@ def test_by_default_nothing_dated_after_the_first_live_call_is_sent_even_once_pu
     out = StringIO()
     call_command("seg_backfill", str(path), "--no-progress", "--rate", "500", stdout=out)
     run = BackfillRun.objects.get()
-    assert (run.done, run.stored, run.until) == (2, 1, LiveSince.moment())
+    assert (run.done, run.stored, run.until) == (2, 1, LiveSince.objects.get().at)
     assert "when the shop's server first sent a live call" in out.getvalue()
     page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/").content.decode()
     assert "when the shop&#x27;s server first sent a live call" in page
@@ -329,3 +333,34 @@ def test_by_default_nothing_dated_after_the_first_live_call_is_sent_even_once_pu
     call_command("seg_backfill", str(path), "--no-progress", *until, stdout=out)
     assert "before 2100-01-01T00:00:00+00:00 (--until)" in out.getvalue()
     assert BackfillRun.objects.latest("pk").stored == 1
+
+
+def test_a_runs_page_reads_where_live_calls_began_and_records_nothing(
+    admin_client: Client,
+) -> None:
+    api.track("u1", "Order Completed", {"order_id": "L1", "total": 5})  # live, not recorded
+    bounded = BackfillRun.objects.create(kind=BackfillRun.Kind.OSCAR, until=timezone.now())
+    page = admin_client.get(f"/admin/integrations/backfillrun/{bounded.pk}/change/")
+    assert "(--until)" in page.content.decode()
+    assert not LiveSince.objects.exists()
+    # Made with no bound: it says so, whatever the server had sent.
+    run = BackfillRun.objects.create(kind=BackfillRun.Kind.OSCAR, until=None)
+    page = admin_client.get(f"/admin/integrations/backfillrun/{run.pk}/change/")
+    assert "Items of every date: no --until." in page.content.decode()
+
+
+def test_a_dry_run_counts_an_item_stored_live_and_suppressed_as_the_run_does(
+    tmp_path: Path,
+) -> None:
+    api.identify("u0", {"email": "h0@example.com"})
+    api.track("u0", "Order Completed", {"order_id": "O0-0", "total": 10}, message_id="live-0")
+    api.erase(email="h0@example.com", delete=False, suppress=True)
+    lines = calls(1, 2)
+    lines[1]["messageId"] = "live-0"  # the export holds the live order too
+    path = write(tmp_path / "history.jsonl", lines)
+    out = StringIO()
+    call_command("seg_backfill", str(path), "--dry-run", "--no-progress", stdout=out)
+    call_command("seg_backfill", str(path), "--no-progress", "--rate", "500", stdout=out)
+    counts = "0 event(s); 1 already stored; 0 refused; 2 of suppressed customers"
+    assert f"Would store {counts}" in out.getvalue()
+    assert f"finished: stored {counts}" in out.getvalue()

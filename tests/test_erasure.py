@@ -14,8 +14,9 @@ import pytest
 from django.apps import apps
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
-from django.db import models
+from django.db import connection, models
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations import api, lifecycle
@@ -30,6 +31,8 @@ from integrations.models import (
     ErasureRequest,
     Event,
     Identity,
+    LiveSince,
+    Source,
     Status,
     StatusChange,
     Suppression,
@@ -37,6 +40,7 @@ from integrations.models import (
 )
 
 from .conftest import WRITE_KEY, wait_until
+from .test_outbox import scans_of_the_events
 
 # Ann's identifiers: each is found nowhere after she is erased.
 ANN = ("ann@old.example", "ann@new.example", "u-ann-7", "anon-ann-1", "anon-ann-2", "anon-ann-3")
@@ -368,3 +372,17 @@ def test_the_admin_erases_after_a_confirmation_with_its_own_permission(client: C
     )
     record.refresh_from_db()
     assert record.seg_told_by == "clerk"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasing_where_the_server_sends_nothing_never_searches_the_events() -> None:
+    # When live calls began is recorded before a customer's server events go: looked for
+    # only when they have some, never in the whole table of a shop whose server is silent.
+    ingest(orders("u-gus", "gus@example.com", 3, "g"), source=Source.BACKFILL)
+    with CaptureQueriesContext(connection) as queries:
+        assert api.erase(email="gus@example.com").counts["event"] == 3
+    assert scans_of_the_events(queries.captured_queries) == []
+    assert not LiveSince.objects.exists()
+    ingest(orders("u-hal", "hal@example.com", 2, "h"))  # the shop's server, live
+    api.erase(email="hal@example.com")
+    assert LiveSince.objects.get().at is not None and not Event.objects.exists()

@@ -3,14 +3,17 @@ migrated forward, still delivers what was pending and still shows what happened.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
 from django.test import Client
 from django.utils import timezone
 
@@ -19,7 +22,7 @@ from integrations.core.payloads import map_message
 from integrations.delivery import loop as delivery
 from integrations.delivery import outbox
 from integrations.dev.sandbox import Sandbox
-from integrations.models import Attempt, Event, Status
+from integrations.models import Attempt, BackfillRun, ErasureRequest, Event, LiveSince, Status
 
 BEFORE = [("integrations", "0010_retention_of_anonymous")]
 
@@ -135,3 +138,54 @@ def test_the_migration_leaves_the_indexes_the_models_declare(at_0010: Any) -> No
     declared = {index.name for index in Event._meta.indexes}
     assert declared <= found
     assert "seg_event_server_line" not in found
+
+
+def test_0018_records_when_live_calls_began_only_when_none_can_have_been_deleted(
+    at_0010: Any,
+) -> None:
+    # The app installed within SEG_RETENTION_DAYS (30), holding its server's events.
+    order(at_0010, "young", "delivered", received_at=timezone.now() - timedelta(days=2))
+    # Received first; dated a moment before its receipt, as a live order's date_placed is.
+    received = timezone.now() - timedelta(days=3)
+    placed = received - timedelta(seconds=2)
+    order(at_0010, "first", "delivered", received_at=received, timestamp=placed)
+    order(at_0010, "older", "delivered", received_at=received + timedelta(seconds=1),
+          timestamp=placed - timedelta(days=1))  # fmt: skip
+    forward()
+    assert LiveSince.objects.get().at == placed
+
+
+def test_0018_records_nothing_for_a_shop_whose_server_sent_nothing(at_0010: Any) -> None:
+    forward()
+    assert not LiveSince.objects.exists()
+
+
+@pytest.mark.parametrize("lost", ["older than retention", "installed long ago", "erased"])
+def test_0018_records_not_known_when_older_server_events_may_be_gone(
+    at_0010: Any, lost: str, tmp_path: Any
+) -> None:
+    received = timezone.now() - timedelta(days=40 if lost == "older than retention" else 2)
+    order(at_0010, "kept", "delivered", received_at=received)
+    installed = MigrationRecorder.Migration.objects.filter(app="integrations", name="0001_initial")
+    applied = installed.get().applied
+    if lost == "installed long ago":
+        installed.update(applied=timezone.now() - timedelta(days=400))
+    if lost == "erased":
+        forward()  # erasure requests came with 0012
+        ErasureRequest.objects.create(kind="delete", requested_by="ops")
+        MigrationExecutor(connection).migrate([("integrations", "0017_backfillrun_suppressed")])
+    try:
+        forward()
+    finally:
+        installed.update(applied=applied)
+    assert LiveSince.objects.get().at is None
+    # The default backfill cannot know where live began: it asks for --until, dry or not.
+    path = tmp_path / "history.jsonl"
+    call = {"type": "identify", "userId": "u1", "traits": {"email": "h@example.com"}}
+    path.write_text(json.dumps(call | {"timestamp": "2020-01-01T10:00:00Z"}) + "\n")
+    for dry in (["--dry-run"], []):
+        with pytest.raises(CommandError, match="Pass --until with the day live sending"):
+            call_command("seg_backfill", str(path), "--no-progress", *dry)
+    assert not BackfillRun.objects.exists()
+    call_command("seg_backfill", str(path), "--no-progress", "--until", "2024-01-01")
+    assert BackfillRun.objects.get().stored == 1

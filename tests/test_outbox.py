@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import redis
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations import api
 from integrations.delivery import outbox
 from integrations.ingest import ingest
 from integrations.lifecycle import operations
-from integrations.models import Event, Identity, Source, Status
+from integrations.models import Event, Identity, LiveSince, Source, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +204,40 @@ def test_bulk_retry_returns_failed_to_pending() -> None:
     assert operations.retry(Event.objects.all(), "ops") == 3
     retried = Event.objects.filter(status=Status.PENDING, tries=0, attempts=5, enqueued_at=None)
     assert retried.count() == 3
+
+
+def scans_of_the_events(queries: list[dict[str, str]]) -> list[str]:
+    """The captured queries that read the whole events table (its rows, or a whole index
+    of it), by the database's own plan."""
+    found = []
+    for query in queries:
+        sql = query["sql"]
+        if not sql.startswith("SELECT") or "integrations_event" not in sql:
+            continue
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute(f"EXPLAIN {sql}")
+            else:
+                cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        if "Seq Scan" in plan or "SCAN integrations_event" in plan:
+            found.append(f"{sql}: {plan}")
+    return found
+
+
+def test_retention_where_the_server_sends_nothing_never_searches_the_table(
+    seg_settings: Any,
+) -> None:
+    # When live calls began is recorded before the first server event goes: looked for
+    # among the keys of a batch about to be deleted, never in the whole table.
+    gone = [from_page(Status.DELIVERED, timedelta(days=40), email="ann@example.com")]
+    gone.append(from_page(Status.EXPIRED, timedelta(days=8)))
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.purge() == len(gone)
+    assert scans_of_the_events(queries.captured_queries) == []
+    assert not LiveSince.objects.exists()
+    # A batch holding a server event: recorded before it goes.
+    (first,) = make(1, status=Status.DELIVERED, received_at=timezone.now() - timedelta(days=40))
+    assert outbox.purge() == 1
+    assert LiveSince.objects.get().at == min(first.received_at, first.timestamp)

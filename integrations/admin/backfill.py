@@ -62,7 +62,11 @@ class BackfillRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="until")
     def until_shown(self, obj: BackfillRun) -> str:
-        return bound(obj.until, given=obj.until is not None and obj.until != LiveSince.moment())
+        if obj.until is None:  # the server had sent nothing, or the run was made so
+            return "Items of every date: no --until."
+        # Read, never recorded here: a page's GET writes nothing.
+        live = LiveSince.objects.filter(pk=1).values_list("at", flat=True).first()
+        return bound(obj.until, given=obj.until != live)
 
     @admin.display(description="state")
     def state_shown(self, obj: BackfillRun) -> str:

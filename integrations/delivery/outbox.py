@@ -149,10 +149,12 @@ def purge(now: datetime | None = None, days: int | None = None) -> int:
     SEG_RETENTION_BATCH so no lock is held for long, each batch read by an
     index that holds only what it may find (``seg_event_status``, a seek of
     each end state by receipt; the partial ``seg_event_unverified_any``): it
-    costs the rows deleted, not the table.
+    costs the rows deleted, not the table. Before a batch holding the server's events
+    goes, when the shop's server first sent a live call is recorded (``LiveSince``), if
+    it is not yet: asked of the batch's keys, so a shop whose server sends nothing never
+    has the table searched for its oldest server event.
     """
     now = now or timezone.now()
-    LiveSince.moment()  # recorded before the oldest server events may go
     days = conf.get_setting("SEG_RETENTION_DAYS") if days is None else days
     browser: timedelta = conf.get_setting("SEG_BROWSER_RETENTION")
     unverified = _purge(deletable(now - browser, unverified=True), unverified=True)
@@ -206,10 +208,13 @@ _UNVERIFIED = RawSQL(
 def _purge(ids: QuerySet[Event, int], unverified: bool = False) -> int:
     size = conf.get_setting("SEG_RETENTION_BATCH")
     deleted = 0
+    live = unverified or LiveSince.objects.exists()  # unverified: pages' events only
     while True:
         batch = list(ids[:size])
         if not batch:
             return deleted
+        if not live and Event.objects.filter(pk__in=batch, source=Source.SERVER).exists():
+            live = LiveSince.record() is not None  # recorded before the first of them goes
         deleted += delete_ended(Event.objects.filter(pk__in=batch), unverified)
 
 

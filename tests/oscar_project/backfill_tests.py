@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from oscar.apps.order.utils import OrderCreator
 
 from integrations import api
 from integrations.contrib.oscar.calls import customer_message_id
-from integrations.contrib.oscar.history import NO_WEBSITE, OscarHistory
+from integrations.contrib.oscar.history import NO_WEBSITE, UNMAPPED, OscarHistory
 from integrations.contrib.oscar.orders import message_id
 from integrations.dev import Sandbox
 from integrations.models import BackfillRun, Event, Source, Status
@@ -280,18 +281,20 @@ def test_a_dry_run_stores_nothing_and_a_second_run_sends_nothing(
     users, placed = history(5, 12, settings)
     call_command("seg_backfill", "oscar", "--dry-run", "--no-progress")
     assert not Event.objects.exists() and not BackfillRun.objects.exists()
-    # The last order already went live, through the receiver: the backfill leaves it.
+    # The last order already went live, through the receiver: the backfill leaves it. The
+    # live calls began at its date_placed (before its receipt), where the default ends.
     order_placed.send(sender=OrderCreator, order=placed[-1], user=placed[-1].user)
     assert Event.objects.get().source == Source.SERVER
     since = placed[3].date_placed.date().isoformat()
     call_command("seg_backfill", "oscar", "--since", since, "--no-progress", "--rate", "1000")
     run = BackfillRun.objects.get()
+    assert run.until == placed[-1].date_placed
     in_window = [o for o in placed if o.date_placed.date().isoformat() >= since]
     joined = [u for u in users if u.date_joined.date().isoformat() >= since]
-    assert (run.stored, run.repeated) == (len(in_window) + len(joined) - 1, 1)
+    assert (run.stored, run.repeated) == (len(in_window) + len(joined) - 1, 0)
     call_command("seg_backfill", "oscar", "--since", since, "--no-progress", "--rate", "1000")
     again = BackfillRun.objects.exclude(pk=run.pk).get()
-    assert (again.stored, again.repeated) == (0, run.stored + 1)
+    assert (again.stored, again.repeated) == (0, run.stored)
     assert Event.objects.count() == run.stored + 1
 
 
@@ -337,3 +340,32 @@ def test_a_customer_is_identified_at_each_website_their_orders_go_to(
     again = BackfillRun.objects.latest("pk")
     assert (again.stored, again.repeated, again.invalid) == (0, 7, 1)
     assert again.errors == [{"where": f"customer {none.pk}", "error": NO_WEBSITE}]
+    # Nor has one whose orders are at a Site SEG_WEBSITES does not map: it says so.
+    settings.SEG_WEBSITES = {second.pk: STORE_B}
+    call_command("seg_backfill", "oscar", "--no-progress", "--rate", "1000")
+    assert BackfillRun.objects.latest("pk").errors == [
+        {"where": f"customer {both.pk}", "error": UNMAPPED},
+        {"where": f"customer {none.pk}", "error": NO_WEBSITE},
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_size_holds_one_customers_websites_at_a_time(settings: Any) -> None:
+    """The count streams the (customer, site) pairs: four times the customers take no
+    more memory to count (a dict of every customer's websites would take four times)."""
+    customers = 1600
+    _, placed = history(customers, customers + 1, settings)
+    source, quarter = OscarHistory(), START + timedelta(hours=customers // 4)
+
+    def peak(until: datetime | None) -> tuple[int, int]:
+        source.count(None, until)  # warm: the first queries compile and cache
+        tracemalloc.start()
+        try:
+            counted = source.count(None, until)
+            return counted, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    (few, small), (every, big) = peak(quarter), peak(None)
+    assert (few, every) == (customers // 4, customers + len(placed))  # orders come later
+    assert big < 2 * small, (small, big)

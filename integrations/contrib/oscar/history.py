@@ -32,6 +32,10 @@ from .calls import customer_identify, customer_message_id, order_completed
 PAGE = 200
 PHASES = (("customers", "date_joined"), ("orders", "date_placed"))
 NO_WEBSITE = "no orders, and no SEG_WEBSITE_ID to identify the customer at: not sent"
+UNMAPPED = (
+    "orders at a Site SEG_WEBSITES does not map, and no SEG_WEBSITE_ID to identify the "
+    "customer at there: not sent"
+)
 
 
 class OscarHistory:
@@ -43,8 +47,13 @@ class OscarHistory:
 
     def count(self, since: datetime | None, until: datetime | None) -> int:
         customers = self._rows("customers", since, until)
-        websites = _websites(customers.values("pk"))
-        extra = sum(len(each) - 1 for each in websites.values())
+        extra, current, seen = 0, None, set()  # one customer's websites at a time
+        for user_id, website in _pairs(customers.values("pk")):
+            if user_id != current:
+                current, seen = user_id, {website}
+            elif website not in seen:
+                seen.add(website)
+                extra += 1
         return customers.count() + extra + self._rows("orders", since, until).count()
 
     def items(
@@ -80,7 +89,7 @@ class OscarHistory:
                         at: JSONObject = {"phase": phase, "after": before, "part": n}
                         if n == len(each):
                             at = {"phase": phase, "after": after}
-                        yield self._customer(row, website, at)
+                        yield self._customer(row, website, at, row.pk in websites)
                     part = 0
 
     @staticmethod
@@ -101,10 +110,10 @@ class OscarHistory:
         return rows
 
     @staticmethod
-    def _customer(row: Any, website: str, cursor: JSONObject) -> Item:
+    def _customer(row: Any, website: str, cursor: JSONObject, ordered: bool) -> Item:
         where = f"customer {row.pk}"
-        if not website:
-            return Item(None, where, cursor, NO_WEBSITE)
+        if not website:  # no SEG_WEBSITE_ID, and their orders' Sites (if any) unmapped
+            return Item(None, where, cursor, UNMAPPED if ordered else NO_WEBSITE)
         message_id = customer_message_id(row, website)
         call = customer_identify(row, None, timestamp=row.date_joined, message_id=message_id)
         return Item(call, where, cursor, website=website)
@@ -116,17 +125,24 @@ class OscarHistory:
         return Item(order_completed(row, None), f"order {row.number}", cursor, website=website)
 
 
-def _websites(customers: Iterable[Any] | QuerySet[Any]) -> dict[Any, list[str]]:
-    """The Seg websites of each customer's orders (``visitor.website``'s rule: their Sites'
-    in SEG_WEBSITES, else SEG_WEBSITE_ID), SEG_WEBSITE_ID's first; customers without orders
-    are left out. Two queries (a subquery for ``customers`` given as a QuerySet)."""
-    order = get_model("order", "Order")
-    sites = {site.pk: site for site in Site.objects.all()}
+def _websites(customers: Iterable[Any]) -> dict[Any, list[str]]:
+    """The Seg websites of each customer's orders (``_pairs``), SEG_WEBSITE_ID's first;
+    customers without orders are left out."""
     found: dict[Any, dict[str, None]] = {}
-    chosen = customers if isinstance(customers, QuerySet) else list(customers)
-    pairs = order.objects.filter(user_id__in=chosen).values_list("user_id", "site_id")
-    for user_id, site_id in pairs.order_by("user_id", "site_id").distinct():
-        website = conf.website_for(site=sites.get(site_id))
+    for user_id, website in _pairs(customers):
         found.setdefault(user_id, {})[website] = None
     default = conf.website_for()
     return {user: sorted(each, key=lambda w: w != default) for user, each in found.items()}
+
+
+def _pairs(customers: Iterable[Any] | QuerySet[Any]) -> Iterator[tuple[Any, str]]:
+    """Each customer with orders and the Seg website of each of their orders' Sites
+    (``visitor.website``'s rule: in SEG_WEBSITES, else SEG_WEBSITE_ID), by customer pk,
+    streamed in pages of PAGE rows. Two queries (a subquery for ``customers`` given as a
+    QuerySet); two Sites may give one website twice."""
+    order = get_model("order", "Order")
+    sites = {site.pk: site for site in Site.objects.all()}
+    chosen = customers if isinstance(customers, QuerySet) else list(customers)
+    pairs = order.objects.filter(user_id__in=chosen).values_list("user_id", "site_id")
+    for user_id, site_id in pairs.order_by("user_id", "site_id").distinct().iterator(PAGE):
+        yield user_id, conf.website_for(site=sites.get(site_id))

@@ -19,6 +19,14 @@ from ._selection import _moment
 OSCAR_APP = "integrations.contrib.oscar"
 
 
+UNKNOWN = (
+    "When the shop's server first sent a live call is not known: retention or an erasure "
+    "may have deleted its first live events before the app kept that moment. Pass --until "
+    "with the day live sending to Seg began (YYYY-MM-DD or ISO), so that what went to Seg "
+    "live is not sent again."
+)
+
+
 def bound(until: datetime | None, given: bool) -> str:
     """Which end the run's window has, and why (the command's and the admin's words)."""
     if until is None:
@@ -45,7 +53,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--until",
             help="Only items dated before (YYYY-MM-DD or ISO). Default: when the shop's server "
-            "first sent a live call (what came after went to Seg live).",
+            "first sent a live call (what came after went to Seg live); needed when that "
+            "moment is not known.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Read and check; store nothing.")
         parser.add_argument(
@@ -58,7 +67,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         source = self._source(options["source"])
         since = _moment(options["since"], "--since") if options["since"] else None
-        until = _moment(options["until"], "--until") if options["until"] else LiveSince.moment()
+        until = _moment(options["until"], "--until") if options["until"] else None
+        if until is None and (live := LiveSince.record()) is not None:
+            if live.at is None:
+                raise CommandError(UNKNOWN)
+            until = live.at
         self.stdout.write(bound(until, given=bool(options["until"])))
         rate = options["rate"] or float(conf.get_setting("SEG_BACKFILL_RATE"))
         if rate <= 0:
