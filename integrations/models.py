@@ -438,7 +438,8 @@ class Identity(models.Model):
         default=False,
         help_text=_(
             "Only a backfill of the shop's history made it known: a later backfilled call "
-            "may replace it, and a live identify naming its email makes it live for good."
+            "may replace it, and a live call that writes it (an identify giving it an email, "
+            "even the same one) makes it live for good."
         ),
     )
 

@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
             name="history",
             field=models.BooleanField(
                 default=False,
-                help_text="Only a backfill of the shop's history made it known: a later backfilled call may replace it, and a live identify naming its email makes it live for good.",
+                help_text="Only a backfill of the shop's history made it known: a later backfilled call may replace it, and a live call that writes it (an identify giving it an email, even the same one) makes it live for good.",
                 verbose_name="history only",
             ),
         ),
