@@ -433,6 +433,15 @@ class Identity(models.Model):
     updated_at = models.DateTimeField(
         _("updated"), default=timezone.now, help_text=_("When an identify last changed it.")
     )
+    history = models.BooleanField(
+        _("history only"),
+        default=False,
+        help_text=_(
+            "Only a backfill of the shop's history made it known: a later backfilled call "
+            "may replace it, and a live call that writes it (an identify giving it an email, "
+            "even the same one) makes it live for good."
+        ),
+    )
 
     class Meta:
         verbose_name = _("identity")
@@ -494,6 +503,14 @@ class Alias(models.Model):
         max_length=255,
         blank=True,
         help_text=_("The messageId of the alias call that made this move."),
+    )
+    history = models.BooleanField(
+        _("history only"),
+        default=False,
+        help_text=_(
+            "Made by a backfill of the shop's history: a later backfilled alias may replace "
+            "it, and a live alias from the same email makes it live for good."
+        ),
     )
 
     class Meta:

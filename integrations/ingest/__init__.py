@@ -5,7 +5,7 @@ known of a call's ids inside the writing transaction; ``identity`` resolves
 who a call is about, ``vouching`` checks a page's signed userId, and
 ``holds`` releases what an identify makes sendable; ``refusals`` refuses a
 suppressed customer's calls, by a keyed hash of their ids; ``history`` keeps a
-backfilled alias from moving an email the app already knows.
+backfilled alias from moving an email live calls made known.
 """
 
 from .holds import release_rest

@@ -27,6 +27,7 @@ class Known:
     email: str = ""
     user_id: str = ""
     changed: bool = False
+    history: bool = False  # only a backfill made it known (``Identity.history``)
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,16 @@ class Resolver:
     @classmethod
     def from_known(
         cls,
-        identities: list[tuple[str, str, str, str, str]],
+        identities: list[tuple[str, str, str, str, str, bool]],
         aliases: dict[str, Link],
         alias_keys: set[str],
         users: set[str],
     ) -> Resolver:
         """A resolver seeded with rows already read (see lookup.lookup): identities as
-        (kind, id, email, user id, source)."""
+        (kind, id, email, user id, source, history)."""
         resolver = cls(aliases=dict(aliases), _alias_loaded=set(alias_keys))
-        for kind, value, email, user_id, source in identities:
-            resolver.identities[(kind, value, source)] = Known(email, user_id)
+        for kind, value, email, user_id, source, history in identities:
+            resolver.identities[(kind, value, source)] = Known(email, user_id, history=history)
         # An anonymous id the server tied to a user takes that user's email.
         linked = {
             known.user_id
@@ -133,15 +134,16 @@ class Resolver:
 
         With the server's word (``source`` server) for both ids; a page's
         (``source`` browser) only gives its own anonymousId an email, and ties
-        nothing to a userId.
+        nothing to a userId. A row only history made known is written again
+        even with the same email: a live call's makes it live (``save``).
         """
         if user_id and source == SERVER:
             known = self._known(USER, user_id, SERVER)
-            if email and known.email != email:
+            if email and (known.email != email or known.history):
                 known.email, known.changed = email, True
         if anonymous_id:
             known = self._known(ANONYMOUS, anonymous_id, source)
-            if email and known.email != email:
+            if email and (known.email != email or known.history):
                 known.email, known.changed = email, True
             if user_id and source == SERVER and known.user_id != user_id:
                 known.user_id, known.changed = user_id, True
@@ -218,7 +220,7 @@ class Resolver:
         self, now: datetime, alias_messages: dict[str, str] | None = None, keep: bool = False
     ) -> None:
         """Write what changed: one upsert for identities, one for aliases; with ``keep`` (a
-        backfill), only what is not known yet (``upserts``)."""
+        backfill), rows marked ``history``, replacing only what history made (``upserts``)."""
         rows = [
             Identity(
                 kind=kind,
@@ -227,11 +229,12 @@ class Resolver:
                 email=known.email,
                 user_id=known.user_id,
                 updated_at=now,
+                history=keep,
             )
             for (kind, value, source), known in self.identities.items()
             if known.changed
         ]
-        unique, fields = ("kind", "value", "source"), ("email", "user_id", "updated_at")
+        unique, fields = ("kind", "value", "source"), ("email", "user_id", "updated_at", "history")
         upsert(Identity, rows, unique, fields, keep)
         if self.new_aliases:
             messages = alias_messages or {}
@@ -244,11 +247,12 @@ class Resolver:
                         sequence=link.sequence,
                         created_at=now,
                         message_id=messages.get(previous, ""),
+                        history=keep,
                     )
                     for previous, link in self.new_aliases.items()
                 ],
                 ("previous_email",),
-                ("email", "sequence", "created_at", "message_id"),
+                ("email", "sequence", "created_at", "message_id", "history"),
                 keep,
             )
 

@@ -32,8 +32,8 @@ class Known:
     chosen: bool = False
     # Of the emails asked for by a page's calls, those the shop's server knows.
     server_emails: set[str] = field(default_factory=set)
-    # kind, id, email, user id, source
-    identities: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    # kind, id, email, user id, source, and whether history alone made it known
+    identities: list[tuple[str, str, str, str, str, bool]] = field(default_factory=list)
     aliases: dict[str, Link] = field(default_factory=dict)
     # Of the identifier hashes asked for, those suppressed (refusals.admitted).
     suppressed: set[str] = field(default_factory=set)
@@ -89,7 +89,7 @@ def read_locked(
     known = lookup(source, chosen, users, anonymous, emails, digests)
     tied = {
         user
-        for _, _, _, user, scope in known.identities
+        for _, _, _, user, scope, _ in known.identities
         if user and scope == Source.SERVER and user not in users
     }
     if lock:
@@ -100,6 +100,10 @@ def read_locked(
 
 def _in(values: Collection[str]) -> str:
     return ", ".join(["%s"] * len(values))
+
+
+# An identity row's ``history`` as text ('h' or ''), as the union's other rows give text.
+HISTORY = "CASE WHEN history THEN 'h' ELSE '' END"
 
 
 def lookup(
@@ -122,36 +126,36 @@ def lookup(
     params: list[str] = []
     if message_ids:
         parts.append(
-            f"SELECT 'm', message_id, '', '', '' FROM {event} "  # noqa: S608
+            f"SELECT 'm', message_id, '', '', '', '' FROM {event} "  # noqa: S608
             f"WHERE source = %s AND message_id IN ({_in(message_ids)})"
         )
         params += [source, *message_ids]
     for kind, values in ((Identity.Kind.USER, user_ids), (Identity.Kind.ANONYMOUS, anonymous_ids)):
         if values:
             parts.append(
-                f"SELECT kind, value, email, user_id, source FROM {identity} "  # noqa: S608
+                f"SELECT kind, value, email, user_id, source, {HISTORY} FROM {identity} "  # noqa: S608
                 f"WHERE kind = %s AND value IN ({_in(values)})"
             )
             params += [kind.value, *values]
     if emails:
         parts.append(
-            f"SELECT 'e', previous_email, email, CAST(sequence AS VARCHAR(20)), '' FROM {alias} "  # noqa: S608
-            f"WHERE previous_email IN ({_in(emails)})"
+            f"SELECT 'e', previous_email, email, CAST(sequence AS VARCHAR(20)), '', '' "  # noqa: S608
+            f"FROM {alias} WHERE previous_email IN ({_in(emails)})"
         )
         params += emails
     if emails and source == Source.BROWSER:
         parts.append(
-            f"SELECT 'k', email, '', '', '' FROM {identity} "  # noqa: S608
+            f"SELECT 'k', email, '', '', '', '' FROM {identity} "  # noqa: S608
             f"WHERE source = %s AND email IN ({_in(emails)})"
         )
         parts.append(
-            f"SELECT 'k', email, '', '', '' FROM {alias} "  # noqa: S608
+            f"SELECT 'k', email, '', '', '', '' FROM {alias} "  # noqa: S608
             f"WHERE email IN ({_in(emails)})"
         )
         params += [Source.SERVER, *emails, *emails]
     if digests:
         parts.append(
-            f"SELECT 's', digest, '', '', '' FROM {suppressed} "  # noqa: S608
+            f"SELECT 's', digest, '', '', '', '' FROM {suppressed} "  # noqa: S608
             f"WHERE digest IN ({_in(digests)})"
         )
         params += digests
@@ -160,7 +164,7 @@ def lookup(
         return known
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
-        for kind, key, value, user_id, source in cursor.fetchall():
+        for kind, key, value, user_id, source, history in cursor.fetchall():
             if kind == "m":
                 known.message_ids.add(key)
             elif kind == "s":
@@ -170,7 +174,7 @@ def lookup(
             elif kind == "e":
                 known.aliases[key] = Link(value, int(user_id))
             else:
-                known.identities.append((kind, key, value, user_id, source))
+                known.identities.append((kind, key, value, user_id, source, history == "h"))
     return known
 
 

@@ -91,7 +91,7 @@ class _Batch:
         if kind == "alias":
             previous = core.normalize_email(message.get("previousId"))
             if previous and self.source == Source.BACKFILL:
-                previous = history.movable(resolver, previous)  # None: history leaves it be
+                previous = history.movable(previous)  # None: live calls made it known
             if previous and own and previous != own:
                 resolver.add_alias(previous, own, self.now)
                 self.alias_messages[previous] = message["messageId"]
