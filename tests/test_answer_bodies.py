@@ -83,7 +83,8 @@ def test_every_post_ends_by_its_deadline_whatever_pace_seg_keeps(
     started = time.monotonic()
     assert delivery.deliver(event.pk) is verdict
     took = time.monotonic() - started
-    assert took < 2.5, f"the post took {took:.1f}s"
+    # Not a speed target: at this pace the answer alone would take over 15 s.
+    assert took < 6, f"the post took {took:.1f}s"
     attempt = Attempt.objects.get(event=event)
     assert attempt.status_code == (None if phase == "status" else 200)
     assert "deadline" in attempt.error.lower(), attempt.error

@@ -151,8 +151,9 @@ def shop_order(index: int, tag: str) -> str:
 def test_redis_down_never_holds_up_the_shop(
     sandbox: Sandbox, start_worker: Any, start_web: Any, private_redis: Any, broker_at: Any
 ) -> None:
-    # Each call is timed on its own: a shop's checkout must not wait on our broker.
-    bound = 0.5
+    # Each call is timed on its own: a shop's checkout must not wait on our broker. Not a
+    # speed target: kombu's retries would wait 2 s and then 4 s, a connect timeout 2 s.
+    bound = 1.5
     env = {"REDIS_URL": private_redis.url}
     web = start_web(**env)
     broker_at(private_redis.url)  # this process's api.track publishes there too
