@@ -3,7 +3,7 @@ and a permission of its own), the records requests leave, and the suppressed has
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -45,8 +45,10 @@ class ErasureForm(forms.Form):
 class ErasureRequestAdmin(GuardedAdmin):
     list_display = ("__str__", "kind", "requested_by", "requested", "finished", "seg_step")
     list_filter = ("kind",)
-    readonly_fields = ("kind", "requested_by", "requested", "finished", "counts", "digests")
-    fields = (*readonly_fields, "seg_to_tell", "seg_told_at", "seg_told_by")
+    # Last, the step left to do at Seg in the list's words, then when it was done.
+    readonly_fields: ClassVar[tuple[str, ...]] = ("kind", "requested_by", "requested")
+    readonly_fields += ("finished", "counts", "digests", "seg_step", "seg_told_at")
+    fields = readonly_fields
     actions = ("mark_seg_told",)
     change_list_template = "admin/integrations/erasurerequest/change_list.html"
     requested = moment(ErasureRequest, "requested_at")
