@@ -55,6 +55,19 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def scraped_once_delivered(port: int, delivered: int) -> Samples:
+    """The worker's counters served at ``port``, once they count ``delivered`` deliveries."""
+
+    def counted() -> Samples | None:
+        answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        samples = parse(answer.text)
+        done = value(samples, "seg_delivery_attempts_total", outcome="delivered") == delivered
+        return samples if done else None
+
+    found: Samples = wait_until(counted, timeout=60)
+    return found
+
+
 def counted_by(directory: Path, pids: set[int]) -> dict[int, float]:
     """Calls received as counted in each of ``pids``' own file."""
     counts: dict[int, float] = {}
@@ -183,13 +196,7 @@ def test_a_worker_on_a_host_of_its_own_serves_its_counters(
     )
     ingest([{"type": "identify", "userId": "solo", "traits": {"email": "solo@example.com"}}])
 
-    def counted() -> Samples | None:
-        answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-        samples = parse(answer.text)
-        done = value(samples, "seg_delivery_attempts_total", outcome="delivered") == 1
-        return samples if done else None
-
-    samples = wait_until(counted, timeout=60)
+    samples = scraped_once_delivered(port, 1)
     assert value(samples, "seg_delivery_latency_seconds_count") == 1
     assert not [name for name, _ in samples if name == "seg_due_events"]  # the web's
 
@@ -209,13 +216,7 @@ def test_delivery_time_runs_from_the_release_receipt_time_from_the_receipt(
     identify = {"type": "identify", "userId": "late-u", "anonymousId": "late"}
     ingest([identify | {"traits": {"email": "late@example.com"}}])
 
-    def counted() -> Samples | None:
-        answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-        samples = parse(answer.text)
-        done = value(samples, "seg_delivery_attempts_total", outcome="delivered") == 2
-        return samples if done else None
-
-    samples = wait_until(counted, timeout=60)
+    samples = scraped_once_delivered(port, 2)
     assert value(samples, "seg_delivery_latency_seconds_count") == 2
     assert value(samples, "seg_delivery_latency_seconds_sum") >= 3600  # the hour held
     assert value(samples, "seg_delivery_since_due_seconds_count") == 2
