@@ -832,6 +832,21 @@ class BackfillRun(models.Model):
         where = f" {self.path}" if self.path else ""
         return f"backfill #{self.pk} ({self.kind}{where}): {self.done}/{self.total}"
 
+    @staticmethod
+    def window(until: datetime | None, given: bool) -> str:
+        """Which end a run's window has, and why (``seg_backfill``'s and the admin's words):
+        ``until`` given as --until, else where live calls began (``LiveSince``)."""
+        if until is None:
+            return (
+                "Items of every date: no --until, and the shop's server has sent no live call yet."
+            )
+        if given:
+            return f"Items dated before {until.isoformat()} (--until)."
+        return (
+            f"Items dated before {until.isoformat()}: when the shop's server first sent a live "
+            "call, the default (what came after went to Seg live); --until overrides it."
+        )
+
 
 class LiveSince(models.Model):
     """When the shop's server first sent the app a live call: one row, written once and

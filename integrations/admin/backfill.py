@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..management.commands.seg_backfill import bound
 from ..models import OUTSTANDING, BackfillRun, Event, LiveSince, Source
 from .display import moment
 from .records import ReadOnlyAdmin
@@ -66,7 +65,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
             return "Items of every date: no --until."
         # Read, never recorded here: a page's GET writes nothing.
         live = LiveSince.objects.filter(pk=1).values_list("at", flat=True).first()
-        return bound(obj.until, given=obj.until != live)
+        return BackfillRun.window(obj.until, given=obj.until != live)
 
     @admin.display(description="state")
     def state_shown(self, obj: BackfillRun) -> str:

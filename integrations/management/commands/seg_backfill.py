@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from typing import Any
 
 from django.apps import apps
@@ -12,7 +11,7 @@ from django.utils.module_loading import import_string
 from tqdm import tqdm
 
 from integrations import backfill, conf
-from integrations.models import LiveSince
+from integrations.models import BackfillRun, LiveSince
 
 from ._selection import _moment
 
@@ -25,18 +24,6 @@ UNKNOWN = (
     "with the day live sending to Seg began (YYYY-MM-DD or ISO), so that what went to Seg "
     "live is not sent again."
 )
-
-
-def bound(until: datetime | None, given: bool) -> str:
-    """Which end the run's window has, and why (the command's and the admin's words)."""
-    if until is None:
-        return "Items of every date: no --until, and the shop's server has sent no live call yet."
-    if given:
-        return f"Items dated before {until.isoformat()} (--until)."
-    return (
-        f"Items dated before {until.isoformat()}: when the shop's server first sent a live "
-        "call, the default (what came after went to Seg live); --until overrides it."
-    )
 
 
 class Command(BaseCommand):
@@ -72,7 +59,7 @@ class Command(BaseCommand):
             if live.at is None:
                 raise CommandError(UNKNOWN)
             until = live.at
-        self.stdout.write(bound(until, given=bool(options["until"])))
+        self.stdout.write(BackfillRun.window(until, given=bool(options["until"])))
         rate = options["rate"] or float(conf.get_setting("SEG_BACKFILL_RATE"))
         if rate <= 0:
             raise CommandError("--rate (or SEG_BACKFILL_RATE) must be above 0.")
